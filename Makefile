@@ -1,0 +1,61 @@
+# The only commands a developer needs. Each target installs what it needs first.
+#   make test   lint, type-check, import contracts, then the test suite against real servers
+#   make demo   run examples/quickstart.py on the zero-config local default
+#   make bench  run every benchmark under bench/ and print its tables
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: setup test lint demo bench up down clean redis-server weaviate-server
+
+setup: $(STAMP) redis-server weaviate-server
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "agentmem needs Python >= 3.10; run make PYTHON=python3.11")'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $@
+
+# Debian's plain redis-server (no modules). Installed with apt-get when missing and we are root.
+redis-server:
+	@command -v redis-server >/dev/null 2>&1 || test -x /usr/bin/redis-server || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's redis-server"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
+	  else \
+	    echo "redis-server is missing: run 'sudo apt-get install redis-server' (Debian/Ubuntu) or 'brew install redis' (macOS), or set AGENTMEM_REDIS_BIN"; \
+	    exit 1; \
+	  fi; }
+
+# The pinned Weaviate: found, or built once with Go into the cache (~/.cache/agentmem), or downloaded.
+weaviate-server: $(STAMP)
+	@$(BIN)/agentmem install
+
+lint: $(STAMP)
+	$(BIN)/ruff check agentmem langchain_agentmem llamaindex_agentmem tests examples bench
+	$(BIN)/ruff format --check agentmem langchain_agentmem llamaindex_agentmem tests examples bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+test: setup lint
+	$(BIN)/pytest
+
+demo: setup
+	$(BIN)/python examples/quickstart.py
+
+bench: setup
+	@set -e; found=0; for f in bench/bench_*.py; do \
+	  [ -e "$$f" ] || continue; found=1; echo "== $$f"; $(BIN)/python "$$f"; done; \
+	  [ $$found = 1 ] || echo "no benchmarks under bench/ yet"
+
+up: setup
+	$(BIN)/agentmem up
+
+down: $(STAMP)
+	$(BIN)/agentmem down
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info

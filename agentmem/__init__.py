@@ -1,0 +1,61 @@
+"""agentmem: long-term, session and workflow memory for agents, on Weaviate and plain Redis."""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from agentmem.config import (
+    AgentMemSettings,
+    LocalSettings,
+    RedisSettings,
+    RetrySettings,
+    WeaviateSettings,
+)
+from agentmem.core import AgentMem
+from agentmem.errors import (
+    AgentMemError,
+    AuthenticationFailed,
+    BackendError,
+    BackendTimeout,
+    BackendUnavailable,
+    ClosedError,
+    ConfigurationError,
+    ConflictError,
+    InvalidInputError,
+    NotFound,
+    PartialWriteError,
+    SchemaVersionError,
+    SerializationError,
+    ServerBinaryNotFound,
+    UnsupportedFilterError,
+)
+
+try:
+    __version__ = version("agentmem")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0.0.0"
+
+__all__ = [
+    "AgentMem",
+    "AgentMemError",
+    "AgentMemSettings",
+    "AuthenticationFailed",
+    "BackendError",
+    "BackendTimeout",
+    "BackendUnavailable",
+    "ClosedError",
+    "ConfigurationError",
+    "ConflictError",
+    "InvalidInputError",
+    "LocalSettings",
+    "NotFound",
+    "PartialWriteError",
+    "RedisSettings",
+    "RetrySettings",
+    "SchemaVersionError",
+    "SerializationError",
+    "ServerBinaryNotFound",
+    "UnsupportedFilterError",
+    "WeaviateSettings",
+    "__version__",
+]

@@ -1,0 +1,100 @@
+"""Operations written once as plans, run by a sync and an async driver.
+
+A plan is a generator that yields :class:`Call` objects and receives each call's result; it
+``return``s the operation's value. Plans hold no client, never sleep and never await, so the same
+plan serves the sync and the async facade (httpx's ``auth_flow`` idea applied to storage)::
+
+    def clear(key: str) -> Plan[int]:
+        deleted = yield Call("chat.clear", lambda r: r.delete(key))
+        return int(deleted)
+
+The drivers run every call inside :func:`agentmem._translate.translate_errors` and retry a call
+only when it is marked ``idempotent`` and failed because the backend was unreachable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from agentmem._translate import translate_errors
+from agentmem.config import RetrySettings
+from agentmem.errors import AuthenticationFailed, BackendUnavailable
+
+__all__ = ["Call", "Plan", "run_async", "run_sync"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One backend call of a plan.
+
+    Attributes:
+        label: names the operation in errors and logs (``"chat.append"``).
+        fn: takes the client and returns the result (an awaitable on an async client).
+        idempotent: safe to repeat after a connection failure.
+    """
+
+    label: str
+    fn: Callable[[Any], Any]
+    idempotent: bool = False
+
+
+Plan = Generator[Call, Any, T]
+
+_NO_RETRY = RetrySettings(attempts=1)
+
+
+def _retryable(exc: BackendUnavailable, call: Call, failures: int, retry: RetrySettings) -> bool:
+    return (
+        call.idempotent and not isinstance(exc, AuthenticationFailed) and failures < retry.attempts
+    )
+
+
+def run_sync(plan: Plan[T], client: Any, retry: RetrySettings = _NO_RETRY) -> T:
+    """Drive ``plan`` against a sync client and return its value."""
+    try:
+        call = next(plan)
+        while True:
+            failures = 0
+            while True:
+                try:
+                    with translate_errors(call.label):
+                        result = call.fn(client)
+                    break
+                except BackendUnavailable as exc:
+                    failures += 1
+                    if not _retryable(exc, call, failures, retry):
+                        raise
+                    time.sleep(retry.delay(failures))
+            call = plan.send(result)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+
+
+async def run_async(plan: Plan[T], client: Any, retry: RetrySettings = _NO_RETRY) -> T:
+    """Drive ``plan`` against an async client and return its value."""
+    try:
+        call = next(plan)
+        while True:
+            failures = 0
+            while True:
+                try:
+                    with translate_errors(call.label):
+                        result = call.fn(client)
+                        if inspect.isawaitable(result):
+                            result = await result
+                    break
+                except BackendUnavailable as exc:
+                    failures += 1
+                    if not _retryable(exc, call, failures, retry):
+                        raise
+                    await asyncio.sleep(retry.delay(failures))
+            call = plan.send(result)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]

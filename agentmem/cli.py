@@ -1,0 +1,89 @@
+"""The ``agentmem`` command: ``up``, ``status`` and ``down`` for the local default servers."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from agentmem.config import AgentMemSettings
+from agentmem.errors import AgentMemError
+from agentmem.local import (
+    LocalStack,
+    ServerStatus,
+    default_stack,
+    find_redis_binary,
+    find_weaviate_binary,
+)
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    local = AgentMemSettings.from_env().local
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--home",
+        type=Path,
+        default=local.home,
+        help="data folder of the local servers (default: %(default)s)",
+    )
+    common.add_argument("--redis-port", type=int, default=local.redis_port)
+    common.add_argument("--weaviate-port", type=int, default=local.weaviate_port)
+    common.add_argument("--grpc-port", type=int, default=local.weaviate_grpc_port)
+    parser = argparse.ArgumentParser(prog="agentmem", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    up = commands.add_parser(
+        "up", parents=[common], help="start the local Weaviate and Redis and wait for them"
+    )
+    up.add_argument(
+        "--only",
+        choices=["redis", "weaviate"],
+        action="append",
+        help="start only this server (repeatable)",
+    )
+    up.add_argument("--quiet", action="store_true", help="print nothing on success")
+    commands.add_parser(
+        "status", parents=[common], help="show whether the local servers run and answer"
+    )
+    commands.add_parser("down", parents=[common], help="stop the local servers (their data stays)")
+    commands.add_parser(
+        "install", parents=[common], help="find, build or download the server binaries (cached)"
+    )
+    return parser
+
+
+def _print(statuses: Sequence[ServerStatus]) -> None:
+    for status in statuses:
+        state = "up" if status.answering else "down"
+        pid = f" (pid {status.pid})" if status.pid else ""
+        print(f"{status.name:<9} {state:<5} {status.url}{pid}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; return the process exit code."""
+    args = _parser().parse_args(argv)
+    stack: LocalStack = default_stack(
+        args.home, args.redis_port, args.weaviate_port, args.grpc_port
+    )
+    try:
+        if args.command == "up":
+            statuses = stack.up(only=args.only or ("redis", "weaviate"))
+            if not args.quiet:
+                _print(statuses)
+                print(f"data: {stack.home / 'data'}")
+        elif args.command == "status":
+            statuses = stack.status()
+            _print(statuses)
+            return 0 if all(s.answering for s in statuses) else 3
+        elif args.command == "install":
+            print(f"redis-server: {find_redis_binary()}")
+            print(f"weaviate:     {find_weaviate_binary()}")
+        else:
+            stopped = stack.down()
+            print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+    except AgentMemError as exc:
+        print(f"agentmem: {exc}", file=sys.stderr)
+        return 1
+    return 0

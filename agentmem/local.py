@@ -1,0 +1,526 @@
+"""The zero-config local default: a Weaviate and a Redis that agentmem runs itself on loopback.
+
+``agentmem up`` (or the first use of the library with no URLs configured) starts both servers as
+detached processes whose data lives under one folder (``~/.agentmem`` by default), waits until both
+answer, and leaves them running for later processes. ``agentmem down`` stops them; the data stays.
+
+Robustness rules:
+
+* ``up`` takes an exclusive ``flock`` on ``run/lock``; the kernel drops it when the process dies, so
+  a killed ``up`` never blocks the next one.
+* A pid file counts only while its process is alive *and* is the server it names; a stale pid file
+  (after ``kill -9`` or a reboot) is ignored and replaced.
+* A second ``up`` finds both servers answering and does nothing.
+
+The Weaviate binary is found in this order (:func:`find_weaviate_binary`): ``AGENTMEM_WEAVIATE_BIN``;
+``weaviate`` or ``weaviate-server`` on ``PATH``; agentmem's cache folder; built once with the Go
+toolchain (``go install github.com/weaviate/weaviate/cmd/weaviate-server@v<pin>``) into the cache;
+the official release binary, downloaded into the cache.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from agentmem.errors import BackendUnavailable, ConfigurationError, ServerBinaryNotFound
+
+__all__ = [
+    "WEAVIATE_VERSION",
+    "LocalStack",
+    "ServerStatus",
+    "WeaviatePorts",
+    "cache_dir",
+    "find_redis_binary",
+    "find_weaviate_binary",
+    "free_port",
+]
+
+# The newest Weaviate the Go module proxy serves here that builds with this toolchain (1.40.x is
+# not published to the proxy). weaviate-client 4.x needs 1.27 or newer.
+WEAVIATE_VERSION = "1.35.2"
+_WEAVIATE_MODULE = "github.com/weaviate/weaviate/cmd/weaviate-server"
+_RELEASE_URL = (
+    "https://github.com/weaviate/weaviate/releases/download/v{v}/weaviate-v{v}-linux-{arch}.tar.gz"
+)
+
+
+def _say(message: str) -> None:
+    sys.stderr.write(f"agentmem: {message}\n")
+    sys.stderr.flush()
+
+
+def cache_dir() -> Path:
+    """agentmem's cache folder (``AGENTMEM_CACHE_DIR``, else ``$XDG_CACHE_HOME/agentmem``)."""
+    explicit = os.environ.get("AGENTMEM_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "agentmem"
+
+
+def _executable(path: Path) -> bool:
+    return path.is_file() and os.access(path, os.X_OK)
+
+
+def find_redis_binary() -> Path:
+    """Locate ``redis-server``: ``AGENTMEM_REDIS_BIN``, then ``PATH``, then Debian's location.
+
+    Raises:
+        ServerBinaryNotFound: with the install commands to run.
+    """
+    explicit = os.environ.get("AGENTMEM_REDIS_BIN")
+    if explicit:
+        if _executable(Path(explicit)):
+            return Path(explicit)
+        raise ServerBinaryNotFound(f"AGENTMEM_REDIS_BIN={explicit!r} is not an executable file")
+    found = shutil.which("redis-server") or (
+        "/usr/bin/redis-server" if _executable(Path("/usr/bin/redis-server")) else None
+    )
+    if found:
+        return Path(found)
+    raise ServerBinaryNotFound(
+        "redis-server was not found. Install it (Debian/Ubuntu: `sudo apt-get install redis-server`; "
+        "macOS: `brew install redis`), set AGENTMEM_REDIS_BIN to its path, or point "
+        "AGENTMEM_REDIS_URL at a Redis you run elsewhere (e.g. `docker compose up -d redis`)."
+    )
+
+
+def find_weaviate_binary(*, build: bool = True, download: bool = True) -> Path:
+    """Locate (or build, or download) the pinned Weaviate server binary.
+
+    Args:
+        build: allow building it with ``go install`` when Go is available.
+        download: allow downloading the official release binary.
+
+    Raises:
+        ServerBinaryNotFound: nothing worked; the message lists every option.
+    """
+    explicit = os.environ.get("AGENTMEM_WEAVIATE_BIN")
+    if explicit:
+        if _executable(Path(explicit)):
+            return Path(explicit)
+        raise ServerBinaryNotFound(f"AGENTMEM_WEAVIATE_BIN={explicit!r} is not an executable file")
+    for name in ("weaviate", "weaviate-server"):
+        found = shutil.which(name)
+        if found:
+            return Path(found)
+    target = cache_dir() / "weaviate" / f"v{WEAVIATE_VERSION}" / "weaviate-server"
+    if _executable(target):
+        return target
+    problems: list[str] = []
+    if build:
+        problem = _build_with_go(target)
+        if problem is None:
+            return target
+        problems.append(problem)
+    if download:
+        problem = _download_release(target)
+        if problem is None:
+            return target
+        problems.append(problem)
+    raise ServerBinaryNotFound(
+        f"No Weaviate {WEAVIATE_VERSION} server binary is available ({'; '.join(problems) or 'not tried'}). "
+        "Options: set AGENTMEM_WEAVIATE_BIN to a weaviate-server binary; put `weaviate` on PATH; "
+        f"install Go and run `go install {_WEAVIATE_MODULE}@v{WEAVIATE_VERSION}`; or run Weaviate "
+        "in Docker (`docker compose up -d weaviate` with this project's compose.yaml) and set "
+        "AGENTMEM_WEAVIATE_URL=http://localhost:8080."
+    )
+
+
+def _build_with_go(target: Path) -> str | None:
+    go = shutil.which("go")
+    if go is None:
+        return "Go is not installed, so it could not be built"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _say(
+        f"building Weaviate {WEAVIATE_VERSION} with Go into {target.parent} "
+        "(first time only; this takes several minutes)"
+    )
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        env = {**os.environ, "GOBIN": tmp, "CGO_ENABLED": "0"}
+        result = subprocess.run(
+            [go, "install", f"{_WEAVIATE_MODULE}@v{WEAVIATE_VERSION}"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            check=False,
+        )
+        built = Path(tmp) / "weaviate-server"
+        if result.returncode != 0 or not _executable(built):
+            tail = result.stdout.strip().splitlines()[-5:]
+            return "`go install` failed: " + " | ".join(tail)
+        os.replace(built, target)  # atomic: a half-built binary is never in the cache
+    _say(f"built {target}")
+    return None
+
+
+def _download_release(target: Path) -> str | None:
+    arch = {"x86_64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(os.uname().machine)
+    if sys.platform != "linux" or arch is None:
+        return "no release binary for this platform"
+    url = _RELEASE_URL.format(v=WEAVIATE_VERSION, arch=arch)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+            archive = Path(tmp) / "weaviate.tgz"
+            with urllib.request.urlopen(url, timeout=60) as response, archive.open("wb") as out:
+                shutil.copyfileobj(response, out)
+            with tarfile.open(archive) as tar:
+                member = tar.getmember("weaviate")
+                tar.extractall(tmp, members=[member], filter="data")
+            extracted = Path(tmp) / "weaviate"
+            extracted.chmod(0o755)
+            os.replace(extracted, target)
+    except (OSError, KeyError, tarfile.TarError) as exc:
+        return f"downloading the release binary failed ({exc})"
+    return None
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass(frozen=True, slots=True)
+class WeaviatePorts:
+    """Every port one Weaviate node binds (the server exits if any of them is taken).
+
+    Raft's internal RPC port is always ``raft + 1``: with ``CLUSTER_IN_LOCALHOST`` the server dials
+    that port regardless of its setting.
+    """
+
+    http: int
+    grpc: int
+    gossip: int
+    data: int
+    raft: int
+    profiling: int
+
+    @classmethod
+    def free(cls) -> WeaviatePorts:
+        """Pick free ports for a throwaway server (tests)."""
+        while True:
+            raft = free_port()
+            if _port_free(raft + 1):
+                break
+        return cls(free_port(), free_port(), free_port(), free_port(), raft, free_port())
+
+    @classmethod
+    def local_default(cls, http: int, grpc: int) -> WeaviatePorts:
+        """The fixed ports of the local default, placed next to its REST port."""
+        return cls(
+            http=http, grpc=grpc, gossip=http + 1, data=http + 2, raft=http + 3, profiling=http + 5
+        )
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+@dataclass(frozen=True, slots=True)
+class ServerStatus:
+    """What ``agentmem status`` reports for one server."""
+
+    name: str
+    url: str
+    pid: int | None
+    answering: bool
+
+
+def _redis_answers(port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+            sock.sendall(b"*1\r\n$4\r\nPING\r\n")
+            reply = sock.recv(64)
+    except OSError:
+        return False
+    # A server with a password answers -NOAUTH: it is up, it just wants credentials.
+    return reply.startswith((b"+PONG", b"-NOAUTH"))
+
+
+def _weaviate_answers(port: int, timeout: float = 0.5) -> bool:
+    url = f"http://127.0.0.1:{port}/v1/.well-known/ready"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+class LocalStack:
+    """A local Redis and Weaviate under one folder, started as detached processes.
+
+    Args:
+        home: folder for ``data/``, ``logs/`` and ``run/`` (pid files and the lock).
+        redis_port: port of Redis on 127.0.0.1.
+        weaviate_ports: every port of Weaviate on 127.0.0.1.
+        redis_args: extra ``redis-server`` arguments (e.g. ``["--appendfsync", "always"]``).
+        weaviate_env: extra environment for Weaviate (e.g. API-key authentication).
+    """
+
+    def __init__(
+        self,
+        home: Path,
+        *,
+        redis_port: int,
+        weaviate_ports: WeaviatePorts,
+        redis_args: Sequence[str] = (),
+        weaviate_env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.home = Path(home)
+        self.redis_port = redis_port
+        self.weaviate_ports = weaviate_ports
+        self._redis_args = list(redis_args)
+        self._weaviate_env = dict(weaviate_env or {})
+
+    @property
+    def redis_url(self) -> str:
+        return f"redis://127.0.0.1:{self.redis_port}/0"
+
+    @property
+    def weaviate_url(self) -> str:
+        return f"http://127.0.0.1:{self.weaviate_ports.http}"
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def up(
+        self, *, only: Sequence[str] = ("redis", "weaviate"), timeout: float = 120.0
+    ) -> list[ServerStatus]:
+        """Start whichever server is not running, and wait until it answers.
+
+        Args:
+            only: the servers to bring up (default both).
+            timeout: seconds to wait for them to answer.
+
+        Raises:
+            ServerBinaryNotFound: a server binary is missing (the message says how to get it).
+            BackendUnavailable: a server did not answer in time (its log file is named).
+        """
+        names = [name for name in ("redis", "weaviate") if name in only]
+        with self._lock():
+            started = {name: self._start(name) for name in names if not self._answers(name)}
+            deadline = time.monotonic() + timeout
+            try:
+                for name, process in started.items():
+                    self._wait(name, process, deadline)
+            except BackendUnavailable:
+                for process in started.values():  # a failed up leaves nothing running
+                    _terminate(process.pid, 10.0)
+                raise
+            finally:
+                for process in started.values():
+                    # The servers outlive this process; stop Popen's finalizer from warning.
+                    process.returncode = process.poll() or 0
+        return self.status()
+
+    def down(self, *, timeout: float = 30.0) -> list[str]:
+        """Stop both servers (SIGTERM, then SIGKILL after ``timeout``); return the names stopped."""
+        stopped = []
+        with self._lock():
+            for name in ("weaviate", "redis"):
+                pid = self._pid(name)
+                if pid is not None:
+                    _terminate(pid, timeout)
+                    stopped.append(name)
+                self._pid_file(name).unlink(missing_ok=True)
+        return stopped
+
+    def status(self) -> list[ServerStatus]:
+        """Report each server's URL, pid and whether it answers right now."""
+        return [
+            ServerStatus("redis", self.redis_url, self._pid("redis"), self._answers("redis")),
+            ServerStatus(
+                "weaviate", self.weaviate_url, self._pid("weaviate"), self._answers("weaviate")
+            ),
+        ]
+
+    def kill(self, name: str) -> None:
+        """``kill -9`` one server, as a crash would (for fault tests)."""
+        pid = self._pid(name)
+        if pid is not None:
+            os.kill(pid, signal.SIGKILL)
+            _wait_gone(pid, 10.0)
+
+    # -- internals -------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _lock(self) -> Iterator[None]:
+        run = self.home / "run"
+        run.mkdir(parents=True, exist_ok=True)
+        with (run / "lock").open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)  # released by the kernel if this process dies
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _pid_file(self, name: str) -> Path:
+        return self.home / "run" / f"{name}.pid"
+
+    def _pid(self, name: str) -> int | None:
+        """The live pid of our server ``name``, or None (a stale pid file does not count)."""
+        try:
+            pid = int(self._pid_file(name).read_text().split()[0])
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (OSError, ValueError, IndexError):
+            return None
+        binary = b"redis-server" if name == "redis" else b"weaviate"
+        return pid if binary in cmdline else None
+
+    def _answers(self, name: str) -> bool:
+        if name == "redis":
+            return _redis_answers(self.redis_port)
+        return _weaviate_answers(self.weaviate_ports.http)
+
+    def _start(self, name: str) -> subprocess.Popen[bytes]:
+        stale = self._pid(name)
+        if stale is not None:  # alive but not answering: hung, or still starting from a killed up
+            _terminate(stale, 10.0)
+        argv, env = self._redis_command() if name == "redis" else self._weaviate_command()
+        logs = self.home / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        with (logs / f"{name}.log").open("ab") as log:
+            process = subprocess.Popen(
+                argv,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                cwd=self.home,
+            )
+        self._pid_file(name).write_text(f"{process.pid}\n")
+        return process
+
+    def _wait(self, name: str, process: subprocess.Popen[bytes], deadline: float) -> None:
+        while time.monotonic() < deadline:
+            if self._answers(name):
+                return
+            if process.poll() is not None:
+                break  # it exited
+            time.sleep(0.1)
+        log = self.home / "logs" / f"{name}.log"
+        tail = log.read_text(errors="replace").strip().splitlines()[-5:] if log.exists() else []
+        raise BackendUnavailable(
+            f"the local {name} server did not come up; see {log}: " + " | ".join(tail),
+            backend=name,
+        )
+
+    def _redis_command(self) -> tuple[list[str], dict[str, str]]:
+        data = self.home / "data" / "redis"
+        data.mkdir(parents=True, exist_ok=True)
+        argv = [
+            str(find_redis_binary()),
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(self.redis_port),
+            "--dir",
+            str(data),
+            "--appendonly",
+            "yes",
+            "--save",
+            "",
+            "--daemonize",
+            "no",
+            "--protected-mode",
+            "yes",
+            "--logfile",
+            "",
+            *self._redis_args,
+        ]
+        return argv, dict(os.environ)
+
+    def _weaviate_command(self) -> tuple[list[str], dict[str, str]]:
+        ports = self.weaviate_ports
+        data = self.home / "data" / "weaviate"
+        data.mkdir(parents=True, exist_ok=True)
+        env = {
+            **os.environ,
+            "PERSISTENCE_DATA_PATH": str(data),
+            "AUTHENTICATION_ANONYMOUS_ACCESS_ENABLED": "true",
+            "DEFAULT_VECTORIZER_MODULE": "none",
+            "ENABLE_MODULES": "",
+            "DISABLE_TELEMETRY": "true",
+            "QUERY_DEFAULTS_LIMIT": "25",
+            "LOG_LEVEL": "warning",
+            "CLUSTER_HOSTNAME": "node1",
+            "CLUSTER_IN_LOCALHOST": "true",
+            # Without these the node advertises the host's first address (maybe IPv6), and its
+            # Raft listener fails to parse it.
+            "CLUSTER_ADVERTISE_ADDR": "127.0.0.1",
+            "CLUSTER_BIND_ADDR": "127.0.0.1",
+            "CLUSTER_GOSSIP_BIND_PORT": str(ports.gossip),
+            "CLUSTER_DATA_BIND_PORT": str(ports.data),
+            "RAFT_PORT": str(ports.raft),
+            "RAFT_INTERNAL_RPC_PORT": str(ports.raft + 1),
+            "RAFT_BOOTSTRAP_EXPECT": "1",
+            "RAFT_JOIN": f"node1:{ports.raft}",
+            "GRPC_PORT": str(ports.grpc),
+            "PROFILING_PORT": str(ports.profiling),
+            **self._weaviate_env,
+        }
+        argv = [
+            str(find_weaviate_binary()),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(ports.http),
+            "--scheme",
+            "http",
+        ]
+        return argv, env
+
+
+def _wait_gone(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        # A child of this process lingers as a zombie until reaped.
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+        time.sleep(0.05)
+    return False
+
+
+def _terminate(pid: int, timeout: float) -> None:
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    if not _wait_gone(pid, timeout):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        _wait_gone(pid, 5.0)
+
+
+def default_stack(home: Path, redis_port: int, weaviate_port: int, grpc_port: int) -> LocalStack:
+    """The local default's stack (the one ``agentmem up`` manages)."""
+    if len({redis_port, weaviate_port, grpc_port}) != 3:
+        raise ConfigurationError("the local Redis, Weaviate and gRPC ports must differ")
+    return LocalStack(
+        home,
+        redis_port=redis_port,
+        weaviate_ports=WeaviatePorts.local_default(weaviate_port, grpc_port),
+    )

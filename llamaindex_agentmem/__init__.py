@@ -1,0 +1,5 @@
+"""llamaindex_agentmem: agentmem adapters."""
+
+from __future__ import annotations
+
+__all__: list[str] = []

@@ -1,0 +1,144 @@
+"""Real servers for the test suite.
+
+Session-scoped fixtures start a dedicated Redis and (only when a test asks for it) a dedicated
+Weaviate on free loopback ports, under a temporary folder, and stop them at the end. Set
+``AGENTMEM_TEST_REDIS_URL`` / ``AGENTMEM_TEST_WEAVIATE_URL`` (and ``AGENTMEM_TEST_WEAVIATE_GRPC_PORT``)
+to use servers of your own instead. A server that cannot be started fails the tests that need it;
+nothing is skipped.
+
+Every test gets its own Redis key prefix and Weaviate collection names, so tests never interfere
+and never flush shared data.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from agentmem import AgentMem, AgentMemSettings, LocalSettings, RedisSettings, WeaviateSettings
+from agentmem.local import LocalStack, WeaviatePorts, free_port
+
+
+@dataclass(frozen=True)
+class RedisServer:
+    url: str
+    stack: LocalStack | None  # None when the URL came from the environment
+
+
+@dataclass(frozen=True)
+class WeaviateServer:
+    url: str
+    grpc_port: int
+    stack: LocalStack | None
+
+
+def _stack(root: Path) -> LocalStack:
+    return LocalStack(root, redis_port=free_port(), weaviate_ports=WeaviatePorts.free())
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    url = os.environ.get("AGENTMEM_TEST_REDIS_URL")
+    if url:
+        yield RedisServer(url, None)
+        return
+    stack = _stack(tmp_path_factory.mktemp("redis-server"))
+    stack.up(only=["redis"])
+    try:
+        yield RedisServer(stack.redis_url, stack)
+    finally:
+        stack.down()
+
+
+@pytest.fixture(scope="session")
+def weaviate_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WeaviateServer]:
+    url = os.environ.get("AGENTMEM_TEST_WEAVIATE_URL")
+    if url:
+        yield WeaviateServer(
+            url, int(os.environ.get("AGENTMEM_TEST_WEAVIATE_GRPC_PORT", "50051")), None
+        )
+        return
+    stack = _stack(tmp_path_factory.mktemp("weaviate-server"))
+    stack.up(only=["weaviate"])
+    try:
+        yield WeaviateServer(stack.weaviate_url, stack.weaviate_ports.grpc, stack)
+    finally:
+        stack.down()
+
+
+@pytest.fixture
+def key_prefix() -> str:
+    """A Redis key prefix no other test uses."""
+    return f"t{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def unique_collection() -> str:
+    """A Weaviate collection name no other test uses."""
+    return f"Test{uuid.uuid4().hex[:12]}"
+
+
+def settings_for(
+    redis: RedisServer | None, weaviate: WeaviateServer | None, key_prefix: str
+) -> AgentMemSettings:
+    """Settings pointing at the test servers; the local default is never started implicitly."""
+    return AgentMemSettings(
+        redis=RedisSettings(url=redis.url if redis else "redis://127.0.0.1:1/0"),
+        weaviate=WeaviateSettings(
+            url=weaviate.url if weaviate else "http://127.0.0.1:1",
+            grpc_port=weaviate.grpc_port if weaviate else 2,
+        ),
+        local=LocalSettings(autostart=False),
+        key_prefix=key_prefix,
+    )
+
+
+@pytest.fixture
+def redis_settings(redis_server: RedisServer, key_prefix: str) -> AgentMemSettings:
+    """Settings for tests that need Redis only (Weaviate is not started)."""
+    return settings_for(redis_server, None, key_prefix)
+
+
+@pytest.fixture
+def full_settings(
+    redis_server: RedisServer, weaviate_server: WeaviateServer, key_prefix: str
+) -> AgentMemSettings:
+    """Settings for tests that need both servers."""
+    return settings_for(redis_server, weaviate_server, key_prefix)
+
+
+def _delete_prefix(mem: AgentMem) -> None:
+    client = mem.redis()
+    keys = list(client.scan_iter(match=f"{mem.key_prefix}:*", count=1000))
+    # Keys of one test may sit in different hash slots; delete one by one (Cluster-safe).
+    for key in keys:
+        client.delete(key)
+
+
+@pytest.fixture
+def mem(redis_settings: AgentMemSettings) -> Iterator[AgentMem]:
+    """A sync-usable AgentMem on the test Redis; deletes its key prefix afterwards."""
+    with AgentMem(redis_settings) as memory:
+        yield memory
+        _delete_prefix(memory)
+
+
+@pytest.fixture
+async def amem(redis_settings: AgentMemSettings) -> AsyncIterator[AgentMem]:
+    """An async-usable AgentMem on the test Redis; deletes its key prefix afterwards."""
+    async with AgentMem(redis_settings) as memory:
+        yield memory
+        _delete_prefix(memory)
+
+
+@pytest.fixture
+def full_mem(full_settings: AgentMemSettings) -> Iterator[AgentMem]:
+    """An AgentMem on both test servers."""
+    with AgentMem(full_settings) as memory:
+        yield memory
+        _delete_prefix(memory)
