@@ -46,7 +46,12 @@ test: setup lint
 demo: setup
 	$(BIN)/python examples/quickstart.py
 
-bench: setup
+BENCH_STAMP := $(VENV)/.installed-bench-stamp
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[dev,bench]'
+	@touch $@
+
+bench: setup $(BENCH_STAMP)
 	@set -e; found=0; for f in bench/bench_*.py; do \
 	  [ -e "$$f" ] || continue; found=1; echo "== $$f"; $(BIN)/python "$$f"; done; \
 	  [ $$found = 1 ] || echo "no benchmarks under bench/ yet"
