@@ -1,0 +1,149 @@
+"""Lua sources of the session store: the single copy.
+
+Every script takes the same ``KEYS`` (see :class:`agentmem._redis.keys.SessionKeys`):
+``KEYS[1]`` active messages (LIST), ``KEYS[2]`` metadata (HASH), ``KEYS[3]`` archived messages
+(LIST), ``KEYS[4]`` the user's session index (ZSET). All four share one hash tag, so each script is
+one atomic step on standalone Redis and on Cluster. ``ARGV[1]`` is always the raw session id and
+``ARGV[2]`` the sliding TTL in milliseconds (``0``: no TTL).
+
+Every write ends with ``touch``, which refreshes the metadata, the index entry and the TTL of every
+key of the session in the same step, so the session's keys always expire together.
+"""
+
+from __future__ import annotations
+
+__all__ = ["APPEND", "DELETE_ONE", "POP_OLDEST", "PRUNE_INDEX", "SET_TITLE"]
+
+_PRELUDE = r"""
+local sid = ARGV[1]
+local ttl = tonumber(ARGV[2])
+
+-- Server time, as a string of integer milliseconds: one clock for every client, and no float
+-- formatting ("1.7e+12") when it is stored in the hash.
+local function now_ms()
+  local t = redis.call('TIME')
+  return t[1] .. string.format('%03d', math.floor(tonumber(t[2]) / 1000))
+end
+
+local function touch()
+  local now = now_ms()
+  local n = redis.call('LLEN', KEYS[1])
+  redis.call('HSETNX', KEYS[2], 'created', now)
+  redis.call('HSET', KEYS[2], 'sid', sid, 'last_active', now, 'count', n,
+             'archived', redis.call('LLEN', KEYS[3]))
+  local fresh_index = redis.call('EXISTS', KEYS[4]) == 0
+  redis.call('ZADD', KEYS[4], now, sid)
+  if ttl > 0 then
+    -- PEXPIRE on a missing key is a no-op, so an empty archive costs nothing.
+    for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ttl) end
+    -- The index outlives every session it lists: only extend it, and leave it persistent if a
+    -- session without TTL made it so.
+    local left = redis.call('PTTL', KEYS[4])
+    if fresh_index or (left >= 0 and left < ttl) then redis.call('PEXPIRE', KEYS[4], ttl) end
+  else
+    for i = 1, 4 do redis.call('PERSIST', KEYS[i]) end
+  end
+  return n
+end
+
+-- unpack() is bounded by Lua's C stack (about 8000 values), so push in slices.
+local function push(key, first)
+  local i = first
+  while i <= #ARGV do
+    local last = math.min(i + 999, #ARGV)
+    redis.call('RPUSH', key, unpack(ARGV, i, last))
+    i = last + 1
+  end
+end
+"""
+
+APPEND = (
+    _PRELUDE
+    + r"""
+-- ARGV[3] max active length (0: unbounded), ARGV[4] 'append' | 'replace',
+-- ARGV[5] 'active' | 'archived', ARGV[6..] the encoded messages.
+local maxlen = tonumber(ARGV[3])
+if ARGV[4] == 'replace' then redis.call('DEL', KEYS[1], KEYS[3]) end
+local dest = KEYS[1]
+if ARGV[5] == 'archived' then dest = KEYS[3] end
+push(dest, 6)
+if maxlen > 0 then redis.call('LTRIM', KEYS[1], -maxlen, -1) end
+return touch()
+"""
+)
+
+DELETE_ONE = (
+    _PRELUDE
+    + r"""
+-- ARGV[3] 'at' | 'id', ARGV[4] the position or the id prefix of the encoded message,
+-- ARGV[5] a tombstone unique to this call. LSET + LREM removes one element in place, so the
+-- others keep their order.
+local pos = nil
+if ARGV[3] == 'at' then
+  pos = tonumber(ARGV[4])
+  if not redis.call('LINDEX', KEYS[1], pos) then return false end
+else
+  local needle = ARGV[4]
+  local len = redis.call('LLEN', KEYS[1])
+  local start = 0
+  while pos == nil and start < len do
+    local chunk = redis.call('LRANGE', KEYS[1], start, start + 255)
+    for j, v in ipairs(chunk) do
+      if string.sub(v, 1, #needle) == needle then pos = start + j - 1; break end
+    end
+    start = start + 256
+  end
+  if pos == nil then return false end
+end
+local value = redis.call('LINDEX', KEYS[1], pos)
+redis.call('LSET', KEYS[1], pos, ARGV[5])
+redis.call('LREM', KEYS[1], 1, ARGV[5])
+touch()
+return value
+"""
+)
+
+POP_OLDEST = (
+    _PRELUDE
+    + r"""
+-- ARGV[3] how many, ARGV[4] 'archive' (move to KEYS[3]) | 'drop' | 'drop_archived'.
+local n = tonumber(ARGV[3])
+if ARGV[4] == 'drop_archived' then
+  if redis.call('EXISTS', KEYS[2]) == 0 then return {} end
+  local gone = redis.call('LRANGE', KEYS[3], 0, -1)
+  redis.call('DEL', KEYS[3])
+  touch()
+  return gone
+end
+local moved = redis.call('LPOP', KEYS[1], n)
+if not moved then return {} end
+if ARGV[4] == 'archive' then
+  for i = 1, #moved, 1000 do
+    redis.call('RPUSH', KEYS[3], unpack(moved, i, math.min(i + 999, #moved)))
+  end
+end
+touch()
+return moved
+"""
+)
+
+SET_TITLE = (
+    _PRELUDE
+    + r"""
+-- ARGV[3] the title; creates the session (empty) if it does not exist yet.
+redis.call('HSET', KEYS[2], 'title', ARGV[3])
+return touch()
+"""
+)
+
+PRUNE_INDEX = """
+-- KEYS[1] the index, KEYS[2..] metadata hashes of the sessions ARGV[1..]. A session whose
+-- metadata expired (TTL) leaves its index entry behind; drop it unless it came back meanwhile.
+local removed = 0
+for i = 2, #KEYS do
+  if redis.call('EXISTS', KEYS[i]) == 0 then
+    removed = removed + redis.call('ZREM', KEYS[1], ARGV[i - 1])
+  end
+end
+return removed
+"""

@@ -1,0 +1,352 @@
+"""Session-store operations written once as plans (see :mod:`agentmem._plan`).
+
+Each plan validates and encodes its input *before* yielding its first call, so bad input raises
+with nothing written. Writes are one EVALSHA each (redis-py's ``Script`` loads the script on the
+first ``NOSCRIPT`` and retries, so the steady state is one round trip).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+from agentmem._plan import Call, Plan
+from agentmem._redis import chat_scripts
+from agentmem._redis.keys import SessionKeys, encode_id, session_index, session_keys
+from agentmem.errors import InvalidInputError, SerializationError
+
+__all__ = [
+    "SessionConfig",
+    "SessionInfo",
+    "SessionMessage",
+    "append",
+    "clear",
+    "count",
+    "delete_at",
+    "delete_id",
+    "info",
+    "list_sessions",
+    "pop_oldest",
+    "read",
+    "set_title",
+]
+
+_META_FIELDS = ("sid", "created", "last_active", "count", "archived", "title")
+# LPOP's count is a signed 64-bit integer on the server; this is "everything" for any real list.
+_ALL = 2**31
+
+
+@dataclass(frozen=True, slots=True)
+class SessionConfig:
+    """What every plan needs to know: whose sessions, and the write policy."""
+
+    prefix: str
+    user_id: str
+    ttl_ms: int = 0
+    max_messages: int = 0
+    max_message_bytes: int = 1 << 20
+
+    def keys(self, session_id: str) -> SessionKeys:
+        """The keys of ``session_id`` (validates the id)."""
+        return session_keys(self.prefix, self.user_id, session_id)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionMessage:
+    """One stored message.
+
+    Attributes:
+        id: the message id (given on append, or generated).
+        data: the JSON document the caller stored.
+    """
+
+    id: str
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class SessionInfo:
+    """A session as listed in its user's index.
+
+    Attributes:
+        session_id: the session id as given.
+        created_at: first write (server clock, UTC).
+        last_active: latest write (server clock, UTC).
+        message_count: active messages.
+        archived_count: archived (compacted) messages.
+        title: the title set with ``set_title``, if any.
+    """
+
+    session_id: str
+    created_at: datetime
+    last_active: datetime
+    message_count: int
+    archived_count: int
+    title: str | None
+
+
+# -- encoding ------------------------------------------------------------------------------------
+
+
+def _dumps(value: object) -> bytes:
+    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+
+
+def _id_needle(message_id: str) -> bytes:
+    # Envelopes are written as {"id":...,"data":...} with the id first, so "starts with" finds a
+    # message by id inside Lua without decoding JSON.
+    return b'{"id":' + _dumps(message_id) + b","
+
+
+def encode_messages(
+    cfg: SessionConfig, messages: Sequence[Mapping[str, Any]], ids: Sequence[str | None] | None
+) -> list[bytes]:
+    """Encode messages into stored envelopes; raise before anything is written.
+
+    Raises:
+        InvalidInputError: a message is not a mapping, an id is not a non-empty str, ``ids`` has
+            another length than ``messages``, or a message exceeds ``max_message_bytes``.
+        SerializationError: a message holds a value JSON cannot encode.
+    """
+    if isinstance(messages, Mapping) or not isinstance(messages, Sequence):
+        raise InvalidInputError("messages must be a sequence of dicts (wrap one message in a list)")
+    if ids is not None and len(ids) != len(messages):
+        raise InvalidInputError(f"got {len(ids)} ids for {len(messages)} messages")
+    encoded = []
+    for i, message in enumerate(messages):
+        if not isinstance(message, Mapping):
+            raise InvalidInputError(f"message {i} is a {type(message).__name__}, not a dict")
+        message_id = ids[i] if ids is not None else None
+        if message_id is None:
+            message_id = uuid.uuid4().hex
+        encode_id(message_id, f"id of message {i}")
+        try:
+            raw = _dumps({"id": message_id, "data": dict(message)})
+        except (TypeError, ValueError, UnicodeEncodeError) as exc:
+            raise SerializationError(
+                f"message {i} cannot be stored as JSON ({exc}); convert the value to str, "
+                "number, bool, None, list or dict first"
+            ) from exc
+        if len(raw) > cfg.max_message_bytes:
+            raise InvalidInputError(
+                f"message {i} is {len(raw)} bytes encoded, over the limit of "
+                f"max_message_bytes={cfg.max_message_bytes}; shorten it or raise the limit"
+            )
+        encoded.append(raw)
+    return encoded
+
+
+def decode_message(raw: bytes | str) -> SessionMessage:
+    """Decode one stored envelope.
+
+    Raises:
+        SerializationError: the stored bytes are not an agentmem message envelope.
+    """
+    try:
+        envelope = json.loads(raw)
+        return SessionMessage(id=envelope["id"], data=envelope["data"])
+    except (ValueError, TypeError, KeyError) as exc:
+        raise SerializationError(
+            f"a stored message is not an agentmem envelope ({exc}); was the key written by "
+            "something else?"
+        ) from exc
+
+
+def _decode_all(raws: Sequence[bytes | str] | None) -> list[SessionMessage]:
+    return [decode_message(raw) for raw in raws or ()]
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _when(ms: bytes | str) -> datetime:
+    return datetime.fromtimestamp(int(ms) / 1000, tz=timezone.utc)
+
+
+# -- plans ---------------------------------------------------------------------------------------
+
+
+def _script(label: str, source: str, keys: SessionKeys, args: Sequence[Any]) -> Call:
+    # register_script only hashes the source (no I/O); the Script runs EVALSHA and falls back to
+    # SCRIPT LOAD once per server. The async client returns an AsyncScript, awaited by run_async.
+    return Call(label, lambda r: r.register_script(source)(keys=keys.all(), args=list(args)))
+
+
+def _head(cfg: SessionConfig, session_id: str) -> list[Any]:
+    return [session_id.encode("utf-8"), cfg.ttl_ms]
+
+
+def append(
+    cfg: SessionConfig,
+    session_id: str,
+    messages: Sequence[Mapping[str, Any]],
+    ids: Sequence[str | None] | None = None,
+    *,
+    replace: bool = False,
+    archived: bool = False,
+) -> Plan[int]:
+    """Append (or replace with) ``messages`` in one atomic step; return the active count."""
+    keys = cfg.keys(session_id)
+    encoded = encode_messages(cfg, messages, ids)
+    if not encoded and not replace:
+        return (yield from count(cfg, session_id))
+    args = [
+        *_head(cfg, session_id),
+        cfg.max_messages,
+        "replace" if replace else "append",
+        "archived" if archived else "active",
+        *encoded,
+    ]
+    return int((yield _script("session.append", chat_scripts.APPEND, keys, args)))
+
+
+def read(
+    cfg: SessionConfig,
+    session_id: str,
+    offset: int = 0,
+    limit: int | None = None,
+    *,
+    archived: bool = False,
+) -> Plan[list[SessionMessage]]:
+    """Messages from position ``offset`` (negative: from the end), at most ``limit`` of them."""
+    keys = cfg.keys(session_id)
+    if limit is not None and limit < 0:
+        raise InvalidInputError(f"limit must be >= 0 or None, got {limit}")
+    if limit == 0:
+        return []
+    stop = -1 if limit is None else offset + limit - 1
+    if offset < 0 <= stop:  # a window that starts from the end and runs past it
+        stop = -1
+    key = keys.arch if archived else keys.msgs
+    raws = yield Call("session.read", lambda r: r.lrange(key, offset, stop), idempotent=True)
+    return _decode_all(raws)
+
+
+def count(cfg: SessionConfig, session_id: str, *, archived: bool = False) -> Plan[int]:
+    """Number of active (or archived) messages; 0 for an unknown session."""
+    keys = cfg.keys(session_id)
+    key = keys.arch if archived else keys.msgs
+    return int((yield Call("session.count", lambda r: r.llen(key), idempotent=True)))
+
+
+def delete_at(cfg: SessionConfig, session_id: str, index: int) -> Plan[SessionMessage | None]:
+    """Remove the active message at ``index`` (negative: from the end); None if out of range."""
+    keys = cfg.keys(session_id)
+    if not isinstance(index, int) or isinstance(index, bool):
+        raise InvalidInputError(f"index must be an int, got {index!r}")
+    args = [*_head(cfg, session_id), "at", index, uuid.uuid4().hex]
+    raw = yield _script("session.delete_at", chat_scripts.DELETE_ONE, keys, args)
+    return decode_message(raw) if raw else None
+
+
+def delete_id(cfg: SessionConfig, session_id: str, message_id: str) -> Plan[SessionMessage | None]:
+    """Remove the oldest active message with id ``message_id``; None if there is none."""
+    keys = cfg.keys(session_id)
+    encode_id(message_id, "message_id")
+    args = [*_head(cfg, session_id), "id", _id_needle(message_id), uuid.uuid4().hex]
+    raw = yield _script("session.delete_id", chat_scripts.DELETE_ONE, keys, args)
+    return decode_message(raw) if raw else None
+
+
+def pop_oldest(
+    cfg: SessionConfig,
+    session_id: str,
+    n: int,
+    mode: Literal["archive", "drop", "drop_archived"],
+) -> Plan[list[SessionMessage]]:
+    """Move the oldest ``n`` active messages to the archive, or drop them; return them."""
+    keys = cfg.keys(session_id)
+    if not isinstance(n, int) or n < 0:
+        raise InvalidInputError(f"n must be an int >= 0, got {n!r}")
+    if n == 0 and mode != "drop_archived":
+        return []
+    args = [*_head(cfg, session_id), min(n, _ALL), mode]
+    raws = yield _script(f"session.{mode}", chat_scripts.POP_OLDEST, keys, args)
+    return _decode_all(raws)
+
+
+def clear(cfg: SessionConfig, session_id: str) -> Plan[None]:
+    """Delete the session: messages, archive, metadata and its index entry, atomically."""
+    keys = cfg.keys(session_id)
+    sid = session_id.encode("utf-8")
+    yield Call(
+        "session.clear",
+        # One MULTI/EXEC in one round trip; every key is in the user's slot.
+        lambda r: (
+            r.pipeline(transaction=True)
+            .delete(keys.msgs, keys.meta, keys.arch)
+            .zrem(keys.index, sid)
+            .execute()
+        ),
+        idempotent=True,
+    )
+    return None
+
+
+def set_title(cfg: SessionConfig, session_id: str, title: str) -> Plan[None]:
+    """Set the session's title (creating an empty session if needed)."""
+    keys = cfg.keys(session_id)
+    if not isinstance(title, str):
+        raise InvalidInputError(f"title must be a str, got {type(title).__name__}")
+    args = [*_head(cfg, session_id), title.encode("utf-8")]
+    yield _script("session.set_title", chat_scripts.SET_TITLE, keys, args)
+    return None
+
+
+def _info(values: Sequence[bytes | str | None]) -> SessionInfo | None:
+    sid, created, last, n, archived, title = values
+    if sid is None or created is None or last is None:
+        return None
+    return SessionInfo(
+        session_id=_text(sid),
+        created_at=_when(created),
+        last_active=_when(last),
+        message_count=int(n or 0),
+        archived_count=int(archived or 0),
+        title=_text(title) if title is not None else None,
+    )
+
+
+def info(cfg: SessionConfig, session_id: str) -> Plan[SessionInfo | None]:
+    """The session's metadata; None for an unknown (or expired) session."""
+    keys = cfg.keys(session_id)
+    values = yield Call("session.info", lambda r: r.hmget(keys.meta, _META_FIELDS), idempotent=True)
+    return _info(values)
+
+
+def list_sessions(cfg: SessionConfig, limit: int | None = None) -> Plan[list[SessionInfo]]:
+    """The user's sessions, most recently active first, from the index the writes maintain."""
+    if limit is not None and limit < 0:
+        raise InvalidInputError(f"limit must be >= 0 or None, got {limit}")
+    if limit == 0:
+        return []
+    index = session_index(cfg.prefix, cfg.user_id)
+    stop = -1 if limit is None else limit - 1
+    members = yield Call("session.list", lambda r: r.zrevrange(index, 0, stop), idempotent=True)
+    sids = [_text(m) for m in members]
+    if not sids:
+        return []
+    metas = [cfg.keys(sid).meta for sid in sids]
+
+    def fetch(r: Any) -> Any:
+        pipe = r.pipeline(transaction=False)
+        for meta in metas:
+            pipe.hmget(meta, _META_FIELDS)
+        return pipe.execute()
+
+    rows = yield Call("session.list_meta", fetch, idempotent=True)
+    found = [_info(row) for row in rows]
+    stale = [sid.encode("utf-8") for sid, row in zip(sids, found, strict=True) if row is None]
+    if stale:
+        stale_keys = [index] + [m for m, row in zip(metas, found, strict=True) if row is None]
+        yield Call(
+            "session.prune_index",
+            lambda r: r.register_script(chat_scripts.PRUNE_INDEX)(keys=stale_keys, args=stale),
+            idempotent=True,
+        )
+    return [row for row in found if row is not None]

@@ -1,0 +1,415 @@
+"""The core session store against the real test Redis, each scenario in sync and async."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import threading
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+import redis
+import redis.asyncio as aredis
+from redis.crc import key_slot
+
+from agentmem import (
+    AgentMem,
+    AgentMemSettings,
+    ConfigurationError,
+    InvalidInputError,
+    SerializationError,
+)
+from agentmem.sessions import AsyncSessionStore, SessionStore
+
+Factory = Callable[..., Any]
+
+
+async def ev(value: Any) -> Any:
+    """Await ``value`` if the async store returned a coroutine; sync results pass through."""
+    return await value if inspect.isawaitable(value) else value
+
+
+@pytest.fixture(params=["sync", "async"])
+async def make_store(
+    request: pytest.FixtureRequest, mem: AgentMem, amem: AgentMem
+) -> AsyncIterator[Factory]:
+    """Builds a SessionStore or an AsyncSessionStore on the test Redis."""
+
+    def factory(**kwargs: Any) -> Any:
+        if request.param == "sync":
+            return SessionStore(mem, **kwargs)
+        return AsyncSessionStore(amem, **kwargs)
+
+    yield factory
+
+
+def keys_of(mem: AgentMem) -> list[bytes]:
+    return sorted(mem.redis().scan_iter(match=f"{mem.key_prefix}:*"))
+
+
+def msgs(n: int, tag: str = "m") -> list[dict[str, Any]]:
+    return [{"role": "user", "content": f"{tag}{i}"} for i in range(n)]
+
+
+def contents(messages: list[Any]) -> list[str]:
+    return [m.data["content"] for m in messages]
+
+
+async def test_append_then_read_returns_messages_in_insertion_order(make_store: Factory) -> None:
+    store = make_store(user_id="alice")
+    assert await ev(store.append("s", msgs(3, "a"))) == 3
+    assert await ev(store.append("s", msgs(2, "b"), ids=["x", None])) == 5
+    read = await ev(store.read("s"))
+    assert contents(read) == ["a0", "a1", "a2", "b0", "b1"]
+    assert read[3].id == "x" and len(read[4].id) == 32
+    assert read[0].data == {"role": "user", "content": "a0"}
+    assert await ev(store.count("s")) == 5
+
+
+async def test_read_windows_and_last_n(make_store: Factory) -> None:
+    store = make_store()
+    await ev(store.append("s", msgs(10)))
+    assert contents(await ev(store.read("s", offset=-3))) == ["m7", "m8", "m9"]
+    assert contents(await ev(store.read("s", offset=2, limit=3))) == ["m2", "m3", "m4"]
+    assert contents(await ev(store.read("s", offset=-4, limit=2))) == ["m6", "m7"]
+    assert contents(await ev(store.read("s", offset=-2, limit=9))) == ["m8", "m9"]
+    assert await ev(store.read("s", limit=0)) == []
+    assert await ev(store.read("unknown")) == []
+    assert await ev(store.count("unknown")) == 0
+
+
+async def test_max_messages_trims_oldest_in_the_same_write(make_store: Factory) -> None:
+    store = make_store(max_messages=4)
+    assert await ev(store.append("s", msgs(3, "a"))) == 3
+    assert await ev(store.append("s", msgs(3, "b"))) == 4
+    assert contents(await ev(store.read("s"))) == ["a2", "b0", "b1", "b2"]
+
+
+async def test_concurrent_appends_keep_each_batch_contiguous_and_in_order(
+    make_store: Factory,
+) -> None:
+    store = make_store()
+    batches = [msgs(5, f"w{w}-") for w in range(20)]
+    if isinstance(store, AsyncSessionStore):
+        await asyncio.gather(*(store.append("s", b) for b in batches))
+    else:
+        threads = [threading.Thread(target=store.append, args=("s", b)) for b in batches]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    read = contents(await ev(store.read("s")))
+    assert len(read) == 100
+    for start in range(0, 100, 5):
+        chunk = read[start : start + 5]
+        writer = chunk[0].split("-")[0]
+        assert chunk == [f"{writer}-{i}" for i in range(5)]
+
+
+async def test_ttl_is_set_and_refreshed_on_every_key_of_the_session(
+    make_store: Factory, mem: AgentMem
+) -> None:
+    store = make_store(user_id="u", ttl=100)
+    await ev(store.append("s", msgs(4)))
+    await ev(store.archive_oldest("s", 1))
+    keys = keys_of(mem)
+    assert len(keys) == 4  # messages, metadata, archive, user index
+    client = mem.redis()
+    for key in keys:
+        client.pexpire(key, 5_000)
+    await ev(store.append("s", msgs(1)))
+    for key in keys:
+        assert 95_000 < client.pttl(key) <= 100_000, key
+
+
+async def test_a_session_expires_as_a_whole_and_leaves_the_index(
+    make_store: Factory, mem: AgentMem
+) -> None:
+    store = make_store(ttl=0.3)
+    await ev(store.append("short", msgs(2)))
+    keep = make_store(ttl=60)
+    await ev(keep.append("long", msgs(1)))
+    await asyncio.sleep(0.5)
+    assert await ev(store.read("short")) == []
+    assert await ev(store.info("short")) is None
+    assert [s.session_id for s in await ev(store.list_sessions())] == ["long"]
+    index = next(k for k in keys_of(mem) if k.endswith(b":sessions"))
+    assert mem.redis().zrange(index, 0, -1) == [b"long"]  # the stale entry was pruned
+
+
+async def test_without_ttl_sessions_are_persistent(make_store: Factory, mem: AgentMem) -> None:
+    store = make_store()
+    await ev(store.append("s", msgs(1)))
+    assert all(mem.redis().pttl(k) == -1 for k in keys_of(mem))
+
+
+async def test_oversized_message_raises_naming_the_limit_and_writes_nothing(
+    make_store: Factory, mem: AgentMem
+) -> None:
+    store = make_store(max_message_bytes=200)
+    await ev(store.append("s", msgs(1)))
+    before = {k: mem.redis().dump(k) for k in keys_of(mem)}
+    with pytest.raises(InvalidInputError, match="max_message_bytes=200"):
+        await ev(store.append("s", [*msgs(2), {"content": "x" * 300}]))
+    assert {k: mem.redis().dump(k) for k in keys_of(mem)} == before
+    with pytest.raises(InvalidInputError, match="max_message_bytes=200"):
+        await ev(store.append("fresh", [{"content": "x" * 300}]))
+    assert await ev(store.info("fresh")) is None
+
+
+@pytest.mark.parametrize(
+    "bad", [{"v": object()}, {"v": float("nan")}, {"v": "\ud800"}, {1j: "complex key"}]
+)
+async def test_unserializable_message_raises_serialization_error_and_writes_nothing(
+    make_store: Factory, mem: AgentMem, bad: dict[Any, Any]
+) -> None:
+    store = make_store()
+    with pytest.raises(SerializationError, match="cannot be stored as JSON"):
+        await ev(store.append("s", [*msgs(2), bad]))
+    assert keys_of(mem) == []
+
+
+async def test_bad_arguments_raise_invalid_input(make_store: Factory) -> None:
+    store = make_store()
+    with pytest.raises(InvalidInputError, match="sequence of dicts"):
+        await ev(store.append("s", {"role": "user"}))  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError, match="not a dict"):
+        await ev(store.append("s", ["text"]))
+    with pytest.raises(InvalidInputError, match="2 ids for 1 messages"):
+        await ev(store.append("s", msgs(1), ids=["a", "b"]))
+    with pytest.raises(InvalidInputError, match="session_id"):
+        await ev(store.append("", msgs(1)))
+    with pytest.raises(InvalidInputError, match="user_id"):
+        make_store(user_id="")
+    with pytest.raises(InvalidInputError, match="ttl"):
+        make_store(ttl=-1)
+    with pytest.raises(InvalidInputError, match="max_messages"):
+        make_store(max_messages=0)
+
+
+async def test_delete_by_position_keeps_the_order_of_the_rest(make_store: Factory) -> None:
+    store = make_store()
+    await ev(store.append("s", msgs(5)))
+    removed = await ev(store.delete_at("s", 1))
+    assert removed.data["content"] == "m1"
+    assert (await ev(store.delete_at("s", -1))).data["content"] == "m4"
+    assert await ev(store.delete_at("s", 10)) is None
+    assert await ev(store.delete_at("unknown", 0)) is None
+    assert contents(await ev(store.read("s"))) == ["m0", "m2", "m3"]
+    assert (await ev(store.info("s"))).message_count == 3
+
+
+async def test_delete_by_id_removes_only_the_oldest_match(make_store: Factory) -> None:
+    store = make_store()
+    await ev(store.append("s", msgs(4), ids=["a", 'q"{:*}', "b", 'q"{:*}']))
+    removed = await ev(store.delete_id("s", 'q"{:*}'))
+    assert (removed.id, removed.data["content"]) == ('q"{:*}', "m1")
+    assert await ev(store.delete_id("s", "missing")) is None
+    assert [m.id for m in await ev(store.read("s"))] == ["a", "b", 'q"{:*}']
+
+
+async def test_delete_by_id_finds_messages_beyond_the_first_scan_chunk(
+    make_store: Factory,
+) -> None:
+    store = make_store()
+    ids = [f"id{i}" for i in range(600)]
+    await ev(store.append("s", msgs(600), ids=ids))
+    assert (await ev(store.delete_id("s", "id555"))).data["content"] == "m555"
+    assert await ev(store.count("s")) == 599
+
+
+async def test_archive_keeps_summarized_messages_readable(make_store: Factory) -> None:
+    store = make_store()
+    await ev(store.append("s", msgs(5)))
+    moved = await ev(store.archive_oldest("s", 2))
+    assert contents(moved) == ["m0", "m1"]
+    assert contents(await ev(store.read("s"))) == ["m2", "m3", "m4"]
+    assert contents(await ev(store.read("s", archived=True))) == ["m0", "m1"]
+    await ev(store.archive_oldest("s", 10))
+    assert await ev(store.count("s")) == 0
+    assert await ev(store.count("s", archived=True)) == 5
+    info = await ev(store.info("s"))
+    assert (info.message_count, info.archived_count) == (0, 5)
+    assert contents(await ev(store.drop_oldest("unknown", 3))) == []
+
+
+async def test_clear_removes_every_key_of_the_session_only(
+    make_store: Factory, mem: AgentMem
+) -> None:
+    store = make_store()
+    await ev(store.append("gone", msgs(3)))
+    await ev(store.archive_oldest("gone", 1))
+    await ev(store.append("kept", msgs(1)))
+    keys_before = len(keys_of(mem))
+    await ev(store.clear("gone"))
+    assert len(keys_of(mem)) == keys_before - 3
+    assert [s.session_id for s in await ev(store.list_sessions())] == ["kept"]
+    assert await ev(store.read("gone", archived=True)) == []
+    await ev(store.clear("gone"))  # idempotent
+
+
+async def test_clear_active_or_archived_only(make_store: Factory) -> None:
+    store = make_store()
+    await ev(store.append("s", msgs(4)))
+    await ev(store.archive_oldest("s", 2))
+    await ev(store.clear("s", which="archived"))
+    assert (await ev(store.count("s")), await ev(store.count("s", archived=True))) == (2, 0)
+    await ev(store.clear("s", which="active"))
+    assert await ev(store.count("s")) == 0
+    assert (await ev(store.info("s"))).message_count == 0
+    with pytest.raises(InvalidInputError, match="which"):
+        await ev(store.clear("s", which="some"))  # type: ignore[arg-type]
+
+
+async def test_replace_swaps_all_messages_atomically(make_store: Factory) -> None:
+    store = make_store()
+    await ev(store.append("s", msgs(3, "old")))
+    await ev(store.archive_oldest("s", 1))
+    assert await ev(store.replace("s", msgs(2, "new"))) == 2
+    assert contents(await ev(store.read("s"))) == ["new0", "new1"]
+    assert await ev(store.count("s", archived=True)) == 0
+    assert await ev(store.replace("s", [])) == 0
+
+
+async def test_list_sessions_newest_first_with_metadata(make_store: Factory) -> None:
+    store = make_store(user_id="bob")
+    for name in ("first", "second", "third"):
+        await ev(store.append(name, msgs(2)))
+        await asyncio.sleep(0.005)
+    await ev(store.append("first", msgs(1)))  # most recently active again
+    await ev(store.set_title("second", "Trip planning"))
+    listed = await ev(store.list_sessions())
+    assert [s.session_id for s in listed] == ["second", "first", "third"]
+    first = next(s for s in listed if s.session_id == "first")
+    assert first.message_count == 3 and first.title is None
+    assert first.created_at < first.last_active
+    assert listed[0].title == "Trip planning"
+    assert [s.session_id for s in await ev(store.list_sessions(limit=1))] == ["second"]
+    assert await ev(make_store(user_id="carol").list_sessions()) == []
+
+
+HOSTILE = [
+    "{tag}",
+    "a:b:c",
+    "*",
+    "}{",
+    "user\x00nul",
+    "ünïcødé 🧠",
+    "x" * 100_000,
+    "{u:c73a0fbeafa8520618e5229c4b0e0669}",
+]
+
+
+@pytest.mark.parametrize("hostile", HOSTILE, ids=range(len(HOSTILE)))
+async def test_hostile_ids_stay_isolated_and_in_one_hash_slot(
+    make_store: Factory, mem: AgentMem, hostile: str
+) -> None:
+    store = make_store(user_id=hostile)
+    neighbour = make_store(user_id=hostile + "x")
+    await ev(store.append(hostile, msgs(2)))
+    await ev(store.archive_oldest(hostile, 1))
+    await ev(neighbour.append(hostile, msgs(1, "n")))
+    assert contents(await ev(store.read(hostile))) == ["m1"]
+    assert [s.session_id for s in await ev(store.list_sessions())] == [hostile]
+    assert contents(await ev(neighbour.read(hostile))) == ["n0"]
+    keys = keys_of(mem)
+    assert len(keys) == 7
+    slots = {key_slot(k) for k in keys}
+    assert len(slots) == 2  # one slot per user, whatever the ids contain
+    assert all(len(k) < 200 for k in keys)
+
+
+def test_prefix_with_braces_is_rejected(redis_settings: AgentMemSettings) -> None:
+    from dataclasses import replace
+
+    with (
+        AgentMem(replace(redis_settings, key_prefix="a{b}")) as memory,
+        pytest.raises(ConfigurationError, match="key prefix"),
+    ):
+        SessionStore(memory)
+
+
+def test_store_without_memory_reads_the_environment_and_owns_the_client(
+    redis_settings: AgentMemSettings, key_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AGENTMEM_REDIS_URL", str(redis_settings.redis.url))
+    monkeypatch.setenv("AGENTMEM_KEY_PREFIX", key_prefix)
+    monkeypatch.setenv("AGENTMEM_LOCAL_AUTOSTART", "0")
+    with SessionStore(user_id="env") as store:
+        store.append("s", msgs(1))
+        assert store.memory.key_prefix == key_prefix
+        owned = store.memory
+        owned.redis().delete(*owned.redis().scan_iter(match=f"{key_prefix}:*"))
+    with pytest.raises(Exception, match="closed"):
+        owned.redis()
+
+
+def test_a_borrowed_memory_stays_open_after_close(mem: AgentMem) -> None:
+    store = SessionStore(mem)
+    store.close()
+    assert mem.redis().ping()
+
+
+# -- round trips ---------------------------------------------------------------------------------
+
+
+class CountingConnection(redis.Connection):
+    """Counts writes to the socket: one per round trip (a pipeline is one write too)."""
+
+    sends = 0
+
+    def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        type(self).sends += 1
+        super().send_packed_command(command, check_health)
+
+
+class AsyncCountingConnection(aredis.Connection):
+    sends = 0
+
+    async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        type(self).sends += 1
+        await super().send_packed_command(command, check_health)
+
+
+def _evalsha_calls(client: redis.Redis) -> int:
+    stats = client.info("commandstats")
+    return int(stats.get("cmdstat_evalsha", {}).get("calls", 0))
+
+
+@pytest.mark.parametrize("n", [1, 10, 250])
+def test_append_of_any_size_is_one_round_trip_sync(
+    redis_settings: AgentMemSettings, mem: AgentMem, n: int
+) -> None:
+    pool = redis.ConnectionPool.from_url(
+        str(redis_settings.redis.url), connection_class=CountingConnection
+    )
+    client = redis.Redis(connection_pool=pool)
+    with AgentMem(redis_settings, redis=client) as counted:
+        store = SessionStore(counted)
+        store.append("warm", msgs(1))  # loads the script, opens the connection
+        sends, evals = CountingConnection.sends, _evalsha_calls(mem.redis())
+        store.append("s", msgs(n))
+        assert CountingConnection.sends - sends == 1
+        assert _evalsha_calls(mem.redis()) - evals == 1  # the server saw one call too
+        assert store.count("s") == n
+    client.close()
+
+
+@pytest.mark.parametrize("n", [1, 10, 250])
+async def test_append_of_any_size_is_one_round_trip_async(
+    redis_settings: AgentMemSettings, mem: AgentMem, n: int
+) -> None:
+    pool = aredis.ConnectionPool.from_url(
+        str(redis_settings.redis.url), connection_class=AsyncCountingConnection
+    )
+    client = aredis.Redis(connection_pool=pool)
+    async with AgentMem(redis_settings, async_redis=client) as counted:
+        store = AsyncSessionStore(counted)
+        await store.append("warm", msgs(1))
+        sends, evals = AsyncCountingConnection.sends, _evalsha_calls(mem.redis())
+        await store.append("s", msgs(n))
+        assert AsyncCountingConnection.sends - sends == 1
+        assert _evalsha_calls(mem.redis()) - evals == 1
+        assert await store.count("s") == n
+    await client.aclose()
