@@ -2,4 +2,6 @@
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from langchain_agentmem.chat_message_history import AgentMemChatMessageHistory
+
+__all__ = ["AgentMemChatMessageHistory"]

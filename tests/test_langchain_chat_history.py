@@ -1,0 +1,176 @@
+"""AgentMemChatMessageHistory against the real test Redis, sync and async."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from langchain_core.chat_history import BaseChatMessageHistory
+from langchain_core.language_models.fake_chat_models import FakeListChatModel
+from langchain_core.messages import (
+    AIMessage,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+)
+from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
+from langchain_core.runnables.history import RunnableWithMessageHistory
+
+from agentmem import AgentMem, InvalidInputError, SerializationError
+from langchain_agentmem import AgentMemChatMessageHistory
+from langchain_agentmem import chat_message_history as module
+
+
+def every_message_type() -> list[BaseMessage]:
+    return [
+        SystemMessage("You are terse.", id="sys-1"),
+        HumanMessage(
+            content=[
+                {"type": "text", "text": "What is in this picture?"},
+                {"type": "image", "url": "https://example.com/cat.png", "mime_type": "image/png"},
+            ],
+            id="h-1",
+            name="alice",
+        ),
+        AIMessage(
+            content="",
+            id="ai-1",
+            tool_calls=[
+                {"name": "lookup", "args": {"q": "cat", "n": 2}, "id": "call-1"},
+                {"name": "weather", "args": {"city": "Zürich"}, "id": "call-2"},
+            ],
+            usage_metadata={"input_tokens": 10, "output_tokens": 3, "total_tokens": 13},
+            response_metadata={"model_name": "fake", "finish_reason": "tool_calls"},
+            additional_kwargs={"refusal": None},
+        ),
+        ToolMessage("a cat", tool_call_id="call-1", name="lookup", id="t-1", artifact={"k": 1}),
+        ToolMessage("sunny", tool_call_id="call-2", status="error", id="t-2"),
+        AIMessage("It is a cat; ☀️ in Zürich.", id="ai-2"),
+        HumanMessage("no id"),
+    ]
+
+
+async def ev(value: Any) -> Any:
+    return await value if inspect.isawaitable(value) else value
+
+
+@pytest.fixture(params=["sync", "async"])
+def flavour(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def ops(history: AgentMemChatMessageHistory, flavour: str) -> dict[str, Callable[..., Any]]:
+    if flavour == "sync":
+        return {
+            "get": lambda: history.messages,
+            "add": history.add_messages,
+            "clear": history.clear,
+        }
+    return {"get": history.aget_messages, "add": history.aadd_messages, "clear": history.aclear}
+
+
+async def test_every_message_type_round_trips_exactly(mem: AgentMem, flavour: str) -> None:
+    history = AgentMemChatMessageHistory("s", user_id="alice", memory=mem)
+    op = ops(history, flavour)
+    original = every_message_type()
+    await ev(op["add"](original[:3]))
+    await ev(op["add"](original[3:]))
+    loaded = await ev(op["get"]())
+    assert loaded == original
+    assert [type(m) for m in loaded] == [type(m) for m in original]
+    ai = loaded[2]
+    assert isinstance(ai, AIMessage)
+    assert ai.tool_calls == original[2].tool_calls  # type: ignore[attr-defined]
+    assert ai.usage_metadata == {"input_tokens": 10, "output_tokens": 3, "total_tokens": 13}
+    assert loaded[-1].id is None
+
+
+async def test_clear_empties_only_this_session(mem: AgentMem, flavour: str) -> None:
+    history = AgentMemChatMessageHistory("s", memory=mem)
+    other = AgentMemChatMessageHistory("s", user_id="someone-else", memory=mem)
+    await ev(ops(history, flavour)["add"]([HumanMessage("a")]))
+    other.add_messages([HumanMessage("b")])
+    await ev(ops(history, flavour)["clear"]())
+    assert await ev(ops(history, flavour)["get"]()) == []
+    assert other.messages == [HumanMessage("b")]
+
+
+async def test_sync_and_async_share_one_history(mem: AgentMem) -> None:
+    history = AgentMemChatMessageHistory("s", memory=mem)
+    history.add_user_message("one")
+    await history.aadd_messages([AIMessage("two")])
+    assert [m.content for m in await history.aget_messages()] == ["one", "two"]
+    assert [m.content for m in history.messages] == ["one", "two"]
+
+
+async def test_oversized_and_unserializable_messages_write_nothing(
+    mem: AgentMem, flavour: str
+) -> None:
+    history = AgentMemChatMessageHistory("s", memory=mem, max_message_bytes=500)
+    op = ops(history, flavour)
+    with pytest.raises(InvalidInputError, match="max_message_bytes=500"):
+        await ev(op["add"]([HumanMessage("ok"), HumanMessage("x" * 600)]))
+    with pytest.raises(SerializationError):
+        await ev(op["add"]([HumanMessage("ok"), AIMessage("a", additional_kwargs={"o": object()})]))
+    assert await ev(op["get"]()) == []
+
+
+async def test_max_messages_keeps_a_stable_window(mem: AgentMem, flavour: str) -> None:
+    history = AgentMemChatMessageHistory("s", memory=mem, max_messages=3)
+    op = ops(history, flavour)
+    await ev(op["add"]([HumanMessage(str(i)) for i in range(5)]))
+    assert [m.content for m in await ev(op["get"]())] == ["2", "3", "4"]
+
+
+def test_is_a_base_chat_message_history_without_executor_fallbacks() -> None:
+    assert issubclass(AgentMemChatMessageHistory, BaseChatMessageHistory)
+    for name in ("aget_messages", "aadd_messages", "aclear"):
+        assert getattr(AgentMemChatMessageHistory, name) is not getattr(
+            BaseChatMessageHistory, name
+        )
+    source = inspect.getsource(module)
+    for forbidden in ("run_in_executor", "to_thread", "asyncio.run"):
+        assert forbidden not in source
+
+
+def test_empty_session_id_is_rejected(mem: AgentMem) -> None:
+    with pytest.raises(InvalidInputError, match="session_id"):
+        AgentMemChatMessageHistory("", memory=mem)
+
+
+def _chain(mem: AgentMem, replies: list[str]) -> RunnableWithMessageHistory:
+    prompt = ChatPromptTemplate.from_messages(
+        [("system", "Be brief."), MessagesPlaceholder("history"), ("human", "{question}")]
+    )
+    return RunnableWithMessageHistory(
+        prompt | FakeListChatModel(responses=replies),  # type: ignore[arg-type]
+        lambda session_id: AgentMemChatMessageHistory(session_id, user_id="u", memory=mem),
+        input_messages_key="question",
+        history_messages_key="history",
+    )
+
+
+def test_runnable_with_message_history_sync(mem: AgentMem) -> None:
+    chain = _chain(mem, ["hello!", "you said hi"])
+    config: Any = {"configurable": {"session_id": "conv"}}
+    assert chain.invoke({"question": "hi"}, config=config).content == "hello!"
+    assert chain.invoke({"question": "what did I say?"}, config=config).content == "you said hi"
+    stored = AgentMemChatMessageHistory("conv", user_id="u", memory=mem).messages
+    assert [(m.type, m.content) for m in stored] == [
+        ("human", "hi"),
+        ("ai", "hello!"),
+        ("human", "what did I say?"),
+        ("ai", "you said hi"),
+    ]
+
+
+async def test_runnable_with_message_history_async(mem: AgentMem) -> None:
+    chain = _chain(mem, ["first", "second"])
+    config: Any = {"configurable": {"session_id": "conv"}}
+    assert (await chain.ainvoke({"question": "q1"}, config=config)).content == "first"
+    assert (await chain.ainvoke({"question": "q2"}, config=config)).content == "second"
+    stored = await AgentMemChatMessageHistory("conv", user_id="u", memory=mem).aget_messages()
+    assert [m.content for m in stored] == ["q1", "first", "q2", "second"]
