@@ -2,4 +2,6 @@
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from llamaindex_agentmem.chat_store import AgentMemChatStore, AgentMemDBChatStore
+
+__all__ = ["AgentMemChatStore", "AgentMemDBChatStore"]
