@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import redis
 import redis.asyncio as aredis
+import redis.asyncio.cluster as acluster
+import redis.cluster as cluster
 import weaviate
 from redis.backoff import NoBackoff
 from redis.retry import Retry
@@ -47,12 +49,25 @@ def _redis_kwargs(settings: RedisSettings) -> dict[str, Any]:
 
 
 def redis_client(settings: RedisSettings) -> redis.Redis:
-    """A sync Redis client with its own pool (lazy: it connects on the first command)."""
+    """A sync Redis client with its own pool (lazy: it connects on the first command).
+
+    With ``settings.cluster`` it is a ``redis.cluster.RedisCluster``, which has the same command
+    API; agentmem keeps every multi-key operation inside one hash slot, so both work the same.
+    """
+    if settings.cluster:
+        node = cluster.RedisCluster.from_url(settings.url or "", **_redis_kwargs(settings))
+        return cast(redis.Redis, node)
     return redis.Redis.from_url(settings.url or "", **_redis_kwargs(settings))
 
 
 def async_redis_client(settings: RedisSettings) -> aredis.Redis:
-    """An asyncio Redis client with its own pool (lazy: it connects on the first command)."""
+    """An asyncio Redis client with its own pool (lazy: it connects on the first command).
+
+    With ``settings.cluster`` it is a ``redis.asyncio.cluster.RedisCluster``.
+    """
+    if settings.cluster:
+        node = acluster.RedisCluster.from_url(settings.url or "", **_redis_kwargs(settings))
+        return cast(aredis.Redis, node)
     return aredis.Redis.from_url(settings.url or "", **_redis_kwargs(settings))
 
 

@@ -6,7 +6,9 @@ every settings class prints them as ``'***'``.
 Environment variables (all optional):
 
 =================================  ================================================================
-``AGENTMEM_REDIS_URL``             ``redis://[user[:password]@]host:port/db`` or ``rediss://`` for TLS
+``AGENTMEM_REDIS_URL``             ``redis://[user[:password]@]host:port/db`` or ``rediss://`` for TLS;
+                                   ``redis+cluster://`` (or ``rediss+cluster://``) for a Cluster node
+``AGENTMEM_REDIS_CLUSTER``         ``1``: the URL names a node of a Redis Cluster
 ``AGENTMEM_REDIS_USERNAME``        ACL user (overrides the URL's)
 ``AGENTMEM_REDIS_PASSWORD``        password (overrides the URL's)
 ``AGENTMEM_REDIS_CA_CERTS``        CA bundle for ``rediss://``
@@ -102,6 +104,7 @@ class RedisSettings:
         ssl_keyfile: client key for mutual TLS.
         timeout: socket timeout of one call, in seconds.
         max_connections: upper bound of each connection pool.
+        cluster: the URL names one node of a Redis Cluster (``redis+cluster://`` URLs set this).
     """
 
     url: str | None = None
@@ -112,10 +115,18 @@ class RedisSettings:
     ssl_keyfile: str | None = None
     timeout: float = DEFAULT_TIMEOUT
     max_connections: int = 64
+    cluster: bool = False
+
+    def __post_init__(self) -> None:
+        # `redis+cluster://` / `rediss+cluster://` are accepted as a shorthand for cluster=True.
+        if self.url and "+cluster://" in self.url.split("@")[0]:
+            object.__setattr__(self, "url", self.url.replace("+cluster://", "://", 1))
+            object.__setattr__(self, "cluster", True)
 
     def __repr__(self) -> str:
         return (
-            f"RedisSettings(url={redact_url(self.url)!r}, username={self.username!r}, "
+            f"RedisSettings(url={redact_url(self.url)!r}, cluster={self.cluster!r}, "
+            f"username={self.username!r}, "
             f"password={_mask(self.password)}, ssl_ca_certs={self.ssl_ca_certs!r}, "
             f"timeout={self.timeout!r}, max_connections={self.max_connections!r})"
         )
@@ -208,7 +219,12 @@ class AgentMemSettings:
 
         timeout = _parse_float("AGENTMEM_TIMEOUT", get("AGENTMEM_TIMEOUT"), DEFAULT_TIMEOUT)
         redis = RedisSettings(
-            url=_check_url("AGENTMEM_REDIS_URL", get("AGENTMEM_REDIS_URL"), ("redis", "rediss")),
+            url=_check_url(
+                "AGENTMEM_REDIS_URL",
+                get("AGENTMEM_REDIS_URL"),
+                ("redis", "rediss", "redis+cluster", "rediss+cluster"),
+            ),
+            cluster=get("AGENTMEM_REDIS_CLUSTER") in ("1", "true"),
             username=get("AGENTMEM_REDIS_USERNAME"),
             password=get("AGENTMEM_REDIS_PASSWORD"),
             ssl_ca_certs=get("AGENTMEM_REDIS_CA_CERTS"),

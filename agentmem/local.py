@@ -40,12 +40,14 @@ from agentmem.errors import BackendUnavailable, ConfigurationError, ServerBinary
 
 __all__ = [
     "WEAVIATE_VERSION",
+    "LocalRedisCluster",
     "LocalStack",
     "ServerStatus",
     "WeaviatePorts",
     "cache_dir",
     "find_redis_binary",
     "find_weaviate_binary",
+    "free_cluster_ports",
     "free_port",
 ]
 
@@ -196,6 +198,18 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def free_cluster_ports(count: int) -> list[int]:
+    """``count`` free ports usable by Redis Cluster nodes (each needs ``port + 10000`` free too)."""
+    import random
+
+    ports: list[int] = []
+    while len(ports) < count:
+        port = random.randint(20000, 45000)
+        if port not in ports and _port_free(port) and _port_free(port + 10000):
+            ports.append(port)
+    return ports
 
 
 @dataclass(frozen=True, slots=True)
@@ -524,3 +538,81 @@ def default_stack(home: Path, redis_port: int, weaviate_port: int, grpc_port: in
         redis_port=redis_port,
         weaviate_ports=WeaviatePorts.local_default(weaviate_port, grpc_port),
     )
+
+
+class LocalRedisCluster:
+    """A Redis Cluster of ``len(ports)`` masters on loopback (no replicas), for tests and examples.
+
+    Args:
+        home: folder for each node's data, log and ``nodes.conf``.
+        ports: one port per master (at least 3); the cluster bus uses ``port + 10000``.
+    """
+
+    def __init__(self, home: Path, ports: Sequence[int]) -> None:
+        if len(ports) < 3:
+            raise ConfigurationError("a Redis Cluster needs at least 3 masters")
+        self.home = Path(home)
+        self.ports = list(ports)
+        self._nodes = [
+            LocalStack(self.home / f"node-{port}", redis_port=port,
+                       weaviate_ports=WeaviatePorts(0, 0, 0, 0, 0, 0),
+                       redis_args=["--cluster-enabled", "yes",
+                                   "--cluster-config-file", "nodes.conf",
+                                   "--cluster-node-timeout", "2000"])
+            for port in self.ports
+        ]  # fmt: skip
+
+    @property
+    def url(self) -> str:
+        """A ``redis+cluster://`` URL naming the first node (clients discover the rest)."""
+        return f"redis+cluster://127.0.0.1:{self.ports[0]}/0"
+
+    def up(self, *, timeout: float = 60.0) -> None:
+        """Start every node, form the cluster if it is not formed yet, and wait until it is ok."""
+        for node in self._nodes:
+            node.up(only=["redis"], timeout=timeout)
+        if not self._cluster_ok():
+            cli = shutil.which("redis-cli") or "/usr/bin/redis-cli"
+            addresses = [f"127.0.0.1:{port}" for port in self.ports]
+            subprocess.run(
+                [
+                    cli,
+                    "--cluster",
+                    "create",
+                    *addresses,
+                    "--cluster-replicas",
+                    "0",
+                    "--cluster-yes",
+                ],
+                check=True,
+                capture_output=True,
+                timeout=timeout,
+            )
+        deadline = time.monotonic() + timeout
+        while not self._cluster_ok():
+            if time.monotonic() > deadline:
+                raise BackendUnavailable(
+                    "the local Redis Cluster did not reach state ok", backend="redis"
+                )
+            time.sleep(0.1)
+
+    def down(self) -> None:
+        """Stop every node (data and cluster configuration stay)."""
+        for node in self._nodes:
+            node.down()
+
+    def kill(self, port: int) -> None:
+        """``kill -9`` the node on ``port``."""
+        self._nodes[self.ports.index(port)].kill("redis")
+
+    def _cluster_ok(self) -> bool:
+        for port in self.ports:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1.0) as sock:
+                    sock.sendall(b"*2\r\n$7\r\nCLUSTER\r\n$4\r\nINFO\r\n")
+                    reply = sock.recv(4096)
+            except OSError:
+                return False
+            if b"cluster_state:ok" not in reply:
+                return False
+        return True

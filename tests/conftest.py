@@ -6,6 +6,9 @@ Weaviate on free loopback ports, under a temporary folder, and stop them at the 
 to use servers of your own instead. A server that cannot be started fails the tests that need it;
 nothing is skipped.
 
+With ``AGENTMEM_TEST_REDIS_MODE=cluster`` the Redis fixture is a three-master Redis Cluster on
+loopback instead; ``make test`` runs the session and workflow suites a second time that way.
+
 Every test gets its own Redis key prefix and Weaviate collection names, so tests never interfere
 and never flush shared data.
 """
@@ -21,13 +24,21 @@ from pathlib import Path
 import pytest
 
 from agentmem import AgentMem, AgentMemSettings, LocalSettings, RedisSettings, WeaviateSettings
-from agentmem.local import LocalStack, WeaviatePorts, free_port
+from agentmem.local import (
+    LocalRedisCluster,
+    LocalStack,
+    WeaviatePorts,
+    free_cluster_ports,
+    free_port,
+)
+
+REDIS_MODE = os.environ.get("AGENTMEM_TEST_REDIS_MODE", "standalone")
 
 
 @dataclass(frozen=True)
 class RedisServer:
-    url: str
-    stack: LocalStack | None  # None when the URL came from the environment
+    url: str  # a redis+cluster:// URL in cluster mode
+    stack: LocalStack | LocalRedisCluster | None  # None when the URL came from the environment
 
 
 @dataclass(frozen=True)
@@ -46,6 +57,14 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     url = os.environ.get("AGENTMEM_TEST_REDIS_URL")
     if url:
         yield RedisServer(url, None)
+        return
+    if REDIS_MODE == "cluster":
+        cluster = LocalRedisCluster(tmp_path_factory.mktemp("redis-cluster"), free_cluster_ports(3))
+        cluster.up()
+        try:
+            yield RedisServer(cluster.url, cluster)
+        finally:
+            cluster.down()
         return
     stack = _stack(tmp_path_factory.mktemp("redis-server"))
     stack.up(only=["redis"])

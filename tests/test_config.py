@@ -73,3 +73,18 @@ def test_retry_delay_grows_and_is_capped() -> None:
     assert delays == sorted(delays)
     assert delays[0] == retry.base_delay
     assert max(delays) == retry.max_delay
+
+
+@pytest.mark.parametrize(
+    ("environ", "url"),
+    [
+        ({"AGENTMEM_REDIS_URL": "redis+cluster://n1:7000/0"}, "redis://n1:7000/0"),
+        ({"AGENTMEM_REDIS_URL": "rediss+cluster://u:p@n1:7000/0"}, "rediss://u:p@n1:7000/0"),
+        ({"AGENTMEM_REDIS_URL": "redis://n1:7000/0", "AGENTMEM_REDIS_CLUSTER": "1"},
+         "redis://n1:7000/0"),
+    ],
+)  # fmt: skip
+def test_cluster_mode_from_url_scheme_or_flag(environ: dict[str, str], url: str) -> None:
+    redis = AgentMemSettings.from_env(environ).redis
+    assert redis.cluster is True
+    assert redis.url == url

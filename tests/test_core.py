@@ -159,3 +159,35 @@ def test_next_call_after_a_redis_restart_reconnects(tmp_path: Path) -> None:
             assert mem.redis().get("k") == b"1"  # appendonly: the write survived the crash
     finally:
         stack.down()
+
+
+@pytest.mark.slow
+async def test_cluster_url_gives_cluster_clients_that_keep_one_hash_tag_atomic(
+    tmp_path: Path,
+) -> None:
+    from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
+    from redis.cluster import RedisCluster
+
+    from agentmem.local import LocalRedisCluster, free_cluster_ports
+
+    cluster = LocalRedisCluster(tmp_path, free_cluster_ports(3))
+    cluster.up()
+    try:
+        settings = _redis_only(cluster.url)
+        assert settings.redis.cluster is True
+        with AgentMem(settings) as mem:
+            client = mem.redis()
+            assert isinstance(client, RedisCluster)
+            # Two keys under one hash tag: one atomic script, no CROSSSLOT.
+            script = (
+                "redis.call('SET', KEYS[1], ARGV[1]); return redis.call('SET', KEYS[2], ARGV[1])"
+            )
+            assert client.eval(script, 2, "{t}:a", "{t}:b", "v") == b"OK"
+            assert client.mget("{t}:a", "{t}:b") == [b"v", b"v"]
+        async with AgentMem(settings) as amem:
+            aclient = await amem.aredis()
+            assert isinstance(aclient, AsyncRedisCluster)
+            await amem.aping(weaviate=False)
+            assert await aclient.get("{t}:a") == b"v"
+    finally:
+        cluster.down()
