@@ -25,7 +25,12 @@ from typing import Any, Literal, TypeVar
 from agentmem._plan import Plan, run_async, run_sync
 from agentmem._redis import session_plans as plans
 from agentmem._redis.keys import check_prefix, encode_id
-from agentmem._redis.session_plans import SessionConfig, SessionInfo, SessionMessage
+from agentmem._redis.session_plans import (
+    SessionConfig,
+    SessionInfo,
+    SessionMessage,
+    SessionSnapshot,
+)
 from agentmem.core import AgentMem
 from agentmem.errors import InvalidInputError
 
@@ -34,6 +39,7 @@ __all__ = [
     "AsyncSessionStore",
     "SessionInfo",
     "SessionMessage",
+    "SessionSnapshot",
     "SessionStore",
 ]
 
@@ -220,6 +226,18 @@ class SessionStore(_Base):
         """The user's sessions, most recently active first (from the index; no key scan)."""
         return self._run(plans.list_sessions(self._cfg, limit))
 
+    def snapshot(self, session_id: str) -> SessionSnapshot:
+        """Active messages, running summary and archive size, read in one consistent step."""
+        return self._run(plans.snapshot(self._cfg, session_id))
+
+    def compact(self, session_id: str, upto: Sequence[SessionMessage], summary: str) -> bool:
+        """Archive the oldest messages ``upto`` and store ``summary`` as the running summary.
+
+        ``upto`` must be the first messages of a :meth:`snapshot`. Atomic: returns False and
+        changes nothing if another writer changed the oldest messages since (read and retry).
+        """
+        return self._run(plans.compact(self._cfg, session_id, upto, summary))
+
     def close(self) -> None:
         """Close the :class:`AgentMem` if the store created it. Idempotent."""
         if self._owns:
@@ -310,6 +328,14 @@ class AsyncSessionStore(_Base):
     async def list_sessions(self, *, limit: int | None = None) -> list[SessionInfo]:
         """Async twin of :meth:`SessionStore.list_sessions`."""
         return await self._run(plans.list_sessions(self._cfg, limit))
+
+    async def snapshot(self, session_id: str) -> SessionSnapshot:
+        """Async twin of :meth:`SessionStore.snapshot`."""
+        return await self._run(plans.snapshot(self._cfg, session_id))
+
+    async def compact(self, session_id: str, upto: Sequence[SessionMessage], summary: str) -> bool:
+        """Async twin of :meth:`SessionStore.compact`."""
+        return await self._run(plans.compact(self._cfg, session_id, upto, summary))
 
     async def aclose(self) -> None:
         """Close the :class:`AgentMem` if the store created it. Idempotent."""

@@ -9,21 +9,81 @@ executor or thread.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 
 from langchain_core.chat_history import BaseChatMessageHistory
-from langchain_core.messages import BaseMessage, message_to_dict, messages_from_dict
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import (
+    AIMessage,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+    message_to_dict,
+    messages_from_dict,
+)
+from langchain_core.messages.utils import count_tokens_approximately
 
+from agentmem.compaction import SUMMARY_PROMPT, split_for_budget
 from agentmem.core import AgentMem
-from agentmem.errors import InvalidInputError
-from agentmem.sessions import AsyncSessionStore, SessionMessage, SessionStore
+from agentmem.errors import ConflictError, InvalidInputError
+from agentmem.sessions import AsyncSessionStore, SessionMessage, SessionSnapshot, SessionStore
 
 __all__ = ["AgentMemChatMessageHistory"]
 
 
+TokenCounter = Callable[[Sequence[BaseMessage]], int]
+
+# A compaction reads, asks the model, then commits only if nobody changed the session's head
+# meanwhile; a few fresh attempts settle any realistic contention.
+_COMPACT_ATTEMPTS = 3
+
+
 def _load(stored: list[SessionMessage]) -> list[BaseMessage]:
     return messages_from_dict([m.data for m in stored])
+
+
+def _transcript(messages: Sequence[BaseMessage]) -> str:
+    lines = []
+    for message in messages:
+        line = f"{message.type}: {message.text}"
+        if isinstance(message, AIMessage) and message.tool_calls:
+            calls = [{"name": c["name"], "args": c["args"]} for c in message.tool_calls]
+            line += f" [calls tools: {json.dumps(calls, ensure_ascii=False, default=str)}]"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+class _Compaction:
+    """One compaction attempt's pure parts: where to cut, what to ask, what to return."""
+
+    def __init__(
+        self, snapshot: SessionSnapshot, max_tokens: int, counter: TokenCounter, prompt: str
+    ) -> None:
+        self.snapshot = snapshot
+        self.messages = _load(snapshot.messages)
+        cuttable = [not isinstance(m, ToolMessage) for m in self.messages]
+        sizes = [counter([m]) for m in self.messages]
+        self.cut = split_for_budget(sizes, cuttable, max_tokens)
+        self.prompt = prompt
+
+    def request(self) -> list[BaseMessage]:
+        previous = self.snapshot.summary or "(none yet)"
+        return [
+            SystemMessage(self.prompt),
+            HumanMessage(
+                f"Existing summary:\n{previous}\n\nNew messages:\n"
+                f"{_transcript(self.messages[: self.cut])}"
+            ),
+        ]
+
+    def view(self, summary: str | None) -> list[BaseMessage]:
+        kept = self.messages[self.cut :]
+        if not summary:
+            return kept
+        return [SystemMessage(f"Summary of the earlier conversation:\n{summary}"), *kept]
 
 
 class AgentMemChatMessageHistory(BaseChatMessageHistory):
@@ -113,6 +173,71 @@ class AgentMemChatMessageHistory(BaseChatMessageHistory):
     async def aclear(self) -> None:
         """Async twin of :meth:`clear`."""
         await self._astore.clear(self.session_id)
+
+    def compact(
+        self,
+        model: BaseChatModel,
+        *,
+        max_tokens: int,
+        token_counter: TokenCounter = count_tokens_approximately,
+        prompt: str = SUMMARY_PROMPT,
+    ) -> list[BaseMessage]:
+        """A view that fits ``max_tokens``: a running summary plus the newest messages.
+
+        Older messages that do not fit are summarized by ``model`` (merged into the previous
+        summary) and moved to the session's archive, never deleted. An AI message that calls
+        tools is never separated from its tool results.
+
+        Args:
+            model: any LangChain chat model; called only when something must be summarized.
+            max_tokens: budget of the kept messages (the summary comes on top).
+            token_counter: counts the tokens of a list of messages.
+            prompt: the instruction given to the model.
+
+        Returns:
+            ``[SystemMessage(summary)] + newest messages`` (no summary message if none exists).
+
+        Raises:
+            ConflictError: other writers kept changing the session's oldest messages.
+        """
+        for _ in range(_COMPACT_ATTEMPTS):
+            work = _Compaction(
+                self._store.snapshot(self.session_id), max_tokens, token_counter, prompt
+            )
+            if work.cut == 0:
+                return work.view(work.snapshot.summary)
+            summary = model.invoke(work.request()).text
+            upto = work.snapshot.messages[: work.cut]
+            if self._store.compact(self.session_id, upto, summary):
+                return work.view(summary)
+        raise ConflictError(f"session {self.session_id!r} kept changing during compaction; retry")
+
+    async def acompact(
+        self,
+        model: BaseChatModel,
+        *,
+        max_tokens: int,
+        token_counter: TokenCounter = count_tokens_approximately,
+        prompt: str = SUMMARY_PROMPT,
+    ) -> list[BaseMessage]:
+        """Async twin of :meth:`compact` (awaits ``model.ainvoke``)."""
+        for _ in range(_COMPACT_ATTEMPTS):
+            snapshot = await self._astore.snapshot(self.session_id)
+            work = _Compaction(snapshot, max_tokens, token_counter, prompt)
+            if work.cut == 0:
+                return work.view(snapshot.summary)
+            summary = (await model.ainvoke(work.request())).text
+            if await self._astore.compact(self.session_id, snapshot.messages[: work.cut], summary):
+                return work.view(summary)
+        raise ConflictError(f"session {self.session_id!r} kept changing during compaction; retry")
+
+    def archived_messages(self) -> list[BaseMessage]:
+        """Messages moved out of the active history by :meth:`compact`, oldest first."""
+        return _load(self._store.read(self.session_id, archived=True))
+
+    async def aarchived_messages(self) -> list[BaseMessage]:
+        """Async twin of :meth:`archived_messages`."""
+        return _load(await self._astore.read(self.session_id, archived=True))
 
     def close(self) -> None:
         """Close the sync client of an :class:`AgentMem` this history created. Idempotent."""

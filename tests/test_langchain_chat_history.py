@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
 from langchain_core.chat_history import BaseChatMessageHistory
+from langchain_core.language_models import BaseChatModel
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from langchain_core.messages import (
     AIMessage,
@@ -16,8 +17,10 @@ from langchain_core.messages import (
     SystemMessage,
     ToolMessage,
 )
+from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 from langchain_core.runnables.history import RunnableWithMessageHistory
+from pydantic import Field
 
 from agentmem import AgentMem, InvalidInputError, SerializationError
 from langchain_agentmem import AgentMemChatMessageHistory
@@ -174,3 +177,119 @@ async def test_runnable_with_message_history_async(mem: AgentMem) -> None:
     assert (await chain.ainvoke({"question": "q2"}, config=config)).content == "second"
     stored = await AgentMemChatMessageHistory("conv", user_id="u", memory=mem).aget_messages()
     assert [m.content for m in stored] == ["q1", "first", "q2", "second"]
+
+
+# -- compaction ----------------------------------------------------------------------------------
+
+
+class ScriptedModel(BaseChatModel):
+    """A chat model that answers from a script and records what it was asked."""
+
+    replies: list[str]
+    seen: list[list[BaseMessage]] = Field(default_factory=list)
+
+    @property
+    def _llm_type(self) -> str:
+        return "scripted"
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: Any = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        self.seen.append(list(messages))
+        reply = AIMessage(self.replies[len(self.seen) - 1])
+        return ChatResult(generations=[ChatGeneration(message=reply)])
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: Any = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        return self._generate(messages)
+
+
+def ten_each(messages: Sequence[BaseMessage]) -> int:
+    return 10 * len(messages)
+
+
+def tool_turn() -> list[BaseMessage]:
+    return [
+        HumanMessage("My name is Ada; look up two things.", id="m0"),
+        AIMessage(
+            "",
+            id="m1",
+            tool_calls=[
+                {"name": "lookup", "args": {"q": "first"}, "id": "c1"},
+                {"name": "lookup", "args": {"q": "second"}, "id": "c2"},
+            ],
+        ),
+        ToolMessage("first result", tool_call_id="c1", id="m2"),
+        ToolMessage("second result", tool_call_id="c2", id="m3"),
+        AIMessage("Both looked up.", id="m4"),
+        HumanMessage("Thanks. What next?", id="m5"),
+        AIMessage("Rest.", id="m6"),
+    ]
+
+
+async def compact(history: AgentMemChatMessageHistory, flavour: str, **kw: Any) -> Any:
+    if flavour == "sync":
+        return history.compact(token_counter=ten_each, **kw)
+    return await history.acompact(token_counter=ten_each, **kw)
+
+
+async def test_compaction_keeps_tool_calls_with_their_results_and_archives_the_rest(
+    mem: AgentMem, flavour: str
+) -> None:
+    history = AgentMemChatMessageHistory("s", memory=mem)
+    turn = tool_turn()
+    history.add_messages(turn)
+    model = ScriptedModel(replies=["Ada looked up first and second."])
+    # 55 tokens would fit the newest five messages, but that cut would orphan a tool result.
+    view = await compact(history, flavour, model=model, max_tokens=55)
+    assert view == [
+        SystemMessage("Summary of the earlier conversation:\nAda looked up first and second."),
+        *turn[4:],
+    ]
+    assert history.messages == turn[4:]
+    assert history.archived_messages() == turn[:4]  # summarized, not deleted
+    asked = model.seen[0][1].text
+    assert "Ada" in asked and '"q": "second"' in asked and "second result" in asked
+    assert "(none yet)" in asked
+
+
+async def test_compaction_merges_into_the_running_summary(mem: AgentMem, flavour: str) -> None:
+    history = AgentMemChatMessageHistory("s", memory=mem)
+    history.add_messages([HumanMessage(f"q{i}") for i in range(4)])
+    model = ScriptedModel(replies=["S1", "S2"])
+    await compact(history, flavour, model=model, max_tokens=20)
+    history.add_messages([HumanMessage("q4"), HumanMessage("q5")])
+    view = await compact(history, flavour, model=model, max_tokens=20)
+    assert [m.text for m in view] == ["Summary of the earlier conversation:\nS2", "q4", "q5"]
+    second_request = model.seen[1][1].text
+    assert "S1" in second_request and "q2" in second_request and "q0" not in second_request
+    assert [m.text for m in await history.aarchived_messages()] == ["q0", "q1", "q2", "q3"]
+
+
+async def test_compaction_does_not_call_the_model_when_everything_fits(
+    mem: AgentMem, flavour: str
+) -> None:
+    history = AgentMemChatMessageHistory("s", memory=mem)
+    history.add_messages([HumanMessage("a"), AIMessage("b")])
+    model = ScriptedModel(replies=[])
+    assert await compact(history, flavour, model=model, max_tokens=100) == history.messages
+    assert model.seen == []
+
+
+async def test_compaction_keeps_the_newest_group_even_over_budget(
+    mem: AgentMem, flavour: str
+) -> None:
+    history = AgentMemChatMessageHistory("s", memory=mem)
+    turn = tool_turn()[:4]  # ends in a tool call group of three messages
+    history.add_messages(turn)
+    view = await compact(history, flavour, model=ScriptedModel(replies=["S"]), max_tokens=10)
+    assert view[1:] == turn[1:]

@@ -20,6 +20,7 @@ from agentmem import (
     InvalidInputError,
     SerializationError,
 )
+from agentmem.compaction import split_for_budget
 from agentmem.sessions import AsyncSessionStore, SessionStore
 
 Factory = Callable[..., Any]
@@ -413,3 +414,70 @@ async def test_append_of_any_size_is_one_round_trip_async(
         assert _evalsha_calls(mem.redis()) - evals == 1
         assert await store.count("s") == n
     await client.aclose()
+
+
+# -- compaction primitives -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("sizes", "cuttable", "budget", "expected"),
+    [
+        ([10, 10, 10], [True, True, True], 30, 0),  # everything fits
+        ([10, 10, 10], [True, True, True], 20, 1),
+        ([10, 10, 10, 10], [True, True, False, True], 20, 3),  # skip a forbidden cut
+        ([10, 10, 10, 10], [True, True, False, True], 25, 3),
+        ([10, 10, 10, 10], [True, True, False, False], 15, 1),  # keep the last group anyway
+        ([50], [True], 10, 0),  # one message over budget stays
+        ([5, 5, 100], [True, True, True], 0, 2),
+    ],
+)
+def test_split_for_budget_keeps_the_newest_fitting_groups(
+    sizes: list[int], cuttable: list[bool], budget: int, expected: int
+) -> None:
+    assert split_for_budget(sizes, cuttable, budget) == expected
+
+
+def test_split_for_budget_rejects_bad_input() -> None:
+    with pytest.raises(InvalidInputError):
+        split_for_budget([1, 2], [True], 3)
+    with pytest.raises(InvalidInputError):
+        split_for_budget([1], [True], -1)
+
+
+async def test_compact_archives_and_stores_the_summary_atomically(make_store: Factory) -> None:
+    store = make_store()
+    await ev(store.append("s", msgs(5)))
+    snap = await ev(store.snapshot("s"))
+    assert (contents(snap.messages), snap.summary, snap.archived_count) == (
+        ["m0", "m1", "m2", "m3", "m4"],
+        None,
+        0,
+    )
+    assert await ev(store.compact("s", snap.messages[:3], "summary one")) is True
+    snap = await ev(store.snapshot("s"))
+    assert (contents(snap.messages), snap.summary, snap.archived_count) == (
+        ["m3", "m4"],
+        "summary one",
+        3,
+    )
+    assert contents(await ev(store.read("s", archived=True))) == ["m0", "m1", "m2"]
+    await ev(store.replace("s", msgs(1)))
+    assert (await ev(store.snapshot("s"))).summary is None  # it summarized replaced messages
+
+
+async def test_compact_refuses_when_the_head_changed_since_the_snapshot(
+    make_store: Factory,
+) -> None:
+    store = make_store()
+    await ev(store.append("s", msgs(5)))
+    snap = await ev(store.snapshot("s"))
+    await ev(store.archive_oldest("s", 1))  # a concurrent compaction won
+    assert await ev(store.compact("s", snap.messages[:2], "stale")) is False
+    after = await ev(store.snapshot("s"))
+    assert (contents(after.messages), after.summary, after.archived_count) == (
+        ["m1", "m2", "m3", "m4"],
+        None,
+        1,
+    )
+    fresh = await ev(store.snapshot("s"))
+    assert await ev(store.compact("s", fresh.messages[:2], "retried")) is True

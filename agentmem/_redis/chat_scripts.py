@@ -12,7 +12,7 @@ key of the session in the same step, so the session's keys always expire togethe
 
 from __future__ import annotations
 
-__all__ = ["APPEND", "DELETE_ONE", "POP_OLDEST", "PRUNE_INDEX", "SET_TITLE"]
+__all__ = ["APPEND", "COMPACT", "DELETE_ONE", "POP_OLDEST", "PRUNE_INDEX", "SET_TITLE"]
 
 _PRELUDE = r"""
 local sid = ARGV[1]
@@ -63,7 +63,10 @@ APPEND = (
 -- ARGV[3] max active length (0: unbounded), ARGV[4] 'append' | 'replace',
 -- ARGV[5] 'active' | 'archived', ARGV[6..] the encoded messages.
 local maxlen = tonumber(ARGV[3])
-if ARGV[4] == 'replace' then redis.call('DEL', KEYS[1], KEYS[3]) end
+if ARGV[4] == 'replace' then
+  redis.call('DEL', KEYS[1], KEYS[3])
+  redis.call('HDEL', KEYS[2], 'summary')  -- it summarized messages that are gone now
+end
 local dest = KEYS[1]
 if ARGV[5] == 'archived' then dest = KEYS[3] end
 push(dest, 6)
@@ -147,3 +150,27 @@ for i = 2, #KEYS do
 end
 return removed
 """
+
+COMPACT = (
+    _PRELUDE
+    + r"""
+-- ARGV[3] how many oldest active messages to archive, ARGV[4] the new running summary,
+-- ARGV[5] / ARGV[6] id prefixes the first and the last of them must have. The caller read the
+-- session, asked a model for a summary, and now commits; if another writer changed the head of
+-- the session meanwhile (a concurrent compaction, a trim, a delete), nothing is changed and
+-- -1 is returned so the caller can retry with fresh data.
+local n = tonumber(ARGV[3])
+local first = redis.call('LINDEX', KEYS[1], 0)
+local last = redis.call('LINDEX', KEYS[1], n - 1)
+if not first or not last or string.sub(first, 1, #ARGV[5]) ~= ARGV[5]
+   or string.sub(last, 1, #ARGV[6]) ~= ARGV[6] then
+  return -1
+end
+local moved = redis.call('LPOP', KEYS[1], n)
+for i = 1, #moved, 1000 do
+  redis.call('RPUSH', KEYS[3], unpack(moved, i, math.min(i + 999, #moved)))
+end
+redis.call('HSET', KEYS[2], 'summary', ARGV[4])
+return touch()
+"""
+)

@@ -23,8 +23,10 @@ __all__ = [
     "SessionConfig",
     "SessionInfo",
     "SessionMessage",
+    "SessionSnapshot",
     "append",
     "clear",
+    "compact",
     "count",
     "delete_at",
     "delete_id",
@@ -33,6 +35,7 @@ __all__ = [
     "pop_oldest",
     "read",
     "set_title",
+    "snapshot",
 ]
 
 _META_FIELDS = ("sid", "created", "last_active", "count", "archived", "title")
@@ -87,6 +90,21 @@ class SessionInfo:
     message_count: int
     archived_count: int
     title: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSnapshot:
+    """The active messages and the running summary of a session, read in one consistent step.
+
+    Attributes:
+        messages: active messages, oldest first.
+        summary: the running summary of the archived messages (set by ``compact``), if any.
+        archived_count: number of archived messages.
+    """
+
+    messages: list[SessionMessage]
+    summary: str | None
+    archived_count: int
 
 
 # -- encoding ------------------------------------------------------------------------------------
@@ -350,3 +368,47 @@ def list_sessions(cfg: SessionConfig, limit: int | None = None) -> Plan[list[Ses
             idempotent=True,
         )
     return [row for row in found if row is not None]
+
+
+def snapshot(cfg: SessionConfig, session_id: str) -> Plan[SessionSnapshot]:
+    """Active messages, summary and archive size in one MULTI (a consistent view)."""
+    keys = cfg.keys(session_id)
+    raws, summary, archived = yield Call(
+        "session.snapshot",
+        lambda r: (
+            r.pipeline(transaction=True)
+            .lrange(keys.msgs, 0, -1)
+            .hget(keys.meta, "summary")
+            .llen(keys.arch)
+            .execute()
+        ),
+        idempotent=True,
+    )
+    return SessionSnapshot(
+        messages=_decode_all(raws),
+        summary=_text(summary) if summary is not None else None,
+        archived_count=int(archived),
+    )
+
+
+def compact(
+    cfg: SessionConfig, session_id: str, upto: Sequence[SessionMessage], summary: str
+) -> Plan[bool]:
+    """Archive the oldest messages ``upto`` (as read) and store ``summary``, atomically.
+
+    Returns False, changing nothing, if the session's oldest messages are no longer ``upto``.
+    """
+    keys = cfg.keys(session_id)
+    if not isinstance(summary, str):
+        raise InvalidInputError(f"summary must be a str, got {type(summary).__name__}")
+    if not upto:
+        return True
+    args = [
+        *_head(cfg, session_id),
+        len(upto),
+        summary.encode("utf-8"),
+        _id_needle(upto[0].id),
+        _id_needle(upto[-1].id),
+    ]
+    result = yield _script("session.compact", chat_scripts.COMPACT, keys, args)
+    return int(result) >= 0
