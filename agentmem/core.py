@@ -101,7 +101,14 @@ class AgentMem:
             self._check_open()
             if self._clients["async_redis"] is None:
                 await self._aensure_local("redis")
-                self._own("async_redis", _connections.async_redis_client(self._settings.redis))
+                client = _connections.async_redis_client(self._settings.redis)
+                if self._settings.redis.cluster:
+                    # redis-py's async cluster client initializes lazily, and many concurrent
+                    # first commands race in that step (seen with redis-py 8.1: 'NoneType' has
+                    # no attribute 'writelines'); initializing here, under our lock, avoids it.
+                    with translate_errors("redis.cluster.initialize"):
+                        await client.initialize()
+                self._own("async_redis", client)
             return self._clients["async_redis"]  # type: ignore[no-any-return]
 
     def weaviate(self) -> WeaviateClient:

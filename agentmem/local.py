@@ -201,12 +201,20 @@ def free_port() -> int:
 
 
 def free_cluster_ports(count: int) -> list[int]:
-    """``count`` free ports usable by Redis Cluster nodes (each needs ``port + 10000`` free too)."""
+    """``count`` free ports usable by Redis Cluster nodes (each needs ``port + 10000`` free too).
+
+    Ports are drawn below the kernel's ephemeral range (so are the bus ports), where an outgoing
+    connection cannot grab one between this check and the server's bind.
+    """
     import random
 
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
     ports: list[int] = []
     while len(ports) < count:
-        port = random.randint(20000, 45000)
+        port = random.randint(10000, low - 10001)
         if port not in ports and _port_free(port) and _port_free(port + 10000):
             ports.append(port)
     return ports
@@ -245,8 +253,13 @@ class WeaviatePorts:
 
 
 def _port_free(port: int) -> bool:
+    # Binding (not connecting) also catches a port held by an outgoing connection.
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        return sock.connect_ex(("127.0.0.1", port)) != 0
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 @dataclass(frozen=True, slots=True)
