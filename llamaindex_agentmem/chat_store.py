@@ -84,7 +84,11 @@ class _Connected(BaseModel):
 
     def __init__(self, *, memory: AgentMem | None = None, **data: Any) -> None:
         if memory is not None:
-            data.setdefault("redis_url", _without_password(memory.settings.redis.url))
+            redis = memory.settings.redis
+            url = _without_password(redis.url)
+            if url and redis.cluster:  # keep the cluster flag in the one serialized field
+                url = url.replace("://", "+cluster://", 1)
+            data.setdefault("redis_url", url)
             data.setdefault("key_prefix", memory.key_prefix)
         super().__init__(**data)
         self._memory = memory

@@ -27,6 +27,12 @@ from langchain_agentmem import AgentMemChatMessageHistory
 from langchain_agentmem import chat_message_history as module
 
 
+@pytest.fixture
+def mem(amem: AgentMem) -> AgentMem:
+    """These tests use sync and async methods on one object: an AgentMem that closes both."""
+    return amem
+
+
 def every_message_type() -> list[BaseMessage]:
     return [
         SystemMessage("You are terse.", id="sys-1"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -27,9 +28,15 @@ from workflows import Context, Workflow, step
 from workflows.context.serializers import JsonSerializer
 from workflows.events import StartEvent, StopEvent
 
-from agentmem import AgentMem, AgentMemSettings, InvalidInputError, RedisSettings
+from agentmem import AgentMem, AgentMemSettings, InvalidInputError
 from llamaindex_agentmem import AgentMemChatStore, AgentMemDBChatStore
 from llamaindex_agentmem import chat_store as module
+
+
+@pytest.fixture
+def mem(amem: AgentMem) -> AgentMem:
+    """These tests use sync and async methods on one object: an AgentMem that closes both."""
+    return amem
 
 
 def chat(text: str, role: MessageRole = MessageRole.USER) -> ChatMessage:
@@ -184,15 +191,15 @@ async def test_context_round_trip_keeps_no_secret_and_reconnects_lazily(
 ) -> None:
     url = str(redis_settings.redis.url)
     secret_url = url.replace("redis://", "redis://agent:sup3r-s3cret@")
-    secret_settings = AgentMemSettings(
-        redis=RedisSettings(url=secret_url, password="sup3r-s3cret"),
-        key_prefix=mem.key_prefix,
-    )
+    # Same server and mode (standalone or cluster), plus credentials the store must not leak.
+    secret_redis = replace(redis_settings.redis, url=secret_url, password="sup3r-s3cret")
+    secret_settings = AgentMemSettings(redis=secret_redis, key_prefix=mem.key_prefix)
+    scheme = "redis+cluster://" if secret_redis.cluster else "redis://"
     with AgentMem(secret_settings) as holder:  # never connects: only its settings are read
         store = AgentMemChatStore(memory=holder, user_id="u", ttl=600)
         buffer = ChatMemoryBuffer.from_defaults(chat_store=store, chat_store_key="c")
         dumped_store = store.to_dict()
-        assert dumped_store["redis_url"] == url.replace("redis://", "redis://agent@")
+        assert dumped_store["redis_url"] == url.replace("redis://", f"{scheme}agent@")
         workflow = Noop()
         ctx = Context(workflow)
         await ctx.store.set("buffer", buffer)
@@ -200,7 +207,7 @@ async def test_context_round_trip_keeps_no_secret_and_reconnects_lazily(
     text = json.dumps(data)
     assert "sup3r-s3cret" not in text and "AgentMemChatStore" in text
     # The test server has no ACL user "agent"; drop it so the rebuilt store can log in.
-    text = text.replace("redis://agent@", "redis://")
+    text = text.replace(f"{scheme}agent@", scheme)
     writer = AgentMemChatStore(memory=mem, user_id="u")
     writer.set_messages("c", [chat("stored before the restore")])
 

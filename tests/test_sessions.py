@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import redis
 import redis.asyncio as aredis
+from redis.cluster import RedisCluster
 from redis.crc import key_slot
 
 from agentmem import (
@@ -365,27 +366,26 @@ class CountingConnection(redis.Connection):
         super().send_packed_command(command, check_health)
 
 
-class AsyncCountingConnection(aredis.Connection):
-    sends = 0
+def _evalsha_calls(client: Any) -> int:
+    """EVALSHA calls the server(s) executed so far (summed over the nodes of a cluster)."""
+    if isinstance(client, RedisCluster):
+        per_node = client.info("commandstats", target_nodes=RedisCluster.ALL_NODES).values()
+    else:
+        per_node = [client.info("commandstats")]
+    return sum(int(stats.get("cmdstat_evalsha", {}).get("calls", 0)) for stats in per_node)
 
-    async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
-        type(self).sends += 1
-        await super().send_packed_command(command, check_health)
 
-
-def _evalsha_calls(client: redis.Redis) -> int:
-    stats = client.info("commandstats")
-    return int(stats.get("cmdstat_evalsha", {}).get("calls", 0))
+def _counting_url(settings: AgentMemSettings) -> tuple[str, bool]:
+    return str(settings.redis.url), bool(getattr(settings.redis, "cluster", False))
 
 
 @pytest.mark.parametrize("n", [1, 10, 250])
 def test_append_of_any_size_is_one_round_trip_sync(
     redis_settings: AgentMemSettings, mem: AgentMem, n: int
 ) -> None:
-    pool = redis.ConnectionPool.from_url(
-        str(redis_settings.redis.url), connection_class=CountingConnection
-    )
-    client = redis.Redis(connection_pool=pool)
+    url, cluster = _counting_url(redis_settings)
+    factory: Any = RedisCluster if cluster else redis.Redis
+    client = factory.from_url(url, connection_class=CountingConnection)
     with AgentMem(redis_settings, redis=client) as counted:
         store = SessionStore(counted)
         store.append("warm", msgs(1))  # loads the script, opens the connection
@@ -399,21 +399,26 @@ def test_append_of_any_size_is_one_round_trip_sync(
 
 @pytest.mark.parametrize("n", [1, 10, 250])
 async def test_append_of_any_size_is_one_round_trip_async(
-    redis_settings: AgentMemSettings, mem: AgentMem, n: int
+    amem: AgentMem, mem: AgentMem, n: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    pool = aredis.ConnectionPool.from_url(
-        str(redis_settings.redis.url), connection_class=AsyncCountingConnection
-    )
-    client = aredis.Redis(connection_pool=pool)
-    async with AgentMem(redis_settings, async_redis=client) as counted:
-        store = AsyncSessionStore(counted)
-        await store.append("warm", msgs(1))
-        sends, evals = AsyncCountingConnection.sends, _evalsha_calls(mem.redis())
-        await store.append("s", msgs(n))
-        assert AsyncCountingConnection.sends - sends == 1
-        assert _evalsha_calls(mem.redis()) - evals == 1
-        assert await store.count("s") == n
-    await client.aclose()
+    # The asyncio cluster client takes no connection_class, so count at the connection class
+    # every asyncio client (standalone or cluster node) writes through.
+    sends = 0
+    original = aredis.Connection.send_packed_command
+
+    async def counting(self: aredis.Connection, command: Any, check_health: bool = True) -> None:
+        nonlocal sends
+        sends += 1
+        await original(self, command, check_health)
+
+    monkeypatch.setattr(aredis.Connection, "send_packed_command", counting)
+    store = AsyncSessionStore(amem)
+    await store.append("warm", msgs(1))
+    before, evals = sends, _evalsha_calls(mem.redis())
+    await store.append("s", msgs(n))
+    assert sends - before == 1
+    assert _evalsha_calls(mem.redis()) - evals == 1
+    assert await store.count("s") == n
 
 
 # -- compaction primitives -----------------------------------------------------------------------

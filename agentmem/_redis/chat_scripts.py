@@ -12,7 +12,16 @@ key of the session in the same step, so the session's keys always expire togethe
 
 from __future__ import annotations
 
-__all__ = ["APPEND", "COMPACT", "DELETE_ONE", "POP_OLDEST", "PRUNE_INDEX", "SET_TITLE"]
+__all__ = [
+    "APPEND",
+    "CLEAR",
+    "COMPACT",
+    "DELETE_ONE",
+    "LIST_META",
+    "POP_OLDEST",
+    "SET_TITLE",
+    "SNAPSHOT",
+]
 
 _PRELUDE = r"""
 local sid = ARGV[1]
@@ -139,17 +148,6 @@ return touch()
 """
 )
 
-PRUNE_INDEX = """
--- KEYS[1] the index, KEYS[2..] metadata hashes of the sessions ARGV[1..]. A session whose
--- metadata expired (TTL) leaves its index entry behind; drop it unless it came back meanwhile.
-local removed = 0
-for i = 2, #KEYS do
-  if redis.call('EXISTS', KEYS[i]) == 0 then
-    removed = removed + redis.call('ZREM', KEYS[1], ARGV[i - 1])
-  end
-end
-return removed
-"""
 
 COMPACT = (
     _PRELUDE
@@ -174,3 +172,32 @@ redis.call('HSET', KEYS[2], 'summary', ARGV[4])
 return touch()
 """
 )
+
+# Reads and whole-session deletes are scripts too, not MULTI pipelines: cluster clients differ in
+# their pipeline and transaction support, while EVALSHA on keys of one slot works everywhere.
+
+CLEAR = r"""
+-- Same KEYS as above; ARGV[1] the session id. Deletes the whole session and its index entry.
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+return redis.call('ZREM', KEYS[4], ARGV[1])
+"""
+
+SNAPSHOT = r"""
+-- Same KEYS as above. Active messages, running summary and archive size, as one atomic read.
+return {redis.call('LRANGE', KEYS[1], 0, -1), redis.call('HGET', KEYS[2], 'summary'),
+        redis.call('LLEN', KEYS[3])}
+"""
+
+LIST_META = r"""
+-- KEYS[1] the user's index, KEYS[2..] metadata hashes of the sessions ARGV[1..] (same slot).
+-- Returns each session's metadata fields; a session whose metadata expired (TTL) left its
+-- index entry behind, which is dropped here.
+local fields = {'sid', 'created', 'last_active', 'count', 'archived', 'title'}
+local rows = {}
+for i = 2, #KEYS do
+  local row = redis.call('HMGET', KEYS[i], unpack(fields))
+  if not row[1] then redis.call('ZREM', KEYS[1], ARGV[i - 1]) end
+  rows[i - 1] = row
+end
+return rows
+"""

@@ -189,10 +189,21 @@ def _when(ms: bytes | str) -> datetime:
 # -- plans ---------------------------------------------------------------------------------------
 
 
-def _script(label: str, source: str, keys: SessionKeys, args: Sequence[Any]) -> Call:
+def _script(
+    label: str,
+    source: str,
+    keys: SessionKeys,
+    args: Sequence[Any],
+    *,
+    idempotent: bool = False,
+) -> Call:
     # register_script only hashes the source (no I/O); the Script runs EVALSHA and falls back to
     # SCRIPT LOAD once per server. The async client returns an AsyncScript, awaited by run_async.
-    return Call(label, lambda r: r.register_script(source)(keys=keys.all(), args=list(args)))
+    return Call(
+        label,
+        lambda r: r.register_script(source)(keys=keys.all(), args=list(args)),
+        idempotent=idempotent,
+    )
 
 
 def _head(cfg: SessionConfig, session_id: str) -> list[Any]:
@@ -291,18 +302,8 @@ def pop_oldest(
 def clear(cfg: SessionConfig, session_id: str) -> Plan[None]:
     """Delete the session: messages, archive, metadata and its index entry, atomically."""
     keys = cfg.keys(session_id)
-    sid = session_id.encode("utf-8")
-    yield Call(
-        "session.clear",
-        # One MULTI/EXEC in one round trip; every key is in the user's slot.
-        lambda r: (
-            r.pipeline(transaction=True)
-            .delete(keys.msgs, keys.meta, keys.arch)
-            .zrem(keys.index, sid)
-            .execute()
-        ),
-        idempotent=True,
-    )
+    sid = [session_id.encode("utf-8")]
+    yield _script("session.clear", chat_scripts.CLEAR, keys, sid, idempotent=True)
     return None
 
 
@@ -349,40 +350,24 @@ def list_sessions(cfg: SessionConfig, limit: int | None = None) -> Plan[list[Ses
     sids = [_text(m) for m in members]
     if not sids:
         return []
-    metas = [cfg.keys(sid).meta for sid in sids]
-
-    def fetch(r: Any) -> Any:
-        pipe = r.pipeline(transaction=False)
-        for meta in metas:
-            pipe.hmget(meta, _META_FIELDS)
-        return pipe.execute()
-
-    rows = yield Call("session.list_meta", fetch, idempotent=True)
+    rows = yield Call(
+        "session.list_meta",
+        lambda r: r.register_script(chat_scripts.LIST_META)(
+            keys=[index, *(cfg.keys(sid).meta for sid in sids)],
+            args=[sid.encode("utf-8") for sid in sids],
+        ),
+        idempotent=True,
+    )
     found = [_info(row) for row in rows]
-    stale = [sid.encode("utf-8") for sid, row in zip(sids, found, strict=True) if row is None]
-    if stale:
-        stale_keys = [index] + [m for m, row in zip(metas, found, strict=True) if row is None]
-        yield Call(
-            "session.prune_index",
-            lambda r: r.register_script(chat_scripts.PRUNE_INDEX)(keys=stale_keys, args=stale),
-            idempotent=True,
-        )
     return [row for row in found if row is not None]
 
 
 def snapshot(cfg: SessionConfig, session_id: str) -> Plan[SessionSnapshot]:
     """Active messages, summary and archive size in one MULTI (a consistent view)."""
     keys = cfg.keys(session_id)
-    raws, summary, archived = yield Call(
-        "session.snapshot",
-        lambda r: (
-            r.pipeline(transaction=True)
-            .lrange(keys.msgs, 0, -1)
-            .hget(keys.meta, "summary")
-            .llen(keys.arch)
-            .execute()
-        ),
-        idempotent=True,
+    sid = [session_id.encode("utf-8")]
+    raws, summary, archived = yield _script(
+        "session.snapshot", chat_scripts.SNAPSHOT, keys, sid, idempotent=True
     )
     return SessionSnapshot(
         messages=_decode_all(raws),
