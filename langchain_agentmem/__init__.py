@@ -3,5 +3,6 @@
 from __future__ import annotations
 
 from langchain_agentmem.chat_message_history import AgentMemChatMessageHistory
+from langchain_agentmem.vectorstores import AgentMemVectorStore
 
-__all__ = ["AgentMemChatMessageHistory"]
+__all__ = ["AgentMemChatMessageHistory", "AgentMemVectorStore"]

@@ -1,0 +1,1 @@
+"""Weaviate internals of long-term memory: schema and migrations, filter translation, plans."""

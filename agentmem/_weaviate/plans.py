@@ -1,0 +1,422 @@
+"""Long-term memory operations, written once as plans (see :mod:`agentmem._plan`).
+
+Each plan receives a :class:`Target` (collection, tenant and this process's caches of what is
+known to exist) and yields calls that take a sync *or* async Weaviate client; the v4 clients mirror
+each other, so one lambda serves both.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from weaviate.classes.config import DataType, Property
+from weaviate.classes.data import DataObject
+from weaviate.classes.query import Filter as WFilter
+from weaviate.classes.query import HybridFusion, MetadataQuery
+from weaviate.classes.tenants import Tenant
+from weaviate.collections.classes.filters import _Filters
+
+from agentmem import filters as f
+from agentmem._plan import Call, Plan
+from agentmem._weaviate import schema
+from agentmem._weaviate.filters import range_keys, to_weaviate
+from agentmem._weaviate.records import MemoryHit, MemoryRecord, Recency, ScoreKind
+from agentmem.errors import InvalidInputError, PartialWriteError, SchemaVersionError
+
+__all__ = ["Prepared", "Target"]
+
+BATCH = 200
+_RETURN = ["text", "memory_id", "ref_doc_id", "metadata_json", "extra_json", "created_at"]
+
+
+@dataclass
+class Target:
+    """Where a memory object reads and writes, and what this process knows exists there."""
+
+    collection: str
+    tenant: str
+    ready: bool = False
+    tenant_ready: bool = False
+    props: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A validated object ready to send (built before any I/O, so bad input writes nothing)."""
+
+    memory_id: str
+    uuid: str
+    properties: dict[str, Any]
+    vector: list[float] | None
+
+
+def _col(client: Any, t: Target) -> Any:
+    return client.collections.use(t.collection).with_tenant(t.tenant)
+
+
+def _add_property(t: Target, prop: Property) -> Call:
+    return Call(
+        "longterm.add_property",
+        lambda c: c.collections.use(t.collection).config.add_property(prop),
+    )
+
+
+def _describe(t: Target, description: str) -> Call:
+    return Call(
+        "longterm.migrate",
+        lambda c: c.collections.use(t.collection).config.update(description=description),
+        True,
+    )
+
+
+def _insert(t: Target, data: list[DataObject[Any, Any]]) -> Call:
+    # Upserts by deterministic UUID, so a retry after a dropped connection is harmless.
+    return Call("longterm.add", lambda c: _col(c, t).data.insert_many(data), True)
+
+
+def _version_error(t: Target, found: int | None) -> SchemaVersionError:
+    if found is None:
+        return SchemaVersionError(
+            f"collection {t.collection!r} exists but was not created by agentmem (no "
+            "schema_version in its description); choose another collection name"
+        )
+    if found > schema.SCHEMA_VERSION:
+        return SchemaVersionError(
+            f"collection {t.collection!r} has schema version {found}, newer than this agentmem "
+            f"({schema.SCHEMA_VERSION}); upgrade agentmem"
+        )
+    return SchemaVersionError(
+        f"collection {t.collection!r} has schema version {found}, older than this agentmem "
+        f"({schema.SCHEMA_VERSION}); call setup() (or asetup()) once to migrate it"
+    )
+
+
+def setup(t: Target) -> Plan[int]:
+    """Create the collection, or apply the missing migrations in order. Returns the version."""
+    exists = yield Call("longterm.exists", lambda c: c.collections.exists(t.collection), True)
+    if not exists:
+        kwargs = schema.create_kwargs(t.collection)
+        yield Call("longterm.create", lambda c: c.collections.create(**kwargs))
+    else:
+        config = yield Call(
+            "longterm.config", lambda c: c.collections.use(t.collection).config.get(), True
+        )
+        found = schema.parse_version(config.description)
+        if found is None or found > schema.SCHEMA_VERSION:
+            raise _version_error(t, found)
+        names = {p.name for p in config.properties}
+        for migration in schema.MIGRATIONS:
+            if migration.version <= found:
+                continue
+            for prop in schema.missing(migration.properties(), names):
+                yield _add_property(t, prop)
+                names.add(prop.name)
+            description = schema.describe(migration.version)
+            yield _describe(t, description)
+    t.ready = False
+    yield from ensure(t)
+    return schema.SCHEMA_VERSION
+
+
+def ensure(t: Target) -> Plan[None]:
+    """Make sure the collection (current version) and the tenant exist; cached after the first time."""
+    if not t.ready:
+        exists = yield Call("longterm.exists", lambda c: c.collections.exists(t.collection), True)
+        if not exists:
+            # Zero-config: a missing collection is created at the current version. Migrating an
+            # existing one is left to an explicit setup().
+            kwargs = schema.create_kwargs(t.collection)
+            yield Call("longterm.create", lambda c: c.collections.create(**kwargs))
+            t.props = {p.name for m in schema.MIGRATIONS for p in m.properties()}
+        else:
+            yield from _refresh(t, check=True)
+        t.ready = True
+    if not t.tenant_ready:
+        # Only this tenant is asked about, never the whole tenant list.
+        found = yield Call(
+            "longterm.tenant",
+            lambda c: c.collections.use(t.collection).tenants.get_by_names([t.tenant]),
+            True,
+        )
+        if t.tenant not in found:
+            yield Call(
+                "longterm.tenant",
+                lambda c: c.collections.use(t.collection).tenants.create([Tenant(name=t.tenant)]),
+                True,  # creating an existing tenant is a no-op on Weaviate 1.35
+            )
+        t.tenant_ready = True
+
+
+def _refresh(t: Target, *, check: bool) -> Plan[None]:
+    config = yield Call(
+        "longterm.config", lambda c: c.collections.use(t.collection).config.get(), True
+    )
+    if check:
+        found = schema.parse_version(config.description)
+        if found != schema.SCHEMA_VERSION:
+            raise _version_error(t, found)
+    t.props = {p.name for p in config.properties}
+
+
+def add(t: Target, objects: Sequence[Prepared]) -> Plan[None]:
+    """Upsert ``objects`` in batches, checking every object's result."""
+    yield from ensure(t)
+    wanted = {name for o in objects for name in o.properties if name.startswith("n_")}
+    for name in sorted(wanted - t.props):
+        yield from _refresh(t, check=False)
+        if name in t.props:
+            continue
+        prop = Property(name=name, data_type=DataType.NUMBER, index_range_filters=True)
+        yield _add_property(t, prop)
+        t.props.add(name)
+    succeeded: list[str] = []
+    failed: dict[str, str] = {}
+    for start in range(0, len(objects), BATCH):
+        chunk = objects[start : start + BATCH]
+        data = [DataObject(properties=o.properties, uuid=o.uuid, vector=o.vector) for o in chunk]
+        result = yield _insert(t, data)
+        errors = result.errors
+        for index, obj in enumerate(chunk):
+            if index in errors:
+                failed[obj.memory_id] = str(errors[index].message)
+            else:
+                succeeded.append(obj.memory_id)
+    if failed:
+        raise PartialWriteError(
+            f"{len(failed)} of {len(objects)} memories were not stored (the others were); "
+            "see .failed for each reason and retry those",
+            succeeded=succeeded,
+            failed=failed,
+        )
+
+
+def _compile(t: Target, node: f.Filter | None) -> Plan[_Filters | None]:
+    if node is not None and any(schema.number_property(k) not in t.props for k in range_keys(node)):
+        # Another process may have written the first number under this key since we looked.
+        yield from _refresh(t, check=False)
+    return to_weaviate(node, lambda key: schema.number_property(key) in t.props)
+
+
+def _by_ids(ids: Sequence[str]) -> _Filters:
+    return WFilter.by_id().contains_any([schema.id_to_uuid(i) for i in ids])
+
+
+def get(t: Target, ids: Sequence[str], include_vector: bool = False) -> Plan[list[MemoryRecord]]:
+    """The stored memories among ``ids`` (missing ones are skipped)."""
+    if not ids:
+        return []
+    yield from ensure(t)
+    found = yield Call(
+        "longterm.get",
+        lambda c: _col(c, t).query.fetch_objects(
+            filters=_by_ids(ids),
+            limit=len(set(ids)),
+            include_vector=include_vector,
+            return_properties=_RETURN,
+        ),
+        True,
+    )
+    return [decode(o, include_vector) for o in found.objects]
+
+
+def list_records(
+    t: Target, node: f.Filter | None, limit: int, include_vector: bool = False
+) -> Plan[list[MemoryRecord]]:
+    """Up to ``limit`` memories matching ``node``, in no particular order."""
+    yield from ensure(t)
+    where = yield from _compile(t, node)
+    found = yield Call(
+        "longterm.list",
+        lambda c: _col(c, t).query.fetch_objects(
+            filters=where, limit=limit, include_vector=include_vector, return_properties=_RETURN
+        ),
+        True,
+    )
+    return [decode(o, include_vector) for o in found.objects]
+
+
+def delete(t: Target, ids: Sequence[str] | None, node: f.Filter | None) -> Plan[int]:
+    """Delete by ids, by filter, or (both None) everything of the tenant. Returns the count."""
+    if ids is not None and not ids:
+        return 0
+    yield from ensure(t)
+    where = yield from _compile(t, node)
+    parts = [p for p in (_by_ids(ids) if ids is not None else None, where) if p is not None]
+    if not parts:
+        parts = [WFilter.by_property("memory_id").like("*")]
+    target = WFilter.all_of(parts) if len(parts) > 1 else parts[0]
+    total = 0
+    while True:
+        # One call deletes at most the server's QUERY_MAXIMUM_RESULTS objects; repeat until none.
+        result = yield Call(
+            "longterm.delete", lambda c: _col(c, t).data.delete_many(where=target), True
+        )
+        total += int(result.successful)
+        if result.failed:
+            raise PartialWriteError(
+                f"{result.failed} memories could not be deleted ({total} were); retry the delete",
+                succeeded=[],
+                failed={"*": f"{result.failed} objects failed"},
+            )
+        if result.matches == 0 or result.successful == 0:
+            return total
+
+
+def drop_collection(t: Target) -> Plan[None]:
+    """Delete the whole collection, every tenant included."""
+    yield Call("longterm.drop", lambda c: c.collections.delete(t.collection), True)
+    t.ready = False
+    t.tenant_ready = False
+
+
+def search(
+    t: Target,
+    *,
+    text: str | None,
+    vector: Sequence[float] | None,
+    mode: str,
+    k: int,
+    node: f.Filter | None,
+    alpha: float,
+    include_vector: bool,
+    recency: Recency | None,
+) -> Plan[list[MemoryHit]]:
+    """Run one vector, BM25 or hybrid query and score the hits (see :class:`MemoryHit`)."""
+    yield from ensure(t)
+    where = yield from _compile(t, node)
+    limit = k if recency is None else max(3 * k, 20)
+    common: dict[str, Any] = {
+        "limit": limit,
+        "filters": where,
+        "include_vector": include_vector,
+        "return_properties": _RETURN,
+    }
+    kind: ScoreKind = {"vector": "distance", "bm25": "bm25"}.get(mode, "hybrid")  # type: ignore[assignment]
+    meta = MetadataQuery(distance=True, score=True, creation_time=True)
+
+    def call(c: Any) -> Any:
+        query = _col(c, t).query
+        if mode == "vector":
+            return query.near_vector(list(vector or []), return_metadata=meta, **common)
+        if mode == "bm25":
+            return query.bm25(text or "", return_metadata=meta, **common)
+        return query.hybrid(
+            text or "",
+            vector=list(vector) if vector is not None else None,
+            alpha=alpha,
+            fusion_type=HybridFusion.RELATIVE_SCORE,
+            return_metadata=meta,
+            **common,
+        )
+
+    found = yield Call(f"longterm.search.{mode}", call, True)
+    hits = [_hit(o, kind, include_vector) for o in found.objects]
+    if recency is not None:
+        hits = _prefer_recent(hits, recency)[:k]
+    return hits
+
+
+def _hit(obj: Any, kind: ScoreKind, include_vector: bool) -> MemoryHit:
+    if kind == "distance":
+        score = float(obj.metadata.distance)
+        relevance = 1.0 - score / 2.0
+    elif kind == "bm25":
+        score = float(obj.metadata.score or 0.0)
+        relevance = score / (score + 1.0) if score > 0 else 0.0
+    else:
+        score = float(obj.metadata.score or 0.0)
+        relevance = score
+    return MemoryHit(decode(obj, include_vector), score, min(1.0, max(0.0, relevance)), kind)
+
+
+def _prefer_recent(hits: list[MemoryHit], recency: Recency) -> list[MemoryHit]:
+    now = datetime.now(timezone.utc)
+    out = []
+    for hit in hits:
+        created = hit.record.created_at or now
+        age = max(0.0, (now - created).total_seconds())
+        fresh = 0.5 ** (age / recency.half_life_seconds)
+        blended = (1 - recency.weight) * hit.relevance + recency.weight * fresh
+        out.append(MemoryHit(hit.record, hit.score, blended, hit.kind))
+    return sorted(out, key=lambda h: h.relevance, reverse=True)
+
+
+def decode(obj: Any, include_vector: bool) -> MemoryRecord:
+    """A stored Weaviate object back as the caller wrote it."""
+    props = obj.properties
+    vector = None
+    if include_vector and obj.vector:
+        raw = obj.vector.get("default") if isinstance(obj.vector, dict) else obj.vector
+        vector = [float(x) for x in raw] if raw is not None else None
+    created = props.get("created_at")
+    return MemoryRecord(
+        text=props.get("text") or "",
+        metadata=json.loads(props.get("metadata_json") or "{}"),
+        id=props.get("memory_id"),
+        vector=vector,
+        ref_doc_id=props.get("ref_doc_id"),
+        extra=json.loads(props.get("extra_json") or "{}"),
+        created_at=created if isinstance(created, datetime) else None,
+    )
+
+
+def prepare(
+    records: Sequence[MemoryRecord], vectors: Sequence[Sequence[float] | None]
+) -> list[Prepared]:
+    """Validate and encode ``records`` (with their final vectors). Raises before any write."""
+    out: dict[str, Prepared] = {}
+    dims: int | None = None
+    now = datetime.now(timezone.utc)
+    for record, vector in zip(records, vectors, strict=True):
+        if not isinstance(record.text, str):
+            raise InvalidInputError(f"memory text must be a str, got {type(record.text).__name__}")
+        if not isinstance(record.metadata, dict) or not all(
+            isinstance(k, str) for k in record.metadata
+        ):
+            raise InvalidInputError("memory metadata must be a dict with str keys")
+        if not isinstance(record.id, str) or not record.id:
+            raise InvalidInputError(f"a memory id must be a non-empty string, got {record.id!r}")
+        memory_id = record.id
+        clean = _vector(vector, memory_id)
+        if clean is not None:
+            if dims is not None and len(clean) != dims:
+                raise InvalidInputError(
+                    f"vectors of one write must have one length; {memory_id!r} has {len(clean)}, "
+                    f"earlier ones {dims}"
+                )
+            dims = len(clean)
+        metadata = dict(record.metadata)
+        props: dict[str, Any] = {
+            "text": record.text,
+            "memory_id": memory_id,
+            "ref_doc_id": record.ref_doc_id,
+            "metadata_json": schema.dumps(metadata, "memory metadata"),
+            "extra_json": schema.dumps(dict(record.extra), "memory extra data"),
+            "meta_kv": schema.kv_tokens(metadata),
+            "meta_keys": list(metadata),
+            "created_at": now,
+        }
+        for key, value in metadata.items():
+            if schema.is_number(value):
+                props[schema.number_property(key)] = float(value)
+        # A later record with the same id wins, as a second write would.
+        out.pop(memory_id, None)
+        out[memory_id] = Prepared(memory_id, schema.id_to_uuid(memory_id), props, clean)
+    return list(out.values())
+
+
+def _vector(vector: Sequence[float] | None, memory_id: str) -> list[float] | None:
+    if vector is None:
+        return None
+    try:
+        clean = [float(x) for x in vector]
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"the vector of {memory_id!r} is not a list of numbers") from exc
+    if not clean or not all(math.isfinite(x) for x in clean):
+        raise InvalidInputError(f"the vector of {memory_id!r} is empty or has NaN/inf")
+    return clean

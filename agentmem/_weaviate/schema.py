@@ -1,0 +1,225 @@
+"""The long-term memory collection: its properties, versioned migrations and the record codec.
+
+One collection (``AgentMemory`` by default) with native multi-tenancy holds every memory. The
+schema version lives in the collection's description (``... schema_version=N``), so reading it
+costs the same call that reads the property list. Migrations are an ordered list; each one is
+idempotent (it only adds what is missing), so a crashed ``setup()`` can simply run again.
+
+Metadata is stored three ways, because no single Weaviate property type does everything:
+
+* ``metadata_json``: the exact caller metadata as JSON text (the source of truth on read, so any
+  key, including Weaviate-reserved names such as ``id`` or ``vector``, round-trips unchanged);
+* ``meta_kv`` / ``meta_keys``: field-tokenized text arrays of canonical ``[tag, key, value]`` tokens
+  and of key names, which make equality, membership and presence filters work on *any* key with a
+  fixed schema;
+* ``n_<key>`` number properties, added on demand the first time a numeric value is written
+  under a key, which make range filters work.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from weaviate.classes.config import Configure, DataType, Property, Tokenization, VectorDistances
+
+from agentmem.errors import InvalidInputError, SerializationError
+
+__all__ = [
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "base_properties",
+    "describe",
+    "id_to_uuid",
+    "kv_tokens",
+    "number_property",
+    "parse_version",
+    "tenant_name",
+]
+
+_ID_NAMESPACE = uuid.UUID("5a0c8f1e-7d1b-4c57-9a43-0c6f0f1f6a52")
+_TENANT_OK = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,63}")
+_PROP_OK = re.compile(r"[a-z0-9_]{1,120}")
+_VERSION = re.compile(r"schema_version=(\d+)")
+
+
+def id_to_uuid(memory_id: str) -> str:
+    """The Weaviate object UUID of a caller id (uuid5, so any string works and maps stably)."""
+    if not isinstance(memory_id, str) or not memory_id:
+        raise InvalidInputError(f"a memory id must be a non-empty string, got {memory_id!r}")
+    return str(uuid.uuid5(_ID_NAMESPACE, memory_id))
+
+
+def tenant_name(tenant: str) -> str:
+    """The Weaviate tenant name for a caller tenant.
+
+    Weaviate allows ``[A-Za-z0-9_-]{1,64}``. Names in that alphabet are kept (readable in the
+    console); anything else is hashed behind an ``x-`` marker that valid names never start with
+    after mapping, so two caller tenants can never share a Weaviate tenant.
+    """
+    if not isinstance(tenant, str) or not tenant:
+        raise InvalidInputError(f"a tenant must be a non-empty string, got {tenant!r}")
+    if _TENANT_OK.fullmatch(tenant):
+        return tenant
+    return "x-" + hashlib.sha256(tenant.encode()).hexdigest()[:60]
+
+
+def number_property(key: str) -> str:
+    """Name of the number property that mirrors metadata ``key`` for range filters."""
+    if _PROP_OK.fullmatch(key):
+        return f"n_k_{key}"
+    return "n_h_" + hashlib.sha256(key.encode()).hexdigest()[:40]
+
+
+def canonical(value: Any) -> Any:
+    """Normalize a metadata value so equal values give equal tokens (``1.0`` -> ``1``)."""
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise SerializationError(f"metadata numbers must be finite, got {value!r}")
+        if value.is_integer() and abs(value) < 2**53:
+            return int(value)
+        return value
+    if isinstance(value, (list, tuple)):
+        return [canonical(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): canonical(v) for k, v in value.items()}
+    return value
+
+
+def token(tag: str, key: str, value: Any) -> str:
+    """One canonical filter token: ``["v", key, value]`` or ``["e", key, element]``."""
+    try:
+        return json.dumps(
+            [tag, key, canonical(value)], sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        )
+    except (TypeError, ValueError) as exc:
+        raise SerializationError(f"metadata value at {key!r} is not JSON-serializable") from exc
+
+
+def kv_tokens(metadata: Mapping[str, Any]) -> list[str]:
+    """Every filter token of ``metadata``: one per key, plus one per element of a list value."""
+    out: list[str] = []
+    for key, value in metadata.items():
+        out.append(token("v", key, value))
+        if isinstance(value, (list, tuple)):
+            out.extend(token("e", key, element) for element in value)
+    return out
+
+
+def is_number(value: object) -> bool:
+    """True for ints and finite floats (booleans are not numbers here)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def dumps(value: Any, what: str) -> str:
+    """JSON text of ``value``; SerializationError (nothing written) if it has no JSON form."""
+    try:
+        return json.dumps(value, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise SerializationError(
+            f"{what} must be JSON-serializable (str, number, bool, None, list, dict): {exc}"
+        ) from exc
+
+
+# -- schema and migrations ---------------------------------------------------------------------
+
+
+def _text(name: str, *, searchable: bool = False, filterable: bool = True) -> Property:
+    return Property(
+        name=name,
+        data_type=DataType.TEXT,
+        tokenization=Tokenization.WORD if searchable else Tokenization.FIELD,
+        index_searchable=searchable,
+        index_filterable=filterable,
+    )
+
+
+def _text_array(name: str) -> Property:
+    return Property(
+        name=name,
+        data_type=DataType.TEXT_ARRAY,
+        tokenization=Tokenization.FIELD,
+        index_searchable=False,
+    )
+
+
+def base_properties() -> list[Property]:
+    """Properties of schema version 1."""
+    return [
+        _text("text", searchable=True),
+        _text("memory_id"),
+        _text("ref_doc_id"),
+        _text("metadata_json", filterable=False),
+        _text("extra_json", filterable=False),
+        _text_array("meta_kv"),
+        _text_array("meta_keys"),
+        Property(name="created_at", data_type=DataType.DATE),
+    ]
+
+
+def v2_properties() -> list[Property]:
+    """Properties added by schema version 2: namespaces for the LangGraph store."""
+    return [
+        _text("namespace"),
+        _text_array("ns_prefixes"),
+        Property(name="expires_at", data_type=DataType.NUMBER),
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One schema step.
+
+    Attributes:
+        version: the version the collection has after this step.
+        properties: properties this step adds (skipped when already present).
+    """
+
+    version: int
+    properties: Callable[[], list[Property]]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, base_properties),
+    Migration(2, v2_properties),
+)
+SCHEMA_VERSION = MIGRATIONS[-1].version
+
+
+def describe(version: int) -> str:
+    """The collection description that records ``version``."""
+    return f"agentmem long-term memory; schema_version={version}"
+
+
+def parse_version(description: str | None) -> int | None:
+    """The schema version recorded in a description, or None if it is not agentmem's."""
+    match = _VERSION.search(description or "")
+    return int(match.group(1)) if match else None
+
+
+def create_kwargs(name: str) -> dict[str, Any]:
+    """Arguments of ``collections.create`` for a fresh collection at the current version."""
+    return {
+        "name": name,
+        "description": describe(SCHEMA_VERSION),
+        "properties": [p for m in MIGRATIONS for p in m.properties()],
+        "multi_tenancy_config": Configure.multi_tenancy(
+            enabled=True, auto_tenant_creation=True, auto_tenant_activation=True
+        ),
+        # Vectors are supplied by the caller's embedder; objects written without one are found
+        # by BM25 only.
+        "vector_config": Configure.Vectors.self_provided(
+            vector_index_config=Configure.VectorIndex.hnsw(distance_metric=VectorDistances.COSINE)
+        ),
+    }
+
+
+def missing(wanted: Iterable[Property], existing: set[str]) -> list[Property]:
+    """The properties of ``wanted`` whose names are not in ``existing``."""
+    return [p for p in wanted if p.name not in existing]
