@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
-from llamaindex_agentmem.chat_store import AgentMemChatStore, AgentMemDBChatStore
+from llamaindex_agentmem.chat_store import AgentMemChatStore
+from llamaindex_agentmem.db_chat_store import AgentMemDBChatStore
 
 __all__ = ["AgentMemChatStore", "AgentMemDBChatStore"]

@@ -1,11 +1,11 @@
-"""LlamaIndex chat stores on agentmem's Redis session store.
+"""LlamaIndex ``BaseChatStore`` on agentmem's Redis session store.
 
-* :class:`AgentMemChatStore` is a ``BaseChatStore``: the store behind ``ChatMemoryBuffer`` (the
-  default agent memory). Every method has its native async twin with LlamaIndex's exact names.
-* :class:`AgentMemDBChatStore` is an ``AsyncDBChatStore``: the store behind the newer ``Memory``
-  (active and archived messages, ``archive_oldest_messages`` when the token limit is reached).
+:class:`AgentMemChatStore` is the store behind ``ChatMemoryBuffer`` (the default agent memory).
+Every method has its native async twin with LlamaIndex's exact names. It can also compact a long
+session into a running summary plus the newest messages (``compact`` / ``acompact``). The
+``AsyncDBChatStore`` for the newer ``Memory`` is in :mod:`llamaindex_agentmem.db_chat_store`.
 
-Both serialize to their settings only: the Redis URL *without* its password, the key prefix and
+Both stores serialize to their settings only: the Redis URL *without* its password, the key prefix and
 the session policy. A client is never serialized; it is built on first use (reading the password
 and TLS files from ``AGENTMEM_REDIS_*`` environment variables), so a store inside a
 ``ChatMemoryBuffer`` survives ``Context.to_dict()`` / ``Context.from_dict()``.
@@ -13,24 +13,36 @@ and TLS files from ``AGENTMEM_REDIS_*`` environment variables), so a store insid
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from llama_index.core.base.llms.types import ChatMessage
+from llama_index.core.base.llms.types import ChatMessage, MessageRole
 from llama_index.core.bridge.pydantic import BaseModel, Field, PrivateAttr
+from llama_index.core.llms import LLM
 from llama_index.core.storage.chat_store import loading
 from llama_index.core.storage.chat_store.base import BaseChatStore
-from llama_index.core.storage.chat_store.base_db import AsyncDBChatStore, MessageStatus
 
+from agentmem.compaction import SUMMARY_PROMPT, split_for_budget
 from agentmem.config import AgentMemSettings
 from agentmem.core import AgentMem
-from agentmem.errors import SerializationError
-from agentmem.sessions import AsyncSessionStore, SessionMessage, SessionStore
+from agentmem.errors import ConflictError, SerializationError
+from agentmem.sessions import AsyncSessionStore, SessionMessage, SessionSnapshot, SessionStore
 
-__all__ = ["AgentMemChatStore", "AgentMemDBChatStore"]
+__all__ = ["AgentMemChatStore", "approximate_tokens"]
 
 _EVERYTHING = 1 << 31
+# A compaction commits only if the session's head did not change while the model was thinking.
+_COMPACT_ATTEMPTS = 3
+
+Tokenizer = Callable[[ChatMessage], int]
+
+
+def approximate_tokens(message: ChatMessage) -> int:
+    """About four characters per token plus a little per message (no tokenizer download)."""
+    return 3 + len(message.content or "") // 4 + len(json.dumps(message.additional_kwargs)) // 4
 
 
 def _without_password(url: str | None) -> str | None:
@@ -61,6 +73,49 @@ def _load(stored: list[SessionMessage]) -> list[ChatMessage]:
 
 def _load_one(stored: SessionMessage | None) -> ChatMessage | None:
     return None if stored is None else ChatMessage.model_validate(stored.data)
+
+
+def _transcript(messages: list[ChatMessage]) -> str:
+    lines = []
+    for message in messages:
+        line = f"{message.role.value}: {message.content or ''}"
+        calls = message.additional_kwargs.get("tool_calls")
+        if calls:
+            line += f" [calls tools: {json.dumps(calls, ensure_ascii=False, default=str)}]"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+class _Compaction:
+    """One compaction attempt's pure parts: where to cut, what to ask, what to return."""
+
+    def __init__(
+        self, snapshot: SessionSnapshot, max_tokens: int, tokenizer: Tokenizer, prompt: str
+    ) -> None:
+        self.snapshot = snapshot
+        self.messages = _load(snapshot.messages)
+        # A tool result must stay with the assistant message whose tool call it answers.
+        cuttable = [m.role != MessageRole.TOOL for m in self.messages]
+        self.cut = split_for_budget([tokenizer(m) for m in self.messages], cuttable, max_tokens)
+        self.prompt = prompt
+
+    def request(self) -> list[ChatMessage]:
+        previous = self.snapshot.summary or "(none yet)"
+        return [
+            ChatMessage(role=MessageRole.SYSTEM, content=self.prompt),
+            ChatMessage(
+                role=MessageRole.USER,
+                content=f"Existing summary:\n{previous}\n\nNew messages:\n"
+                f"{_transcript(self.messages[: self.cut])}",
+            ),
+        ]
+
+    def view(self, summary: str | None) -> list[ChatMessage]:
+        kept = self.messages[self.cut :]
+        if not summary:
+            return kept
+        note = f"Summary of the earlier conversation:\n{summary}"
+        return [ChatMessage(role=MessageRole.SYSTEM, content=note), *kept]
 
 
 class _Connected(BaseModel):
@@ -221,98 +276,73 @@ class AgentMemChatStore(_Connected, BaseChatStore):
         """Async twin of :meth:`get_keys`."""
         return [s.session_id for s in await self.asessions.list_sessions()]
 
+    def compact(
+        self,
+        key: str,
+        llm: LLM,
+        *,
+        max_tokens: int,
+        tokenizer: Tokenizer = approximate_tokens,
+        prompt: str = SUMMARY_PROMPT,
+    ) -> list[ChatMessage]:
+        """A view of ``key`` that fits ``max_tokens``: a running summary plus the newest messages.
+
+        Older messages that do not fit are summarized by ``llm`` (merged into the previous
+        summary) and moved to the session's archive, never deleted. A tool result is never
+        separated from the assistant message that called the tool.
+
+        Args:
+            key: the chat-store key (session).
+            llm: any LlamaIndex LLM; called only when something must be summarized.
+            max_tokens: budget of the kept messages (the summary comes on top).
+            tokenizer: tokens of one message (default: a character-based estimate).
+            prompt: the instruction given to the model.
+
+        Returns:
+            ``[system summary message] + newest messages`` (no summary message if none exists).
+
+        Raises:
+            ConflictError: other writers kept changing the session's oldest messages.
+        """
+        for _ in range(_COMPACT_ATTEMPTS):
+            work = _Compaction(self.sessions.snapshot(key), max_tokens, tokenizer, prompt)
+            if work.cut == 0:
+                return work.view(work.snapshot.summary)
+            summary = llm.chat(work.request()).message.content or ""
+            if self.sessions.compact(key, work.snapshot.messages[: work.cut], summary):
+                return work.view(summary)
+        raise ConflictError(f"session {key!r} kept changing during compaction; retry")
+
+    async def acompact(
+        self,
+        key: str,
+        llm: LLM,
+        *,
+        max_tokens: int,
+        tokenizer: Tokenizer = approximate_tokens,
+        prompt: str = SUMMARY_PROMPT,
+    ) -> list[ChatMessage]:
+        """Async twin of :meth:`compact` (awaits ``llm.achat``)."""
+        for _ in range(_COMPACT_ATTEMPTS):
+            snapshot = await self.asessions.snapshot(key)
+            work = _Compaction(snapshot, max_tokens, tokenizer, prompt)
+            if work.cut == 0:
+                return work.view(snapshot.summary)
+            summary = (await llm.achat(work.request())).message.content or ""
+            if await self.asessions.compact(key, snapshot.messages[: work.cut], summary):
+                return work.view(summary)
+        raise ConflictError(f"session {key!r} kept changing during compaction; retry")
+
+    def get_archived_messages(self, key: str) -> list[ChatMessage]:
+        """Messages moved out of ``key`` by :meth:`compact`, oldest first."""
+        return _load(self.sessions.read(key, archived=True))
+
+    async def aget_archived_messages(self, key: str) -> list[ChatMessage]:
+        """Async twin of :meth:`get_archived_messages`."""
+        return _load(await self.asessions.read(key, archived=True))
+
 
 # ChatMemoryBuffer.from_dict only rebuilds chat stores listed here (SimpleChatStore by default),
 # so without this a memory holding our store fails to load from Context.from_dict().
 # The dict is typed for SimpleChatStore only, though it holds any BaseChatStore class.
 loading.RECOGNIZED_CHAT_STORES[AgentMemChatStore.class_name()] = AgentMemChatStore  # type: ignore[assignment]
-
-
-class AgentMemDBChatStore(_Connected, AsyncDBChatStore):
-    """``AsyncDBChatStore`` on Redis for LlamaIndex ``Memory``: active and archived messages.
-
-    Active messages are the session's messages; archived ones (moved there by
-    ``archive_oldest_messages`` when ``Memory`` flushes to its memory blocks) stay readable with
-    ``status=MessageStatus.ARCHIVED``, or with ``status=None`` (archived first, then active).
-    Unlike the SQL store, ``delete_message`` takes a *position* among the active messages.
-
-    Takes the same arguments as :class:`AgentMemChatStore`.
-
-    Example:
-        >>> memory = Memory.from_defaults(
-        ...     session_id="chat-1", chat_store=AgentMemDBChatStore(memory=mem, user_id="alice")
-        ... )
-    """
-
-    async def get_messages(
-        self,
-        key: str,
-        status: MessageStatus | None = MessageStatus.ACTIVE,
-        limit: int | None = None,
-        offset: int | None = None,
-    ) -> list[ChatMessage]:
-        """Messages of ``key`` with ``status`` (None: all), oldest first, paged."""
-        if status is not None:
-            archived = status == MessageStatus.ARCHIVED
-            stored = await self.asessions.read(
-                key, offset=offset or 0, limit=limit, archived=archived
-            )
-            return _load(stored)
-        everything = await self.asessions.read(key, archived=True)
-        everything += await self.asessions.read(key)
-        start = offset or 0
-        return _load(everything[start : None if limit is None else start + limit])
-
-    async def count_messages(
-        self, key: str, status: MessageStatus | None = MessageStatus.ACTIVE
-    ) -> int:
-        """Number of messages of ``key`` with ``status`` (None: all)."""
-        if status is None:
-            return await self.asessions.count(key) + await self.asessions.count(key, archived=True)
-        return await self.asessions.count(key, archived=status == MessageStatus.ARCHIVED)
-
-    async def add_message(
-        self, key: str, message: ChatMessage, status: MessageStatus = MessageStatus.ACTIVE
-    ) -> None:
-        """Append one message with ``status`` (one round trip)."""
-        await self.add_messages(key, [message], status)
-
-    async def add_messages(
-        self, key: str, messages: list[ChatMessage], status: MessageStatus = MessageStatus.ACTIVE
-    ) -> None:
-        """Append messages in order with ``status``, atomically in one round trip."""
-        await self.asessions.append(key, _dump(messages), archived=status == MessageStatus.ARCHIVED)
-
-    async def set_messages(
-        self, key: str, messages: list[ChatMessage], status: MessageStatus = MessageStatus.ACTIVE
-    ) -> None:
-        """Delete every message of ``key`` (any status), then store ``messages``; atomically."""
-        await self.asessions.replace(
-            key, _dump(messages), archived=status == MessageStatus.ARCHIVED
-        )
-
-    async def delete_message(self, key: str, idx: int) -> ChatMessage | None:
-        """Delete the active message at position ``idx``; None if out of range."""
-        return _load_one(await self.asessions.delete_at(key, idx))
-
-    async def delete_messages(self, key: str, status: MessageStatus | None = None) -> None:
-        """Delete the messages of ``key`` with ``status`` (None: the whole session)."""
-        if status is None:
-            await self.asessions.clear(key)
-        elif status == MessageStatus.ARCHIVED:
-            await self.asessions.clear(key, which="archived")
-        else:
-            await self.asessions.clear(key, which="active")
-
-    async def delete_oldest_messages(self, key: str, n: int) -> list[ChatMessage]:
-        """Delete the oldest ``n`` active messages and return them."""
-        return _load(await self.asessions.drop_oldest(key, n))
-
-    async def archive_oldest_messages(self, key: str, n: int) -> list[ChatMessage]:
-        """Move the oldest ``n`` active messages to the archive (atomically); return them."""
-        return _load(await self.asessions.archive_oldest(key, n))
-
-    async def get_keys(self) -> list[str]:
-        """Keys (sessions) of this user that hold messages, most recently active first."""
-        listed = await self.asessions.list_sessions()
-        return [s.session_id for s in listed if s.message_count or s.archived_count]

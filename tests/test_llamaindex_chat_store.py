@@ -8,18 +8,22 @@ from __future__ import annotations
 
 import inspect
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
 import pytest
 from llama_index.core.base.llms.types import (
     ChatMessage,
+    ChatResponse,
+    CompletionResponse,
     ImageBlock,
+    LLMMetadata,
     MessageRole,
     TextBlock,
 )
 from llama_index.core.bridge.pydantic import Field
+from llama_index.core.llms import CustomLLM
 from llama_index.core.memory import BaseMemoryBlock, ChatMemoryBuffer, Memory
 from llama_index.core.storage.chat_store import BaseChatStore, SimpleChatStore
 from llama_index.core.storage.chat_store.base_db import MessageStatus
@@ -29,8 +33,7 @@ from workflows.context.serializers import JsonSerializer
 from workflows.events import StartEvent, StopEvent
 
 from agentmem import AgentMem, AgentMemSettings, InvalidInputError
-from llamaindex_agentmem import AgentMemChatStore, AgentMemDBChatStore
-from llamaindex_agentmem import chat_store as module
+from llamaindex_agentmem import AgentMemChatStore, AgentMemDBChatStore, chat_store, db_chat_store
 
 
 @pytest.fixture
@@ -152,7 +155,7 @@ async def test_get_keys_lists_only_this_users_sessions(
 def test_methods_are_native_and_never_use_threads() -> None:
     for name in ASYNC_NAMES.values():
         assert getattr(AgentMemChatStore, name) is not getattr(BaseChatStore, name), name
-    source = inspect.getsource(module)
+    source = inspect.getsource(chat_store) + inspect.getsource(db_chat_store)
     for forbidden in ("to_thread", "run_in_executor", "asyncio.run", "asyncio_run"):
         assert forbidden not in source
 
@@ -322,3 +325,84 @@ async def test_memory_flushes_to_blocks_and_archives_like_sql(mem: AgentMem) -> 
     assert [m.content for m in archived] == [m.content for m in our_block.received]
     total = await ours_store.count_messages("session", status=None)
     assert total == 24
+
+
+# -- compaction ----------------------------------------------------------------------------------
+
+
+class ScriptedLLM(CustomLLM):
+    """An LLM that answers from a script and records what it was asked."""
+
+    replies: list[str]
+    seen: list[list[ChatMessage]] = Field(default_factory=list)
+
+    @property
+    def metadata(self) -> LLMMetadata:
+        return LLMMetadata(is_chat_model=True)
+
+    def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        self.seen.append(list(messages))
+        reply = ChatMessage(role=MessageRole.ASSISTANT, content=self.replies[len(self.seen) - 1])
+        return ChatResponse(message=reply)
+
+    async def achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        return self.chat(messages)
+
+    def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
+        raise NotImplementedError("compaction uses chat")
+
+    def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> Any:
+        raise NotImplementedError("compaction uses chat")
+
+
+def ten_each(message: ChatMessage) -> int:
+    return 10
+
+
+def tool_conversation() -> list[ChatMessage]:
+    calls = [{"id": "c1", "name": "lookup", "args": {"q": "tides"}}]
+    return [
+        chat("I'm Ada. When is high tide?"),
+        ChatMessage(
+            role=MessageRole.ASSISTANT, content="", additional_kwargs={"tool_calls": calls}
+        ),
+        ChatMessage(
+            role=MessageRole.TOOL, content="14:05", additional_kwargs={"tool_call_id": "c1"}
+        ),
+        chat("High tide is at 14:05.", MessageRole.ASSISTANT),
+        chat("Thanks!"),
+    ]
+
+
+@pytest.mark.parametrize("flavour", ["sync", "async"])
+async def test_compaction_summarizes_archives_and_keeps_tool_results_with_their_call(
+    mem: AgentMem, flavour: str
+) -> None:
+    store = AgentMemChatStore(memory=mem)
+    conversation = tool_conversation()
+    store.set_messages("k", conversation)
+    llm = ScriptedLLM(replies=["Ada asked about the tide: 14:05.", "Ada said thanks."])
+
+    async def compact(budget: int) -> list[ChatMessage]:
+        if flavour == "sync":
+            return store.compact("k", llm, max_tokens=budget, tokenizer=ten_each)
+        return await store.acompact("k", llm, max_tokens=budget, tokenizer=ten_each)
+
+    # 30 tokens would start the window at the tool result; the cut moves to keep it with its call.
+    view = await compact(30)
+    assert [m.content for m in view] == [
+        "Summary of the earlier conversation:\nAda asked about the tide: 14:05.",
+        "High tide is at 14:05.",
+        "Thanks!",
+    ]
+    assert dumped(store.get_archived_messages("k")) == dumped(conversation[:3])
+    assert dumped(store.get_messages("k")) == dumped(conversation[3:])
+    asked = llm.seen[0][1].content or ""
+    assert "I'm Ada" in asked and '"q": "tides"' in asked and "14:05" in asked
+    # A second pass merges the previous summary with the next messages.
+    view = await compact(10)
+    assert [m.content for m in view][1:] == ["Thanks!"]
+    assert "Ada asked about the tide" in (llm.seen[1][1].content or "")
+    assert len(await store.aget_archived_messages("k")) == 4
+    assert await compact(100) == view  # fits now: no model call
+    assert len(llm.seen) == 2
