@@ -1,0 +1,1 @@
+"""Test tables shared by agentmem's own tests and by the adapters' tests."""
