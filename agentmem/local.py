@@ -42,6 +42,7 @@ __all__ = [
     "WEAVIATE_VERSION",
     "LocalRedisCluster",
     "LocalStack",
+    "LocalWeaviateCluster",
     "ServerStatus",
     "WeaviatePorts",
     "cache_dir",
@@ -424,6 +425,7 @@ class LocalStack:
         argv, env = self._redis_command() if name == "redis" else self._weaviate_command()
         logs = self.home / "logs"
         logs.mkdir(parents=True, exist_ok=True)
+        self._pid_file(name).parent.mkdir(parents=True, exist_ok=True)
         with (logs / f"{name}.log").open("ab") as log:
             process = subprocess.Popen(
                 argv,
@@ -502,7 +504,7 @@ class LocalStack:
             "RAFT_BOOTSTRAP_EXPECT": "1",
             "RAFT_JOIN": f"node1:{ports.raft}",
             "GRPC_PORT": str(ports.grpc),
-            "PROFILING_PORT": str(ports.profiling),
+            "GO_PROFILING_PORT": str(ports.profiling),
             **self._weaviate_env,
         }
         argv = [
@@ -629,3 +631,83 @@ class LocalRedisCluster:
             if b"cluster_state:ok" not in reply:
                 return False
         return True
+
+
+class LocalWeaviateCluster:
+    """A Weaviate cluster of ``size`` nodes on loopback, each with its own ports and data.
+
+    All nodes run on one host (``CLUSTER_IN_LOCALHOST``), join each other over memberlist through
+    node 1's gossip port, and elect a Raft leader once all ``size`` nodes are up.
+
+    Args:
+        home: folder for each node's data and log.
+        size: number of nodes (3 for a replication factor of 3).
+    """
+
+    def __init__(self, home: Path, size: int = 3) -> None:
+        self.home = Path(home)
+        self.ports = [_weaviate_node_ports() for _ in range(size)]
+        names = [f"node{i + 1}" for i in range(size)]
+        raft_join = ",".join(
+            f"{name}:{ports.raft}" for name, ports in zip(names, self.ports, strict=True)
+        )
+        self.nodes = [
+            LocalStack(self.home / name, redis_port=0, weaviate_ports=ports, weaviate_env={
+                "CLUSTER_HOSTNAME": name,
+                "CLUSTER_JOIN": f"127.0.0.1:{self.ports[0].gossip}",
+                "RAFT_JOIN": raft_join,
+                "RAFT_BOOTSTRAP_EXPECT": str(size),
+            })
+            for name, ports in zip(names, self.ports, strict=True)
+        ]  # fmt: skip
+
+    @property
+    def urls(self) -> list[str]:
+        """REST URL of each node."""
+        return [node.weaviate_url for node in self.nodes]
+
+    def up(self, *, timeout: float = 120.0) -> None:
+        """Start every node that is not answering, then wait until all answer."""
+        # Node 1 first, until its gossip port listens (a node that cannot join exits); then the
+        # others. Nobody is "ready" before the Raft quorum exists, so readiness is awaited last.
+        started: list[tuple[LocalStack, subprocess.Popen[bytes]]] = []
+        for index, node in enumerate(self.nodes):
+            if node._answers("weaviate"):
+                continue
+            started.append((node, node._start("weaviate")))
+            if index == 0:
+                _wait_listening(self.ports[0].gossip, time.monotonic() + timeout)
+        deadline = time.monotonic() + timeout
+        try:
+            for node, process in started:
+                node._wait("weaviate", process, deadline)
+        finally:
+            for _, process in started:
+                process.returncode = process.poll() or 0
+
+    def stop(self, index: int) -> None:
+        """Stop node ``index`` (SIGTERM, like a node going away)."""
+        self.nodes[index].down()
+
+    def down(self) -> None:
+        """Stop every node."""
+        for node in self.nodes:
+            node.down()
+
+
+def _wait_listening(port: int, deadline: float) -> None:
+    while _port_free(port) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def _weaviate_node_ports() -> WeaviatePorts:
+    # Gossip and data ports side by side, and Raft's RPC port right after its Raft port.
+    def pair() -> int:
+        while True:
+            port = free_port()
+            if port < 65000 and _port_free(port + 1):
+                return port
+
+    gossip, raft = pair(), pair()
+    return WeaviatePorts(http=free_port(), grpc=free_port(), gossip=gossip, data=gossip + 1,
+                         raft=raft, profiling=free_port())  # fmt: skip

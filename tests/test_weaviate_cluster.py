@@ -1,0 +1,66 @@
+"""A three-node Weaviate cluster on loopback with replication factor 3: with one node stopped,
+reads and writes at QUORUM go on, and what was written before is still there."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from weaviate.classes.config import Configure
+from weaviate.classes.config import ConsistencyLevel as Consistency
+
+from agentmem import AgentMem, AgentMemSettings, LocalSettings, WeaviateSettings
+from agentmem.local import LocalWeaviateCluster
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalWeaviateCluster]:
+    nodes = LocalWeaviateCluster(Path(tmp_path_factory.mktemp("weaviate-cluster")), size=3)
+    nodes.up()
+    yield nodes
+    nodes.down()
+
+
+def _settings(cluster: LocalWeaviateCluster, node: int) -> AgentMemSettings:
+    return AgentMemSettings(
+        weaviate=WeaviateSettings(url=cluster.urls[node], grpc_port=cluster.ports[node].grpc),
+        local=LocalSettings(autostart=False),
+    )
+
+
+def test_quorum_reads_and_writes_survive_one_stopped_node(
+    cluster: LocalWeaviateCluster, unique_collection: str
+) -> None:
+    with AgentMem(_settings(cluster, 0)) as mem:
+        client = mem.weaviate()
+        client.collections.create(
+            unique_collection,
+            replication_config=Configure.replication(factor=3),
+        )
+        notes = client.collections.use(unique_collection)
+        nodes = client.cluster.nodes()
+        assert sorted(n.name for n in nodes) == ["node1", "node2", "node3"]
+
+        everywhere = notes.with_consistency_level(Consistency.ALL)
+        before = everywhere.data.insert({"text": "written while all three nodes run"})
+
+        cluster.stop(2)
+        quorum = notes.with_consistency_level(Consistency.QUORUM)
+        after = quorum.data.insert({"text": "written with one node down"})
+        fetched = {
+            str(o.uuid): o.properties["text"] for o in quorum.query.fetch_objects(limit=10).objects
+        }
+        assert fetched == {
+            str(before): "written while all three nodes run",
+            str(after): "written with one node down",
+        }
+        assert quorum.query.fetch_object_by_id(before) is not None
+        # Every node holds a replica: a client connected to node 2 reads the same data.
+    with AgentMem(_settings(cluster, 1)) as other:
+        replica = other.weaviate().collections.use(unique_collection)
+        one = replica.with_consistency_level(Consistency.ONE)
+        assert one.query.fetch_object_by_id(after) is not None
+    cluster.up()  # bring node 3 back for any later test
