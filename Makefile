@@ -40,8 +40,14 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+# The Redis memories' suites run a second time, unchanged, against a 3-master Redis Cluster.
+CLUSTER_SUITES = $(wildcard tests/test_sessions*.py tests/test_*chat*.py tests/test_checkpoint*.py tests/test_workflow*.py)
+
 test: setup lint
 	$(BIN)/pytest
+	@if [ -n "$(CLUSTER_SUITES)" ]; then \
+	  echo "== the same Redis suites on a Redis Cluster"; \
+	  AGENTMEM_TEST_REDIS_MODE=cluster $(BIN)/pytest -q $(CLUSTER_SUITES); fi
 
 demo: setup
 	$(BIN)/python examples/quickstart.py
