@@ -51,14 +51,18 @@ def test_filter_ast_selects_expected_ids(seeded: LongTermMemory, case: FilterCas
     assert _ids(seeded, case.ast) == case.expected
 
 
-@pytest.mark.parametrize("case", [c for c in CASES if c.langchain is not None], ids=lambda c: c.name)
+@pytest.mark.parametrize(
+    "case", [c for c in CASES if c.langchain is not None], ids=lambda c: c.name
+)
 def test_langchain_dict_filter_selects_same_ids_as_ast(
     seeded: LongTermMemory, case: FilterCase
 ) -> None:
     assert _ids(seeded, from_langchain(case.langchain)) == case.expected
 
 
-@pytest.mark.parametrize("case", [c for c in CASES if c.llamaindex is not None], ids=lambda c: c.name)
+@pytest.mark.parametrize(
+    "case", [c for c in CASES if c.llamaindex is not None], ids=lambda c: c.name
+)
 def test_llamaindex_metadata_filters_select_same_ids_as_ast(
     seeded: LongTermMemory, case: FilterCase
 ) -> None:
