@@ -21,7 +21,7 @@ from agentmem.errors import UnsupportedFilterError
 
 __all__ = ["from_llamaindex"]
 
-_COMPARE = {
+_COMPARE: dict[FilterOperator, type[f.Eq | f.Ne | f.Gt | f.Gte | f.Lt | f.Lte | f.Contains]] = {
     FilterOperator.EQ: f.Eq,
     FilterOperator.NE: f.Ne,
     FilterOperator.GT: f.Gt,
