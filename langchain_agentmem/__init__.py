@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from langchain_agentmem.chat_message_history import AgentMemChatMessageHistory
+from langchain_agentmem.checkpoint import AgentMemCheckpointSaver
 from langchain_agentmem.vectorstores import AgentMemVectorStore
 
-__all__ = ["AgentMemChatMessageHistory", "AgentMemVectorStore"]
+__all__ = ["AgentMemChatMessageHistory", "AgentMemCheckpointSaver", "AgentMemVectorStore"]

@@ -1,0 +1,344 @@
+"""Lua sources of the checkpoint store: the single copy.
+
+Every thread script takes the thread's fixed keys (see
+:class:`agentmem._redis.checkpoint_keys.ThreadKeys`): ``KEYS[1]`` meta, ``KEYS[2]`` per-namespace
+order, ``KEYS[3]`` overall order, ``KEYS[4]`` checkpoint records, ``KEYS[5]`` pending writes,
+``KEYS[6]`` channel values; on standalone Redis ``KEYS[7]`` is the thread registry, so it is
+maintained in the same atomic step (on Cluster it lives in another slot and the client registers a
+new thread with :data:`REGISTER`). Writes take ``ARGV[1]`` the raw thread id and ``ARGV[2]`` the
+sliding TTL in ms (``0``: none), and end with ``touch``, which refreshes the TTL of every key of the
+thread, so a thread expires as a whole.
+
+A record ``m`` is ``<40-hex namespace digest><checkpoint id>``; its channel-value fields are
+stored as one string of fixed 80-character field names, and its pending-write fields as a
+msgpack array (both readable here; the values themselves are opaque and may be encrypted).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "COPY_IN",
+    "COPY_OUT",
+    "DROP",
+    "DROP_RUNS",
+    "GET",
+    "LIST",
+    "PRUNE",
+    "PUT",
+    "PUT_WRITES",
+    "REGISTER",
+]
+
+_HELPERS = r"""
+local function now_ms()
+  local t = redis.call('TIME')
+  return t[1] .. string.format('%03d', math.floor(tonumber(t[2]) / 1000))
+end
+
+-- unpack() is bounded by Lua's C stack, so multi-value commands go in slices of 500.
+local function in_slices(cmd, key, items, step)
+  local out = {}
+  for i = 1, #items, 500 * step do
+    local r = redis.call(cmd, key, unpack(items, i, math.min(i + 500 * step - 1, #items)))
+    if type(r) == 'table' then for _, v in ipairs(r) do out[#out + 1] = v end end
+  end
+  return out
+end
+
+local function slice(t, first, last)  -- a copy of t[first..last], without unpack's limit
+  local out = {}
+  for i = first, last do out[#out + 1] = t[i] end
+  return out
+end
+
+local function blob_fields(m)
+  local b = redis.call('HGET', KEYS[4], 'b:' .. m)
+  local out = {}
+  if b then for i = 1, #b, 80 do out[#out + 1] = string.sub(b, i, i + 79) end end
+  return out
+end
+
+local function write_fields(m)
+  local raw = redis.call('HGET', KEYS[4], 'w:' .. m)
+  if raw then return cmsgpack.unpack(raw) end
+  return {}
+end
+
+local function record_of(id_member)  -- '<checkpoint id>\0<nsh>' -> '<nsh><checkpoint id>'
+  return string.sub(id_member, -40) .. string.sub(id_member, 1, -42)
+end
+
+local function ns_members(nsh)
+  return redis.call('ZRANGEBYLEX', KEYS[2], '[' .. nsh, '(' .. nsh .. '\255')
+end
+
+-- Remove one checkpoint with its writes; remember its channel values in `dropped` (by namespace)
+-- for `sweep`, since other checkpoints of the namespace may still share them.
+local function drop(m, dropped)
+  local nsh = string.sub(m, 1, 40)
+  local bucket = dropped[nsh] or {}
+  dropped[nsh] = bucket
+  for _, f in ipairs(blob_fields(m)) do bucket[f] = true end
+  local wf = write_fields(m)
+  if #wf > 0 then in_slices('HDEL', KEYS[5], wf, 1) end
+  redis.call('HDEL', KEYS[4], 'r:' .. m, 'b:' .. m, 'w:' .. m, 'u:' .. m, 't:' .. m)
+  redis.call('ZREM', KEYS[2], m)
+  redis.call('ZREM', KEYS[3], string.sub(m, 41) .. '\0' .. nsh)
+end
+
+-- Delete the dropped channel values no remaining checkpoint of their namespace refers to.
+local function sweep(dropped)
+  for nsh, bucket in pairs(dropped) do
+    local keep = {}
+    for _, m in ipairs(ns_members(nsh)) do
+      for _, f in ipairs(blob_fields(m)) do keep[f] = true end
+    end
+    local gone = {}
+    for f, _ in pairs(bucket) do if not keep[f] then gone[#gone + 1] = f end end
+    if #gone > 0 then in_slices('HDEL', KEYS[6], gone, 1) end
+  end
+end
+
+-- Retention of one namespace: drop checkpoints ranked `keep` or more from the newest, and those
+-- put more than `max_age` ms ago. The newest one always stays: a thread paused on an interrupt
+-- resumes from it and its pending writes.
+local function retain(nsh, keep, max_age, dropped)
+  if keep <= 0 and max_age <= 0 then return 0 end
+  local members = ns_members(nsh)
+  local n = #members
+  local cutoff = tonumber(now_ms()) - max_age
+  local count = 0
+  for i = 1, n - 1 do
+    local m = members[i]
+    local old = keep > 0 and (n - i) >= keep
+    if not old and max_age > 0 then
+      local t = tonumber(redis.call('HGET', KEYS[4], 't:' .. m) or cutoff)
+      old = t < cutoff
+    end
+    -- Checkpoint ids grow with time, so the first young one ends the scan.
+    if not old then break end
+    drop(m, dropped)
+    count = count + 1
+  end
+  return count
+end
+
+local function load(m)
+  local rec = redis.call('HGET', KEYS[4], 'r:' .. m)
+  if not rec then return false end
+  local bf = blob_fields(m)
+  local values = {}
+  if #bf > 0 then values = in_slices('HMGET', KEYS[6], bf, 1) end
+  local wf = write_fields(m)
+  local writes = {}
+  if #wf > 0 then writes = in_slices('HMGET', KEYS[5], wf, 1) end
+  return {m, rec, values, writes}
+end
+"""
+
+_TOUCH = r"""
+local tid = ARGV[1]
+local ttl = tonumber(ARGV[2])
+
+local function extend_registry()
+  if #KEYS < 7 then return end
+  local fresh = redis.call('EXISTS', KEYS[7]) == 0
+  redis.call('ZADD', KEYS[7], 0, tid)
+  if ttl > 0 then
+    -- The registry outlives every thread it lists: only extend it, and keep it persistent if
+    -- a thread without TTL made it so.
+    local left = redis.call('PTTL', KEYS[7])
+    if fresh or (left >= 0 and left < ttl) then redis.call('PEXPIRE', KEYS[7], ttl) end
+  else
+    redis.call('PERSIST', KEYS[7])
+  end
+end
+
+-- Returns 1 when the thread did not exist before this write.
+local function touch()
+  local fresh = redis.call('HSETNX', KEYS[1], 'tid', tid)
+  extend_registry()
+  for i = 1, 6 do
+    if ttl > 0 then redis.call('PEXPIRE', KEYS[i], ttl) else redis.call('PERSIST', KEYS[i]) end
+  end
+  return fresh
+end
+"""
+
+PUT = (
+    _HELPERS
+    + _TOUCH
+    + r"""
+-- ARGV[3] m, ARGV[4] record, ARGV[5] its channel-value fields, ARGV[6] run id ('' for none),
+-- ARGV[7] keep-last (0: off), ARGV[8] max age in ms (0: off), ARGV[9..] field, value pairs of
+-- the channel values this checkpoint changed.
+local m = ARGV[3]
+local nsh = string.sub(m, 1, 40)
+redis.call('HSET', KEYS[4], 'r:' .. m, ARGV[4], 'b:' .. m, ARGV[5], 't:' .. m, now_ms())
+if ARGV[6] ~= '' then
+  redis.call('HSET', KEYS[4], 'u:' .. m, ARGV[6])
+else
+  redis.call('HDEL', KEYS[4], 'u:' .. m)
+end
+if #ARGV >= 9 then in_slices('HSET', KEYS[6], slice(ARGV, 9, #ARGV), 2) end
+redis.call('ZADD', KEYS[2], 0, m)
+redis.call('ZADD', KEYS[3], 0, string.sub(m, 41) .. '\0' .. nsh)
+local dropped = {}
+if retain(nsh, tonumber(ARGV[7]), tonumber(ARGV[8]), dropped) > 0 then sweep(dropped) end
+return touch()
+"""
+)
+
+PUT_WRITES = (
+    _HELPERS
+    + _TOUCH
+    + r"""
+-- ARGV[3] m, then triples: field, value, '1' for a special channel (last write wins) or '0'
+-- (insert if absent, so a retried or replayed task cannot change what was recorded).
+local m = ARGV[3]
+local list = write_fields(m)
+local added = false
+for i = 4, #ARGV, 3 do
+  local new
+  if ARGV[i + 2] == '1' then
+    new = redis.call('HSET', KEYS[5], ARGV[i], ARGV[i + 1])
+  else
+    new = redis.call('HSETNX', KEYS[5], ARGV[i], ARGV[i + 1])
+  end
+  if new == 1 then list[#list + 1] = ARGV[i]; added = true end
+end
+if added then redis.call('HSET', KEYS[4], 'w:' .. m, cmsgpack.pack(list)) end
+return touch()
+"""
+)
+
+GET = (
+    _HELPERS
+    + r"""
+-- ARGV[1] nsh, ARGV[2] checkpoint id ('' for the newest of the namespace).
+local m
+if ARGV[2] == '' then
+  local top = redis.call('ZREVRANGEBYLEX', KEYS[2], '(' .. ARGV[1] .. '\255', '[' .. ARGV[1],
+                         'LIMIT', 0, 1)
+  if #top == 0 then return false end
+  m = top[1]
+else
+  m = ARGV[1] .. ARGV[2]
+end
+return load(m)
+"""
+)
+
+LIST = (
+    _HELPERS
+    + r"""
+-- ARGV[1] 'ns' (one namespace) or 'all', ARGV[2] nsh, ARGV[3] exclusive upper bound (a ZRANGEBYLEX
+-- max), ARGV[4] page size. Returns {members seen, last member seen, loaded records...}.
+local members
+if ARGV[1] == 'ns' then
+  members = redis.call('ZREVRANGEBYLEX', KEYS[2], ARGV[3], '[' .. ARGV[2], 'LIMIT', 0, ARGV[4])
+else
+  members = redis.call('ZREVRANGEBYLEX', KEYS[3], ARGV[3], '-', 'LIMIT', 0, ARGV[4])
+end
+local out = {#members, members[#members] or ''}
+for _, member in ipairs(members) do
+  local m = member
+  if ARGV[1] ~= 'ns' then m = record_of(member) end
+  local rec = load(m)
+  if rec then out[#out + 1] = rec end
+end
+return out
+"""
+)
+
+DROP = r"""
+-- Delete the thread; ARGV[1] the raw thread id (for the registry, KEYS[7], when given).
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6])
+if #KEYS >= 7 then redis.call('ZREM', KEYS[7], ARGV[1]) end
+return 1
+"""
+
+DROP_RUNS = (
+    _HELPERS
+    + r"""
+-- ARGV[1..] run ids: drop every checkpoint (any namespace) whose run id is one of them.
+local runs = {}
+for i = 1, #ARGV do runs[ARGV[i]] = true end
+local dropped = {}
+local count = 0
+for _, member in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do
+  local m = record_of(member)
+  local run = redis.call('HGET', KEYS[4], 'u:' .. m)
+  if run and runs[run] then drop(m, dropped); count = count + 1 end
+end
+sweep(dropped)
+return count
+"""
+)
+
+PRUNE = (
+    _HELPERS
+    + r"""
+-- ARGV[1] keep-last per namespace, ARGV[2] max age in ms (0: off). Returns checkpoints dropped.
+local keep, max_age = tonumber(ARGV[1]), tonumber(ARGV[2])
+local seen, dropped, count = {}, {}, 0
+for _, m in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+  local nsh = string.sub(m, 1, 40)
+  if not seen[nsh] then
+    seen[nsh] = true
+    count = count + retain(nsh, keep, max_age, dropped)
+  end
+end
+sweep(dropped)
+return count
+"""
+)
+
+COPY_OUT = r"""
+-- Everything of a thread except its meta, read in one consistent step.
+return {redis.call('HGETALL', KEYS[4]), redis.call('HGETALL', KEYS[5]),
+        redis.call('HGETALL', KEYS[6]), redis.call('ZRANGE', KEYS[2], 0, -1),
+        redis.call('ZRANGE', KEYS[3], 0, -1)}
+"""
+
+COPY_IN = (
+    _HELPERS
+    + _TOUCH
+    + r"""
+-- ARGV[3..7] how many items of records, writes, values (field/value pairs counted as items),
+-- namespace members and order members follow, then the items in that order. Merges them into
+-- the target thread (existing fields are overwritten, nothing else is removed).
+local i = 8
+local function take(n)
+  local items = slice(ARGV, i, i + n - 1)
+  i = i + n
+  return items
+end
+local function put_hash(key, items) if #items > 0 then in_slices('HSET', key, items, 2) end end
+local function put_zset(key, items)
+  local args = {}
+  for _, v in ipairs(items) do args[#args + 1] = 0; args[#args + 1] = v end
+  if #args > 0 then in_slices('ZADD', key, args, 2) end
+end
+put_hash(KEYS[4], take(tonumber(ARGV[3])))
+put_hash(KEYS[5], take(tonumber(ARGV[4])))
+put_hash(KEYS[6], take(tonumber(ARGV[5])))
+put_zset(KEYS[2], take(tonumber(ARGV[6])))
+put_zset(KEYS[3], take(tonumber(ARGV[7])))
+return touch()
+"""
+)
+
+REGISTER = r"""
+-- Cluster only: KEYS[1] the registry, ARGV[1] thread id, ARGV[2] TTL ms (extend-only).
+local ttl = tonumber(ARGV[2])
+local fresh = redis.call('EXISTS', KEYS[1]) == 0
+redis.call('ZADD', KEYS[1], 0, ARGV[1])
+if ttl > 0 then
+  local left = redis.call('PTTL', KEYS[1])
+  if fresh or (left >= 0 and left < ttl) then redis.call('PEXPIRE', KEYS[1], ttl) end
+else
+  redis.call('PERSIST', KEYS[1])
+end
+return 1
+"""

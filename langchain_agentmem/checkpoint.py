@@ -1,0 +1,427 @@
+"""LangGraph checkpointer on plain Redis: :class:`AgentMemCheckpointSaver`.
+
+Sync and native async methods on one object (no threads, no ``asyncio.run``): sync calls use
+``AgentMem.redis()``, async calls ``AgentMem.aredis()``, both running the same plans of
+``agentmem.checkpoints``. ``put``, ``put_writes`` and ``get_tuple`` are one atomic round trip each.
+Values go through ``self.serde`` (``dumps_typed``/``loads_typed``), so ``EncryptedSerializer`` and
+the msgpack allowlist work; Redis only ever sees type tags and opaque bytes.
+
+Example:
+    >>> from langgraph.graph import StateGraph
+    >>> saver = AgentMemCheckpointSaver(ttl=7 * 86400)
+    >>> graph = builder.compile(checkpointer=saver)
+    >>> graph.invoke(inputs, {"configurable": {"thread_id": "t-1"}})
+"""
+
+from __future__ import annotations
+
+import builtins
+import random
+from collections.abc import AsyncIterator, Iterator, Sequence
+from datetime import timedelta
+from typing import Any, cast
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    WRITES_IDX_MAP,
+    BaseCheckpointSaver,
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+    get_checkpoint_id,
+    get_checkpoint_metadata,
+)
+from langgraph.checkpoint.serde.base import SerializerProtocol
+
+from agentmem import AgentMem
+from agentmem.checkpoints import (
+    AsyncCheckpointStore,
+    CheckpointRecord,
+    CheckpointStore,
+    NewCheckpoint,
+    Typed,
+    WriteRecord,
+)
+from agentmem.errors import InvalidInputError, SerializationError
+
+__all__ = ["AgentMemCheckpointSaver"]
+
+_STRATEGIES = ("keep_latest", "delete")
+
+
+def _version_key(version: Any) -> str:
+    # Part of a channel value's field name. The type is part of it, so 1 and "1" never share a
+    # value; the exact version (with its type) is kept inside the serialized checkpoint.
+    return f"{type(version).__name__}:{version!r}"
+
+
+def _configurable(config: RunnableConfig | None) -> dict[str, Any]:
+    return dict((config or {}).get("configurable") or {})
+
+
+def _thread_id(config: RunnableConfig) -> str:
+    thread_id = _configurable(config).get("thread_id")
+    if thread_id is None or thread_id == "":
+        raise InvalidInputError(
+            'the config has no thread_id; pass {"configurable": {"thread_id": "..."}}'
+        )
+    return str(thread_id)
+
+
+def _config(thread_id: str, ns: str, checkpoint_id: str) -> RunnableConfig:
+    return {
+        "configurable": {
+            "thread_id": thread_id,
+            "checkpoint_ns": ns,
+            "checkpoint_id": checkpoint_id,
+        }
+    }
+
+
+def _contains(value: Any, wanted: Any) -> bool:
+    # Containment like Postgres' JSONB @>: dicts match on the keys asked for (recursively),
+    # anything else by equality. A flat filter is InMemorySaver's exact top-level match.
+    if isinstance(wanted, dict):
+        return isinstance(value, dict) and all(
+            k in value and _contains(value[k], v) for k, v in wanted.items()
+        )
+    return bool(value == wanted)
+
+
+class AgentMemCheckpointSaver(BaseCheckpointSaver[str]):
+    """A LangGraph ``BaseCheckpointSaver`` on plain Redis (standalone, Cluster or Valkey).
+
+    Args:
+        memory: the :class:`agentmem.AgentMem` to use (borrowed, never closed). ``None`` builds
+            ``AgentMem()`` from ``AGENTMEM_*`` environment variables, owned and closed by
+            :meth:`close` / :meth:`aclose`.
+        serde: the serializer for checkpoints, metadata and values (default
+            ``JsonPlusSerializer``); e.g. ``EncryptedSerializer.from_pycryptodome_aes()``.
+        ttl: sliding expiry of a whole thread (seconds or timedelta), refreshed by each write in
+            the same atomic step. ``None``: threads stay until deleted or pruned.
+        keep_last: keep only the newest N checkpoints per namespace, trimmed at each put.
+        max_age: drop checkpoints older than this at each put of their namespace.
+
+    The newest checkpoint of a namespace is never trimmed, so a thread waiting on an interrupt
+    always resumes.
+
+    Raises:
+        InvalidInputError: ``ttl``, ``keep_last`` or ``max_age`` is out of range.
+    """
+
+    def __init__(
+        self,
+        memory: AgentMem | None = None,
+        *,
+        serde: SerializerProtocol | None = None,
+        ttl: float | timedelta | None = None,
+        keep_last: int | None = None,
+        max_age: float | timedelta | None = None,
+    ) -> None:
+        super().__init__(serde=serde)
+        self._owns = memory is None
+        self.memory = memory if memory is not None else AgentMem()
+        policy: dict[str, Any] = {"ttl": ttl, "keep_last": keep_last, "max_age": max_age}
+        self._store = CheckpointStore(self.memory, **policy)
+        self._astore = AsyncCheckpointStore(self.memory, **policy)
+
+    def __repr__(self) -> str:
+        return f"AgentMemCheckpointSaver({self._store!r})"
+
+    # -- serialization ---------------------------------------------------------------------------
+
+    def _dump(self, value: Any, what: str) -> Typed:
+        try:
+            tag, data = self.serde.dumps_typed(value)
+        except Exception as exc:  # serde raises anything (TypeError, msgpack and cipher errors)
+            raise SerializationError(
+                f"{what} cannot be serialized by {type(self.serde).__name__} ({exc}); store "
+                "plain data, or pass a serde that handles this type. Nothing was written."
+            ) from exc
+        return Typed(tag, bytes(data))
+
+    def _load(self, value: Typed) -> Any:
+        return self.serde.loads_typed((value.tag, value.data))
+
+    def _new(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> NewCheckpoint:
+        conf = _configurable(config)
+        body: dict[str, Any] = dict(checkpoint)
+        values: dict[str, Any] = body.pop("channel_values", None) or {}
+        merged = get_checkpoint_metadata(config, metadata)
+        new_values: dict[str, Typed | None] = {}
+        for channel in new_versions:
+            if channel in values:
+                new_values[channel] = self._dump(values[channel], f"channel {channel!r}")
+            else:
+                new_values[channel] = None  # the channel was cleared at this version
+        versions = dict(checkpoint.get("channel_versions") or {})
+        versions.update(new_versions)
+        run_id = merged.get("run_id")
+        return NewCheckpoint(
+            thread_id=_thread_id(config),
+            ns=str(conf.get("checkpoint_ns") or ""),
+            checkpoint_id=checkpoint["id"],
+            parent_id=conf.get("checkpoint_id") or None,
+            checkpoint=self._dump(body, "the checkpoint"),
+            metadata=self._dump(merged, "the checkpoint metadata"),
+            run_id=str(run_id) if run_id is not None else None,
+            versions={c: _version_key(v) for c, v in versions.items()},
+            new_values=new_values,
+        )
+
+    def _writes(
+        self, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str
+    ) -> builtins.list[WriteRecord]:
+        return [
+            WriteRecord(
+                task_id=task_id,
+                idx=WRITES_IDX_MAP.get(channel, i),
+                channel=channel,
+                value=self._dump(value, f"the write to channel {channel!r}"),
+                task_path=task_path,
+            )
+            for i, (channel, value) in enumerate(writes)
+        ]
+
+    def _tuple(self, record: CheckpointRecord) -> CheckpointTuple:
+        checkpoint = cast(Checkpoint, self._load(record.checkpoint))
+        checkpoint["channel_values"] = {c: self._load(v) for c, v in record.values.items()}
+        parent = record.parent_id
+        return CheckpointTuple(
+            config=_config(record.thread_id, record.ns, record.checkpoint_id),
+            checkpoint=checkpoint,
+            metadata=cast(CheckpointMetadata, self._load(record.metadata)),
+            parent_config=_config(record.thread_id, record.ns, parent) if parent else None,
+            pending_writes=[(w.task_id, w.channel, self._load(w.value)) for w in record.writes],
+        )
+
+    def _matches(
+        self, tup: CheckpointTuple, filter: dict[str, Any] | None, exact_id: str | None
+    ) -> bool:
+        if exact_id and tup.checkpoint["id"] != exact_id:
+            return False
+        return _contains(tup.metadata, filter) if filter else True
+
+    @staticmethod
+    def _scope(config: RunnableConfig | None) -> tuple[str | None, str | None, str | None]:
+        """(thread id, namespace or None for all, exact checkpoint id) of a list() config."""
+        conf = _configurable(config)
+        thread_id = conf.get("thread_id")
+        ns = conf.get("checkpoint_ns")
+        return (
+            str(thread_id) if thread_id not in (None, "") else None,
+            str(ns) if ns is not None else None,
+            conf.get("checkpoint_id") or None,
+        )
+
+    # -- sync ------------------------------------------------------------------------------------
+
+    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        """The checkpoint named by ``config`` (the newest of its thread/namespace without an id)."""
+        conf = _configurable(config)
+        record = self._store.get(
+            _thread_id(config), str(conf.get("checkpoint_ns") or ""), get_checkpoint_id(config)
+        )
+        return self._tuple(record) if record else None
+
+    def list(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> Iterator[CheckpointTuple]:
+        """Checkpoints newest first; no ``checkpoint_ns`` in ``config`` means every namespace.
+
+        ``filter`` matches metadata (nested dicts by containment), ``before`` is strict and
+        ``limit`` counts matches. ``config=None`` lists every thread, thread after thread.
+        """
+        thread_id, ns, exact = self._scope(config)
+        bound = get_checkpoint_id(before) if before else None
+        if limit is not None and limit <= 0:
+            return
+        seen = 0
+        for record in self._store.iter(thread_id, ns=ns, before=bound):
+            tup = self._tuple(record)
+            if self._matches(tup, filter, exact):
+                yield tup
+                seen += 1
+                if limit is not None and seen >= limit:
+                    return
+
+    def put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        """Store a checkpoint (one atomic round trip); return the config that names it."""
+        new = self._new(config, checkpoint, metadata, new_versions)
+        self._store.put(new)
+        return _config(new.thread_id, new.ns, new.checkpoint_id)
+
+    def put_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        """Store a task's pending writes on the checkpoint named by ``config``."""
+        conf = _configurable(config)
+        self._store.put_writes(
+            _thread_id(config),
+            str(conf.get("checkpoint_ns") or ""),
+            str(conf.get("checkpoint_id") or ""),
+            self._writes(writes, task_id, task_path),
+        )
+
+    def delete_thread(self, thread_id: str) -> None:
+        """Delete every checkpoint, write and value of a thread."""
+        self._store.delete_thread(str(thread_id))
+
+    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
+        """Delete the checkpoints (and their writes) whose metadata ``run_id`` is listed."""
+        self._store.delete_runs([str(r) for r in run_ids])
+
+    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        """Copy every checkpoint (all namespaces, with writes and parents) to another thread."""
+        self._store.copy_thread(str(source_thread_id), str(target_thread_id))
+
+    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        """``"keep_latest"``: keep the newest checkpoint per namespace; ``"delete"``: all.
+
+        Raises:
+            InvalidInputError: another strategy was given.
+        """
+        for thread_id in self._prune_targets(thread_ids, strategy):
+            if strategy == "delete":
+                self._store.delete_thread(thread_id)
+            else:
+                self._store.prune(thread_id, keep_last=1)
+
+    @staticmethod
+    def _prune_targets(thread_ids: Sequence[str], strategy: str) -> builtins.list[str]:
+        if strategy not in _STRATEGIES:
+            raise InvalidInputError(f"strategy must be one of {_STRATEGIES}, got {strategy!r}")
+        return [str(t) for t in thread_ids]
+
+    def close(self) -> None:
+        """Close the sync clients of the ``AgentMem`` if this saver created it."""
+        if self._owns:
+            self.memory.close()
+
+    # -- async -----------------------------------------------------------------------------------
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        """Async twin of :meth:`get_tuple`."""
+        conf = _configurable(config)
+        record = await self._astore.get(
+            _thread_id(config), str(conf.get("checkpoint_ns") or ""), get_checkpoint_id(config)
+        )
+        return self._tuple(record) if record else None
+
+    async def alist(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[CheckpointTuple]:
+        """Async twin of :meth:`list`."""
+        thread_id, ns, exact = self._scope(config)
+        bound = get_checkpoint_id(before) if before else None
+        if limit is not None and limit <= 0:
+            return
+        seen = 0
+        async for record in self._astore.iter(thread_id, ns=ns, before=bound):
+            tup = self._tuple(record)
+            if self._matches(tup, filter, exact):
+                yield tup
+                seen += 1
+                if limit is not None and seen >= limit:
+                    return
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        """Async twin of :meth:`put`."""
+        new = self._new(config, checkpoint, metadata, new_versions)
+        await self._astore.put(new)
+        return _config(new.thread_id, new.ns, new.checkpoint_id)
+
+    async def aput_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        """Async twin of :meth:`put_writes`."""
+        conf = _configurable(config)
+        await self._astore.put_writes(
+            _thread_id(config),
+            str(conf.get("checkpoint_ns") or ""),
+            str(conf.get("checkpoint_id") or ""),
+            self._writes(writes, task_id, task_path),
+        )
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        """Async twin of :meth:`delete_thread`."""
+        await self._astore.delete_thread(str(thread_id))
+
+    async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
+        """Async twin of :meth:`delete_for_runs`."""
+        await self._astore.delete_runs([str(r) for r in run_ids])
+
+    async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        """Async twin of :meth:`copy_thread`."""
+        await self._astore.copy_thread(str(source_thread_id), str(target_thread_id))
+
+    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        """Async twin of :meth:`prune`."""
+        for thread_id in self._prune_targets(thread_ids, strategy):
+            if strategy == "delete":
+                await self._astore.delete_thread(thread_id)
+            else:
+                await self._astore.prune(thread_id, keep_last=1)
+
+    async def aclose(self) -> None:
+        """Close every client of the ``AgentMem`` if this saver created it."""
+        if self._owns:
+            await self.memory.aclose()
+
+    # -- versions and copies ---------------------------------------------------------------------
+
+    def get_next_version(self, current: str | None, channel: None) -> str:
+        """The next channel version, keeping the type the thread already uses.
+
+        Versions are zero-padded strings that sort like numbers (as ``InMemorySaver``'s); a
+        thread whose versions are ints (written by another saver) keeps getting ints, because
+        LangGraph compares old and new versions and cannot compare int with str.
+        """
+        if isinstance(current, int) and not isinstance(current, bool):
+            return cast(str, current + 1)
+        number = 0 if current is None else int(str(current).split(".")[0])
+        return f"{number + 1:032}.{random.random():016}"
+
+    def with_allowlist(self, extra_allowlist: Any) -> AgentMemCheckpointSaver:
+        """A shallow copy with a msgpack allowlist; it shares (and never closes) the clients."""
+        clone = super().with_allowlist(extra_allowlist)
+        if clone is not self:
+            cast(AgentMemCheckpointSaver, clone)._owns = False
+        return cast(AgentMemCheckpointSaver, clone)
