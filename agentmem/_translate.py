@@ -79,6 +79,19 @@ def _translate_weaviate(exc: wx.WeaviateBaseError, where: str) -> AgentMemError:
     status = getattr(exc, "status_code", None)
     if isinstance(exc, wx.AuthenticationFailedError) or status in (401, 403):
         return AuthenticationFailed(_WEAVIATE_AUTH_HINT.format(detail=detail), backend="weaviate")
+    if isinstance(exc, wx.WeaviateQueryError):
+        # gRPC failures arrive as query errors whose message carries the gRPC status.
+        lowered = detail.lower()
+        if "deadline exceeded" in lowered:
+            return BackendTimeout(
+                f"Weaviate did not answer in time{where} ({detail}); raise "
+                "AGENTMEM_TIMEOUT or check the server's load.",
+                backend="weaviate",
+            )
+        if "unavailable" in lowered or "connection refused" in lowered:
+            return BackendUnavailable(
+                f"Weaviate could not be reached{where} ({detail})", backend="weaviate"
+            )
     if isinstance(exc, wx.WeaviateTimeoutError):
         return BackendTimeout(
             f"Weaviate did not answer in time{where} ({detail})", backend="weaviate"

@@ -26,6 +26,11 @@ from agentmem.errors import BackendUnavailable, ClosedError
 
 __all__ = ["AgentMem"]
 
+_NOT_READY = (
+    "Weaviate did not report ready: it is starting, overloaded, or did not answer within the "
+    "timeout (AGENTMEM_TIMEOUT)"
+)
+
 
 class AgentMem:
     """Settings plus lazily created sync and async Redis and Weaviate clients.
@@ -149,7 +154,7 @@ class AgentMem:
             with translate_errors("weaviate.ping"):
                 ready = self.weaviate().is_ready()
             if not ready:
-                raise BackendUnavailable("Weaviate answered but is not ready", backend="weaviate")
+                raise BackendUnavailable(_NOT_READY, backend="weaviate")
 
     async def aping(self, *, redis: bool = True, weaviate: bool = True) -> None:
         """Async twin of :meth:`ping`."""
@@ -162,7 +167,7 @@ class AgentMem:
             with translate_errors("weaviate.ping"):
                 ready = await wclient.is_ready()
             if not ready:
-                raise BackendUnavailable("Weaviate answered but is not ready", backend="weaviate")
+                raise BackendUnavailable(_NOT_READY, backend="weaviate")
 
     # -- lifecycle -------------------------------------------------------------------------------
 
