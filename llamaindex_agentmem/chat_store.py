@@ -68,11 +68,12 @@ def _dump(messages: list[ChatMessage]) -> list[dict[str, Any]]:
 
 
 def _load(stored: list[SessionMessage]) -> list[ChatMessage]:
-    return [ChatMessage.model_validate(m.data) for m in stored]
+    # Validating the stored JSON bytes directly is one pass in pydantic-core (no dict in between).
+    return [ChatMessage.model_validate_json(m.data_json) for m in stored]
 
 
 def _load_one(stored: SessionMessage | None) -> ChatMessage | None:
-    return None if stored is None else ChatMessage.model_validate(stored.data)
+    return None if stored is None else ChatMessage.model_validate_json(stored.data_json)
 
 
 def _transcript(messages: list[ChatMessage]) -> str:

@@ -486,3 +486,15 @@ async def test_compact_refuses_when_the_head_changed_since_the_snapshot(
     )
     fresh = await ev(store.snapshot("s"))
     assert await ev(store.compact("s", fresh.messages[:2], "retried")) is True
+
+
+@pytest.mark.parametrize("message_id", ['x","data":{}', "ü🧠", "back\\", '"', "a" * 5000, "\x00"])
+async def test_hostile_message_ids_round_trip_and_delete(
+    make_store: Factory, message_id: str
+) -> None:
+    store = make_store()
+    await ev(store.append("s", msgs(3), ids=["first", message_id, "last"]))
+    assert [m.id for m in await ev(store.read("s"))] == ["first", message_id, "last"]
+    removed = await ev(store.delete_id("s", message_id))
+    assert (removed.id, removed.data) == (message_id, {"role": "user", "content": "m1"})
+    assert [m.id for m in await ev(store.read("s"))] == ["first", "last"]

@@ -7,7 +7,6 @@ first ``NOSCRIPT`` and retries, so the steady state is one round trip).
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -16,8 +15,9 @@ from typing import Any, Literal
 
 from agentmem._plan import Call, Plan
 from agentmem._redis import chat_scripts
+from agentmem._redis.envelope import SessionMessage, decode_message, encode_messages, id_needle
 from agentmem._redis.keys import SessionKeys, encode_id, session_index, session_keys
-from agentmem.errors import InvalidInputError, SerializationError
+from agentmem.errors import InvalidInputError
 
 __all__ = [
     "SessionConfig",
@@ -59,19 +59,6 @@ class SessionConfig:
 
 
 @dataclass(frozen=True, slots=True)
-class SessionMessage:
-    """One stored message.
-
-    Attributes:
-        id: the message id (given on append, or generated).
-        data: the JSON document the caller stored.
-    """
-
-    id: str
-    data: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
 class SessionInfo:
     """A session as listed in its user's index.
 
@@ -105,73 +92,6 @@ class SessionSnapshot:
     messages: list[SessionMessage]
     summary: str | None
     archived_count: int
-
-
-# -- encoding ------------------------------------------------------------------------------------
-
-
-def _dumps(value: object) -> bytes:
-    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
-
-
-def _id_needle(message_id: str) -> bytes:
-    # Envelopes are written as {"id":...,"data":...} with the id first, so "starts with" finds a
-    # message by id inside Lua without decoding JSON.
-    return b'{"id":' + _dumps(message_id) + b","
-
-
-def encode_messages(
-    cfg: SessionConfig, messages: Sequence[Mapping[str, Any]], ids: Sequence[str | None] | None
-) -> list[bytes]:
-    """Encode messages into stored envelopes; raise before anything is written.
-
-    Raises:
-        InvalidInputError: a message is not a mapping, an id is not a non-empty str, ``ids`` has
-            another length than ``messages``, or a message exceeds ``max_message_bytes``.
-        SerializationError: a message holds a value JSON cannot encode.
-    """
-    if isinstance(messages, Mapping) or not isinstance(messages, Sequence):
-        raise InvalidInputError("messages must be a sequence of dicts (wrap one message in a list)")
-    if ids is not None and len(ids) != len(messages):
-        raise InvalidInputError(f"got {len(ids)} ids for {len(messages)} messages")
-    encoded = []
-    for i, message in enumerate(messages):
-        if not isinstance(message, Mapping):
-            raise InvalidInputError(f"message {i} is a {type(message).__name__}, not a dict")
-        message_id = ids[i] if ids is not None else None
-        if message_id is None:
-            message_id = uuid.uuid4().hex
-        encode_id(message_id, f"id of message {i}")
-        try:
-            raw = _dumps({"id": message_id, "data": dict(message)})
-        except (TypeError, ValueError, UnicodeEncodeError) as exc:
-            raise SerializationError(
-                f"message {i} cannot be stored as JSON ({exc}); convert the value to str, "
-                "number, bool, None, list or dict first"
-            ) from exc
-        if len(raw) > cfg.max_message_bytes:
-            raise InvalidInputError(
-                f"message {i} is {len(raw)} bytes encoded, over the limit of "
-                f"max_message_bytes={cfg.max_message_bytes}; shorten it or raise the limit"
-            )
-        encoded.append(raw)
-    return encoded
-
-
-def decode_message(raw: bytes | str) -> SessionMessage:
-    """Decode one stored envelope.
-
-    Raises:
-        SerializationError: the stored bytes are not an agentmem message envelope.
-    """
-    try:
-        envelope = json.loads(raw)
-        return SessionMessage(id=envelope["id"], data=envelope["data"])
-    except (ValueError, TypeError, KeyError) as exc:
-        raise SerializationError(
-            f"a stored message is not an agentmem envelope ({exc}); was the key written by "
-            "something else?"
-        ) from exc
 
 
 def _decode_all(raws: Sequence[bytes | str] | None) -> list[SessionMessage]:
@@ -221,7 +141,7 @@ def append(
 ) -> Plan[int]:
     """Append (or replace with) ``messages`` in one atomic step; return the active count."""
     keys = cfg.keys(session_id)
-    encoded = encode_messages(cfg, messages, ids)
+    encoded = encode_messages(messages, ids, cfg.max_message_bytes)
     if not encoded and not replace:
         return (yield from count(cfg, session_id))
     args = [
@@ -277,7 +197,7 @@ def delete_id(cfg: SessionConfig, session_id: str, message_id: str) -> Plan[Sess
     """Remove the oldest active message with id ``message_id``; None if there is none."""
     keys = cfg.keys(session_id)
     encode_id(message_id, "message_id")
-    args = [*_head(cfg, session_id), "id", _id_needle(message_id), uuid.uuid4().hex]
+    args = [*_head(cfg, session_id), "id", id_needle(message_id), uuid.uuid4().hex]
     raw = yield _script("session.delete_id", chat_scripts.DELETE_ONE, keys, args)
     return decode_message(raw) if raw else None
 
@@ -392,8 +312,8 @@ def compact(
         *_head(cfg, session_id),
         len(upto),
         summary.encode("utf-8"),
-        _id_needle(upto[0].id),
-        _id_needle(upto[-1].id),
+        id_needle(upto[0].id),
+        id_needle(upto[-1].id),
     ]
     result = yield _script("session.compact", chat_scripts.COMPACT, keys, args)
     return int(result) >= 0

@@ -1,0 +1,126 @@
+"""How one message is stored: an envelope of its id and the caller's JSON document.
+
+The stored bytes are ``{"id":<id>,"data":<document>}`` with the id first and ASCII-escaped. That
+fixed shape lets a Lua script find a message by id with a prefix comparison, and lets readers take
+the document's JSON bytes without decoding the envelope (so a pydantic adapter can validate the
+bytes directly, in one pass).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from agentmem._redis.keys import encode_id
+from agentmem.errors import InvalidInputError, SerializationError
+
+__all__ = ["SessionMessage", "decode_message", "encode_messages", "id_needle"]
+
+_HEAD = b'{"id":'
+# The id is an ASCII-escaped JSON string, so an unescaped quote followed by `,"data":` can only be
+# its closing quote: the first match is the boundary.
+_SEPARATOR = b'","data":'
+
+
+@dataclass(frozen=True, slots=True)
+class SessionMessage:
+    """One stored message.
+
+    Attributes:
+        id: the message id (given on append, or generated).
+        data_json: the caller's document as the JSON bytes that were stored.
+    """
+
+    id: str
+    data_json: bytes
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The caller's document, decoded.
+
+        Raises:
+            SerializationError: the stored bytes are not a JSON object.
+        """
+        try:
+            value = json.loads(self.data_json)
+        except ValueError as exc:
+            raise SerializationError(f"message {self.id!r} holds invalid JSON ({exc})") from exc
+        if not isinstance(value, dict):
+            raise SerializationError(f"message {self.id!r} holds JSON that is not an object")
+        return value
+
+
+def _dumps(value: object) -> bytes:
+    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+
+
+def id_needle(message_id: str) -> bytes:
+    """The bytes every stored envelope of ``message_id`` starts with."""
+    return _HEAD + json.dumps(message_id).encode() + b","
+
+
+def encode_messages(
+    messages: Sequence[Mapping[str, Any]],
+    ids: Sequence[str | None] | None,
+    max_bytes: int,
+) -> list[bytes]:
+    """Encode messages into stored envelopes; raise before anything is written.
+
+    Raises:
+        InvalidInputError: a message is not a mapping, an id is not a non-empty str, ``ids`` has
+            another length than ``messages``, or a message exceeds ``max_bytes``
+            (``max_message_bytes``).
+        SerializationError: a message holds a value JSON cannot encode.
+    """
+    if isinstance(messages, Mapping) or not isinstance(messages, Sequence):
+        raise InvalidInputError("messages must be a sequence of dicts (wrap one message in a list)")
+    if ids is not None and len(ids) != len(messages):
+        raise InvalidInputError(f"got {len(ids)} ids for {len(messages)} messages")
+    encoded = []
+    for i, message in enumerate(messages):
+        if not isinstance(message, Mapping):
+            raise InvalidInputError(f"message {i} is a {type(message).__name__}, not a dict")
+        message_id = ids[i] if ids is not None else None
+        if message_id is None:
+            message_id = uuid.uuid4().hex
+        encode_id(message_id, f"id of message {i}")
+        try:
+            raw = id_needle(message_id)[:-1] + b',"data":' + _dumps(dict(message)) + b"}"
+        except (TypeError, ValueError, UnicodeEncodeError) as exc:
+            raise SerializationError(
+                f"message {i} cannot be stored as JSON ({exc}); convert the value to str, "
+                "number, bool, None, list or dict first"
+            ) from exc
+        if len(raw) > max_bytes:
+            raise InvalidInputError(
+                f"message {i} is {len(raw)} bytes encoded, over the limit of "
+                f"max_message_bytes={max_bytes}; shorten it or raise the limit"
+            )
+        encoded.append(raw)
+    return encoded
+
+
+def decode_message(raw: bytes | str) -> SessionMessage:
+    """Split one stored envelope into its id and its document's JSON bytes.
+
+    Raises:
+        SerializationError: the stored bytes are not an agentmem message envelope.
+    """
+    data = raw.encode() if isinstance(raw, str) else raw
+    cut = data.find(_SEPARATOR)
+    if not data.startswith(_HEAD) or cut < 0 or not data.endswith(b"}"):
+        raise SerializationError(
+            "a stored message is not an agentmem envelope; was the key written by something else?"
+        )
+    quoted = data[len(_HEAD) : cut + 1]
+    if b"\\" not in quoted:
+        # Fast path (reads are hot): an ASCII JSON string without escapes is its own text.
+        return SessionMessage(quoted[1:-1].decode("ascii"), data[cut + len(_SEPARATOR) : -1])
+    try:
+        message_id = json.loads(quoted)
+    except ValueError as exc:
+        raise SerializationError(f"a stored message has a malformed id ({exc})") from exc
+    return SessionMessage(message_id, data[cut + len(_SEPARATOR) : -1])
