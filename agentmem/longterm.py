@@ -158,22 +158,36 @@ class LongTermMemory:
             await self._arun(plans.add(self._target, prepared))
         return [str(r.id) for r in full]
 
-    def delete(self, ids: Sequence[str] | None = None, *, filter: Filter | None = None) -> int:
-        """Delete memories by id and/or filter (missing ids are fine). Returns how many went.
+    def delete(
+        self,
+        ids: Sequence[str] | None = None,
+        *,
+        filter: Filter | None = None,
+        ref_doc_ids: Sequence[str] | None = None,
+    ) -> int:
+        """Delete memories matching all of: ``ids``, ``filter``, ``ref_doc_ids`` (each optional).
 
-        With neither argument, nothing is deleted; use :meth:`clear` to empty the tenant.
+        Missing ids are fine. With no argument at all nothing is deleted; use :meth:`clear` to
+        empty the tenant.
+
+        Returns:
+            How many memories were deleted.
         """
-        if ids is None and filter is None:
+        if ids is None and filter is None and ref_doc_ids is None:
             return 0
-        return self._run(plans.delete(self._target, _ids(ids), filter))
+        return self._run(plans.delete(self._target, _ids(ids), filter, _ids(ref_doc_ids)))
 
     async def adelete(
-        self, ids: Sequence[str] | None = None, *, filter: Filter | None = None
+        self,
+        ids: Sequence[str] | None = None,
+        *,
+        filter: Filter | None = None,
+        ref_doc_ids: Sequence[str] | None = None,
     ) -> int:
         """Async twin of :meth:`delete`."""
-        if ids is None and filter is None:
+        if ids is None and filter is None and ref_doc_ids is None:
             return 0
-        return await self._arun(plans.delete(self._target, _ids(ids), filter))
+        return await self._arun(plans.delete(self._target, _ids(ids), filter, _ids(ref_doc_ids)))
 
     def clear(self) -> int:
         """Delete every memory of this tenant (other tenants are untouched)."""
@@ -194,16 +208,36 @@ class LongTermMemory:
         return await self._arun(plans.get(self._target, _ids(ids) or [], include_vector))
 
     def find(
-        self, *, filter: Filter | None = None, limit: int = 100, include_vector: bool = False
+        self,
+        *,
+        filter: Filter | None = None,
+        limit: int = 100,
+        include_vector: bool = False,
+        ids: Sequence[str] | None = None,
+        ref_doc_ids: Sequence[str] | None = None,
     ) -> list[MemoryRecord]:
-        """Up to ``limit`` memories matching ``filter``, in no particular order."""
-        return self._run(plans.list_records(self._target, filter, limit, include_vector))
+        """Up to ``limit`` memories matching ``filter`` (and ``ids`` / ``ref_doc_ids`` if given)."""
+        return self._run(
+            plans.list_records(
+                self._target, filter, limit, include_vector, _ids(ids), _ids(ref_doc_ids)
+            )
+        )
 
     async def afind(
-        self, *, filter: Filter | None = None, limit: int = 100, include_vector: bool = False
+        self,
+        *,
+        filter: Filter | None = None,
+        limit: int = 100,
+        include_vector: bool = False,
+        ids: Sequence[str] | None = None,
+        ref_doc_ids: Sequence[str] | None = None,
     ) -> list[MemoryRecord]:
         """Async twin of :meth:`find`."""
-        return await self._arun(plans.list_records(self._target, filter, limit, include_vector))
+        return await self._arun(
+            plans.list_records(
+                self._target, filter, limit, include_vector, _ids(ids), _ids(ref_doc_ids)
+            )
+        )
 
     def _search_args(
         self, query: str | None, vector: Sequence[float] | None, mode: SearchMode, k: int
@@ -238,6 +272,8 @@ class LongTermMemory:
         alpha: float = 0.5,
         recency: Recency | None = None,
         include_vector: bool = False,
+        ids: Sequence[str] | None = None,
+        ref_doc_ids: Sequence[str] | None = None,
     ) -> list[MemoryHit]:
         """Find the ``k`` best memories, best first.
 
@@ -252,6 +288,8 @@ class LongTermMemory:
             alpha: the vector weight of hybrid search, 0..1.
             recency: prefer recent memories (see :class:`Recency`).
             include_vector: return each hit's vector.
+            ids: only among these memory ids.
+            ref_doc_ids: only among memories of these source documents.
 
         Returns:
             Hits with the raw backend score and a relevance in [0, 1] (see :class:`MemoryHit`).
@@ -262,7 +300,8 @@ class LongTermMemory:
         return self._run(
             plans.search(
                 self._target, text=query, vector=vector, mode=resolved, k=k, node=filter,
-                alpha=alpha, include_vector=include_vector, recency=recency,
+                alpha=alpha, include_vector=include_vector, recency=recency, ids=_ids(ids),
+                ref_doc_ids=_ids(ref_doc_ids),
             )
         )  # fmt: skip
 
@@ -277,6 +316,8 @@ class LongTermMemory:
         alpha: float = 0.5,
         recency: Recency | None = None,
         include_vector: bool = False,
+        ids: Sequence[str] | None = None,
+        ref_doc_ids: Sequence[str] | None = None,
     ) -> list[MemoryHit]:
         """Async twin of :meth:`search`."""
         resolved, embed = self._search_args(query, vector, mode, k)
@@ -285,7 +326,8 @@ class LongTermMemory:
         return await self._arun(
             plans.search(
                 self._target, text=query, vector=vector, mode=resolved, k=k, node=filter,
-                alpha=alpha, include_vector=include_vector, recency=recency,
+                alpha=alpha, include_vector=include_vector, recency=recency, ids=_ids(ids),
+                ref_doc_ids=_ids(ref_doc_ids),
             )
         )  # fmt: skip
 

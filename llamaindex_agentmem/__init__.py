@@ -4,5 +4,6 @@ from __future__ import annotations
 
 from llamaindex_agentmem.chat_store import AgentMemChatStore
 from llamaindex_agentmem.db_chat_store import AgentMemDBChatStore
+from llamaindex_agentmem.vector_store import AgentMemVectorStore
 
-__all__ = ["AgentMemChatStore", "AgentMemDBChatStore"]
+__all__ = ["AgentMemChatStore", "AgentMemDBChatStore", "AgentMemVectorStore"]

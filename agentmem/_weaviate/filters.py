@@ -18,11 +18,11 @@ from agentmem import filters as f
 from agentmem._weaviate.schema import is_number, number_property, token
 from agentmem.errors import UnsupportedFilterError
 
-__all__ = ["range_keys", "to_weaviate"]
+__all__ = ["ALWAYS", "NEVER", "range_keys", "to_weaviate"]
 
 # A token no object can carry (tokens are JSON arrays), so "contains it" is false everywhere.
-_NEVER = WFilter.by_property("meta_keys").contains_any(["\x00never"])
-_ALWAYS = WFilter.not_(_NEVER)
+NEVER = WFilter.by_property("meta_keys").contains_any(["\x00never"])
+ALWAYS = WFilter.not_(NEVER)
 
 _RANGE = (f.Gt, f.Gte, f.Lt, f.Lte)
 
@@ -70,9 +70,9 @@ def _compile(node: f.Filter, has_number: Callable[[str], bool]) -> _Filters:
     if isinstance(node, f.Ne):
         return WFilter.not_(_kv("v", node.key, [node.value]))
     if isinstance(node, f.In):
-        return _kv("v", node.key, list(node.values)) if node.values else _NEVER
+        return _kv("v", node.key, list(node.values)) if node.values else NEVER
     if isinstance(node, f.NotIn):
-        return WFilter.not_(_kv("v", node.key, list(node.values))) if node.values else _ALWAYS
+        return WFilter.not_(_kv("v", node.key, list(node.values))) if node.values else ALWAYS
     if isinstance(node, f.Contains):
         return _kv("e", node.key, [node.value])
     if isinstance(node, f.IsNull):
@@ -82,10 +82,10 @@ def _compile(node: f.Filter, has_number: Callable[[str], bool]) -> _Filters:
         return _range(node, has_number)
     if isinstance(node, f.And):
         parts = [_compile(child, has_number) for child in node.children]
-        return WFilter.all_of(parts) if parts else _ALWAYS
+        return WFilter.all_of(parts) if parts else ALWAYS
     if isinstance(node, f.Or):
         parts = [_compile(child, has_number) for child in node.children]
-        return WFilter.any_of(parts) if parts else _NEVER
+        return WFilter.any_of(parts) if parts else NEVER
     if isinstance(node, f.Not):
         return WFilter.not_(_compile(node.child, has_number))
     raise _unsupported(node, "not a filter node")
@@ -99,7 +99,7 @@ def _range(node: f.Gt | f.Gte | f.Lt | f.Lte, has_number: Callable[[str], bool])
             "(a number) to compare them",
         )
     if not has_number(node.key):
-        return _NEVER
+        return NEVER
     prop = WFilter.by_property(number_property(node.key))
     value = float(node.value)
     if isinstance(node, f.Gt):

@@ -24,7 +24,7 @@ from weaviate.collections.classes.filters import _Filters
 from agentmem import filters as f
 from agentmem._plan import Call, Plan
 from agentmem._weaviate import schema
-from agentmem._weaviate.filters import range_keys, to_weaviate
+from agentmem._weaviate.filters import NEVER, range_keys, to_weaviate
 from agentmem._weaviate.records import MemoryHit, MemoryRecord, Recency, ScoreKind
 from agentmem.errors import InvalidInputError, PartialWriteError, SchemaVersionError
 
@@ -195,11 +195,26 @@ def add(t: Target, objects: Sequence[Prepared]) -> Plan[None]:
         )
 
 
-def _compile(t: Target, node: f.Filter | None) -> Plan[_Filters | None]:
+def _compile(
+    t: Target,
+    node: f.Filter | None,
+    ids: Sequence[str] | None = None,
+    ref_doc_ids: Sequence[str] | None = None,
+) -> Plan[_Filters | None]:
+    """The Weaviate filter for a metadata filter plus optional id / source-document scopes."""
     if node is not None and any(schema.number_property(k) not in t.props for k in range_keys(node)):
         # Another process may have written the first number under this key since we looked.
         yield from _refresh(t, check=False)
-    return to_weaviate(node, lambda key: schema.number_property(key) in t.props)
+    parts = [to_weaviate(node, lambda key: schema.number_property(key) in t.props)]
+    if ids is not None:
+        parts.append(_by_ids(ids) if ids else NEVER)
+    if ref_doc_ids is not None:
+        refs = WFilter.by_property("ref_doc_id").contains_any(list(ref_doc_ids))
+        parts.append(refs if ref_doc_ids else NEVER)
+    present = [p for p in parts if p is not None]
+    if not present:
+        return None
+    return present[0] if len(present) == 1 else WFilter.all_of(present)
 
 
 def _by_ids(ids: Sequence[str]) -> _Filters:
@@ -225,11 +240,16 @@ def get(t: Target, ids: Sequence[str], include_vector: bool = False) -> Plan[lis
 
 
 def list_records(
-    t: Target, node: f.Filter | None, limit: int, include_vector: bool = False
+    t: Target,
+    node: f.Filter | None,
+    limit: int,
+    include_vector: bool = False,
+    ids: Sequence[str] | None = None,
+    ref_doc_ids: Sequence[str] | None = None,
 ) -> Plan[list[MemoryRecord]]:
-    """Up to ``limit`` memories matching ``node``, in no particular order."""
+    """Up to ``limit`` memories matching ``node`` (and the scopes), in no particular order."""
     yield from ensure(t)
-    where = yield from _compile(t, node)
+    where = yield from _compile(t, node, ids, ref_doc_ids)
     found = yield Call(
         "longterm.list",
         lambda c: _col(c, t).query.fetch_objects(
@@ -240,16 +260,19 @@ def list_records(
     return [decode(o, include_vector) for o in found.objects]
 
 
-def delete(t: Target, ids: Sequence[str] | None, node: f.Filter | None) -> Plan[int]:
-    """Delete by ids, by filter, or (both None) everything of the tenant. Returns the count."""
-    if ids is not None and not ids:
+def delete(
+    t: Target,
+    ids: Sequence[str] | None,
+    node: f.Filter | None,
+    ref_doc_ids: Sequence[str] | None = None,
+) -> Plan[int]:
+    """Delete by ids, source documents and/or filter; all None: the whole tenant. Returns the count."""
+    if (ids is not None and not ids) or (ref_doc_ids is not None and not ref_doc_ids):
         return 0
     yield from ensure(t)
-    where = yield from _compile(t, node)
-    parts = [p for p in (_by_ids(ids) if ids is not None else None, where) if p is not None]
-    if not parts:
-        parts = [WFilter.by_property("memory_id").like("*")]
-    target = WFilter.all_of(parts) if len(parts) > 1 else parts[0]
+    target = yield from _compile(t, node, ids, ref_doc_ids)
+    if target is None:
+        target = WFilter.by_property("memory_id").like("*")
     total = 0
     while True:
         # One call deletes at most the server's QUERY_MAXIMUM_RESULTS objects; repeat until none.
@@ -285,10 +308,12 @@ def search(
     alpha: float,
     include_vector: bool,
     recency: Recency | None,
+    ids: Sequence[str] | None = None,
+    ref_doc_ids: Sequence[str] | None = None,
 ) -> Plan[list[MemoryHit]]:
     """Run one vector, BM25 or hybrid query and score the hits (see :class:`MemoryHit`)."""
     yield from ensure(t)
-    where = yield from _compile(t, node)
+    where = yield from _compile(t, node, ids, ref_doc_ids)
     limit = k if recency is None else max(3 * k, 20)
     common: dict[str, Any] = {
         "limit": limit,

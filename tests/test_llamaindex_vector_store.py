@@ -1,0 +1,191 @@
+"""The LlamaIndex AgentMemVectorStore on real Weaviate, directly and through VectorStoreIndex."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from llama_index.core import Document, VectorStoreIndex
+from llama_index.core.base.embeddings.base import BaseEmbedding
+from llama_index.core.schema import TextNode
+from llama_index.core.vector_stores.types import (
+    FilterCondition,
+    MetadataFilter,
+    MetadataFilters,
+    VectorStoreQuery,
+    VectorStoreQueryMode,
+)
+
+from agentmem import AgentMem, AgentMemSettings
+from agentmem.errors import UnsupportedFilterError
+from agentmem.testing.embedding import HashingEmbedder
+from llamaindex_agentmem import AgentMemVectorStore
+
+pytestmark = pytest.mark.weaviate
+_HASH = HashingEmbedder()
+
+
+class HashEmbedModel(BaseEmbedding):
+    """Deterministic bag-of-words embeddings (shared words mean similar vectors)."""
+
+    def _get_query_embedding(self, query: str) -> list[float]:
+        return _HASH.embed_query(query)
+
+    def _get_text_embedding(self, text: str) -> list[float]:
+        return _HASH.embed_query(text)
+
+    async def _aget_query_embedding(self, query: str) -> list[float]:
+        return _HASH.embed_query(query)
+
+
+EMBED = HashEmbedModel(model_name="hash")
+
+
+def _node(node_id: str, text: str, **meta: object) -> TextNode:
+    return TextNode(id_=node_id, text=text, metadata=meta, embedding=_HASH.embed_query(text))
+
+
+NODES = [
+    _node("n1", "the cat sat on the mat", topic="pets", n=1),
+    _node("n2", "dogs chase cats in the park", topic="pets", n=2),
+    _node("n3", "interest rates went up", topic="money", n=3),
+]
+
+
+@pytest.fixture
+def store(full_mem: AgentMem, unique_collection: str) -> Iterator[AgentMemVectorStore]:
+    vs = AgentMemVectorStore(full_mem, tenant="li", collection=unique_collection)
+    yield vs
+    vs.memory.drop_collection()
+
+
+@pytest.fixture
+async def astore(
+    full_settings: AgentMemSettings, unique_collection: str
+) -> AsyncIterator[AgentMemVectorStore]:
+    mem = AgentMem(full_settings)
+    vs = AgentMemVectorStore(mem, tenant="li", collection=unique_collection)
+    yield vs
+    await vs.memory.adrop_collection()
+    await mem.aclose()
+
+
+def _query(text: str, **kw: object) -> VectorStoreQuery:
+    return VectorStoreQuery(query_str=text, query_embedding=_HASH.embed_query(text), **kw)  # type: ignore[arg-type]
+
+
+def test_add_returns_node_ids_in_order_and_default_query_returns_nodes_best_first(
+    store: AgentMemVectorStore,
+) -> None:
+    assert store.add(NODES) == ["n1", "n2", "n3"]
+    result = store.query(_query("cat on the mat", similarity_top_k=2))
+    assert result.ids == ["n1", "n2"]
+    assert result.nodes is not None and result.similarities is not None
+    assert result.nodes[0].get_content() == "the cat sat on the mat"
+    assert result.nodes[0].metadata == {"topic": "pets", "n": 1}
+    assert 1.0 >= result.similarities[0] >= result.similarities[1] >= 0.0
+
+
+def test_text_search_and_hybrid_modes(store: AgentMemVectorStore) -> None:
+    store.add(NODES)
+    bm25 = store.query(VectorStoreQuery(query_str="rates", mode=VectorStoreQueryMode.TEXT_SEARCH))
+    assert bm25.ids == ["n3"]
+    hybrid = store.query(
+        _query("cat mat", mode=VectorStoreQueryMode.HYBRID, alpha=0.5, similarity_top_k=3)
+    )
+    assert hybrid.ids is not None and hybrid.ids[0] == "n1"
+    mmr = store.query(_query("cat", mode=VectorStoreQueryMode.MMR, similarity_top_k=2))
+    assert mmr.ids is not None and len(mmr.ids) == 2
+
+
+def test_nested_and_or_not_filters_and_doc_and_node_id_scopes(store: AgentMemVectorStore) -> None:
+    store.add(NODES)
+    nested = MetadataFilters(
+        filters=[
+            MetadataFilter(key="topic", value="pets"),
+            MetadataFilters(
+                filters=[MetadataFilter(key="n", value=1)], condition=FilterCondition.NOT
+            ),
+        ]
+    )
+    assert store.query(_query("cats", similarity_top_k=5, filters=nested)).ids == ["n2"]
+    assert store.query(_query("cats", similarity_top_k=5, node_ids=["n3"])).ids == ["n3"]
+    # node_ids == [] is "no restriction", as VectorStoreIndex sends it
+    assert len(store.query(_query("cats", similarity_top_k=5, node_ids=[])).ids or []) == 3
+    with pytest.raises(UnsupportedFilterError):
+        store.query(
+            _query(
+                "x",
+                filters=MetadataFilters(
+                    filters=[MetadataFilter(key="topic", value="p", operator="text_match")]
+                ),
+            )
+        )
+
+
+def test_get_delete_nodes_delete_by_ref_doc_and_clear(store: AgentMemVectorStore) -> None:
+    doc = Document(text="source", id_="doc-1")
+    child = TextNode(id_="child", text="part of doc one", embedding=_HASH.embed_query("part"))
+    child.relationships = {"1": doc.as_related_node_info()}  # type: ignore[dict-item]
+    store.add([*NODES, child])
+    assert {n.node_id for n in store.get_nodes(["n1", "child", "missing"])} == {"n1", "child"}
+    assert store.get_nodes(["child"])[0].ref_doc_id == "doc-1"
+    store.delete("doc-1")
+    assert store.get_nodes(["child"]) == []
+    store.delete_nodes(
+        filters=MetadataFilters(filters=[MetadataFilter(key="topic", value="money")])
+    )
+    store.delete_nodes(["n1"])
+    assert [n.node_id for n in store.get_nodes()] == ["n2"]
+    store.clear()
+    assert store.get_nodes() == []
+
+
+def test_none_metadata_values_filter_like_vector_memory_block(store: AgentMemVectorStore) -> None:
+    store.add(
+        [_node("s1", "no session", session_id=None), _node("s2", "session", session_id="abc")]
+    )
+    flt = MetadataFilters(filters=[MetadataFilter(key="session_id", value=None)])
+    assert [n.node_id for n in store.get_nodes(filters=flt)] == ["s1"]
+
+
+def test_vector_store_index_insert_retrieve_and_delete_ref_doc(store: AgentMemVectorStore) -> None:
+    index = VectorStoreIndex.from_vector_store(store, embed_model=EMBED)
+    index.insert(Document(text="the quick brown fox", id_="fox", metadata={"kind": "animal"}))
+    index.insert(
+        Document(text="quarterly earnings report", id_="earn", metadata={"kind": "finance"})
+    )
+    retriever = index.as_retriever(similarity_top_k=1)
+    (hit,) = retriever.retrieve("brown fox")
+    assert hit.node.get_content() == "the quick brown fox" and hit.node.ref_doc_id == "fox"
+    filtered = index.as_retriever(
+        similarity_top_k=5,
+        filters=MetadataFilters(filters=[MetadataFilter(key="kind", value="finance")]),
+    )
+    assert [h.node.ref_doc_id for h in filtered.retrieve("fox")] == ["earn"]
+    index.delete_ref_doc("fox")
+    assert [h.node.ref_doc_id for h in index.as_retriever(similarity_top_k=5).retrieve("fox")] == [
+        "earn"
+    ]
+
+
+def test_serialized_form_has_no_client_or_secret(store: AgentMemVectorStore) -> None:
+    data = store.to_dict()
+    assert {"collection", "tenant", "alpha"} <= set(data)
+    assert "memory" not in data and "client" not in data
+    assert "api_key" not in str(data)
+
+
+async def test_async_methods_are_native_and_mirror_sync(astore: AgentMemVectorStore) -> None:
+    assert await astore.async_add(NODES) == ["n1", "n2", "n3"]
+    result = await astore.aquery(_query("interest rates", similarity_top_k=1))
+    assert result.ids == ["n3"]
+    assert {n.node_id for n in await astore.aget_nodes(["n1", "n2"])} == {"n1", "n2"}
+    await astore.adelete_nodes(["n1"])
+    await astore.adelete("nothing-of-that-name")
+    assert {n.node_id for n in await astore.aget_nodes()} == {"n2", "n3"}
+    index = VectorStoreIndex.from_vector_store(astore, embed_model=EMBED)
+    hits = await index.as_retriever(similarity_top_k=1).aretrieve("dogs chase")
+    assert [h.node.node_id for h in hits] == ["n2"]
+    await astore.aclear()
+    assert await astore.aget_nodes() == []
