@@ -1,0 +1,96 @@
+"""Faults against real servers: Redis killed with SIGKILL in the middle of a LangGraph run, with
+AOF `appendfsync always`. Every checkpoint whose put returned survives, the run resumes from the
+last one, and the thread is never half-written."""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any, TypedDict
+
+import pytest
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import ChannelVersions, Checkpoint, CheckpointMetadata
+from langgraph.graph import END, START, StateGraph
+
+from agentmem import AgentMem, AgentMemSettings, BackendUnavailable, LocalSettings, RedisSettings
+from agentmem.local import LocalStack, WeaviatePorts, free_port
+from langchain_agentmem import AgentMemCheckpointSaver
+
+pytestmark = pytest.mark.slow
+STEPS, CRASH_AT = 8, 4
+
+
+@pytest.fixture
+def durable_redis(tmp_path: Path) -> Iterator[LocalStack]:
+    stack = LocalStack(tmp_path, redis_port=free_port(), weaviate_ports=WeaviatePorts.free(),
+                       redis_args=["--appendfsync", "always"])  # fmt: skip
+    stack.up(only=["redis"])
+    yield stack
+    stack.down()
+
+
+class RecordingSaver(AgentMemCheckpointSaver):
+    """Remembers every checkpoint id whose put returned (acknowledged writes)."""
+
+    acknowledged: list[str]
+
+    def put(
+        self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:  # fmt: skip
+        stored = super().put(config, checkpoint, metadata, new_versions)
+        self.acknowledged.append(checkpoint["id"])
+        return stored
+
+
+class State(TypedDict):
+    log: Annotated[list[int], operator.add]
+
+
+def test_sigkill_of_redis_mid_run_loses_no_acknowledged_checkpoint(
+    durable_redis: LocalStack,
+) -> None:
+    settings = AgentMemSettings(redis=RedisSettings(url=durable_redis.redis_url, timeout=2.0),
+                                local=LocalSettings(autostart=False))  # fmt: skip
+    mem = AgentMem(settings)
+    saver = RecordingSaver(mem)
+    saver.acknowledged = []
+    crashed = {"done": False}
+
+    def step(state: State) -> dict[str, Any]:
+        n = len(state["log"])
+        if n == CRASH_AT and not crashed["done"]:
+            crashed["done"] = True
+            durable_redis.kill("redis")  # the server dies while the run is in flight
+        return {"log": [n]}
+
+    builder = StateGraph(State)
+    builder.add_node("step", step)
+    builder.add_edge(START, "step")
+    builder.add_conditional_edges("step", lambda s: END if len(s["log"]) >= STEPS else "step")
+    graph = builder.compile(checkpointer=saver)
+    config: RunnableConfig = {"configurable": {"thread_id": "crash"}}
+
+    with pytest.raises(BackendUnavailable):
+        graph.invoke({"log": []}, config, durability="sync")
+    acknowledged = list(saver.acknowledged)
+    assert len(acknowledged) >= CRASH_AT  # the run got that far before the crash
+
+    durable_redis.up(only=["redis"])  # restart: AOF replays every acknowledged write
+    for checkpoint_id in acknowledged:
+        conf: RunnableConfig = {"configurable": {"thread_id": "crash", "checkpoint_ns": "",
+                                                 "checkpoint_id": checkpoint_id}}  # fmt: skip
+        assert saver.get_tuple(conf) is not None, checkpoint_id
+    latest = saver.get_tuple(config)
+    assert latest is not None and latest.checkpoint["id"] == acknowledged[-1]
+
+    # Resume on the same (long-lived) objects: the next call reconnects, the run finishes from
+    # the last checkpoint, and no step before the crash runs twice.
+    final = graph.invoke(None, config, durability="sync")
+    assert final["log"] == list(range(STEPS))
+    history = [s.values.get("log", []) for s in graph.get_state_history(config)]
+    assert history[0] == list(range(STEPS))
+    assert all(h == list(range(len(h))) for h in history)  # every stored state is whole
+    mem.close()
