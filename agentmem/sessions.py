@@ -80,17 +80,21 @@ class _Base:
         max_messages: int | None = None,
         max_message_bytes: int | None = None,
     ) -> None:
+        # Validate everything before building an AgentMem, so bad arguments leave nothing behind.
         encode_id(user_id, "user_id")
+        policy = {
+            "ttl_ms": _ttl_ms(ttl),
+            "max_messages": _positive(max_messages, "max_messages", 0),
+            "max_message_bytes": _positive(
+                max_message_bytes, "max_message_bytes", DEFAULT_MAX_MESSAGE_BYTES
+            ),
+        }
+        if memory is not None:
+            check_prefix(memory.key_prefix)
         self._owns = memory is None
         self._memory = memory if memory is not None else AgentMem()
         self._cfg = SessionConfig(
-            prefix=check_prefix(self._memory.key_prefix),
-            user_id=user_id,
-            ttl_ms=_ttl_ms(ttl),
-            max_messages=_positive(max_messages, "max_messages", 0),
-            max_message_bytes=_positive(
-                max_message_bytes, "max_message_bytes", DEFAULT_MAX_MESSAGE_BYTES
-            ),
+            prefix=check_prefix(self._memory.key_prefix), user_id=user_id, **policy
         )
 
     def __repr__(self) -> str:
@@ -110,7 +114,9 @@ class _Base:
         return self._cfg.user_id
 
 
-_ARGS_DOC = """
+class SessionStore(_Base):
+    """Chat sessions of one user, on a sync Redis client.
+
     Args:
         memory: the :class:`AgentMem` to use (borrowed: never closed by the store). ``None``
             builds ``AgentMem()`` from ``AGENTMEM_*`` environment variables, owned and closed by
@@ -121,11 +127,7 @@ _ARGS_DOC = """
         max_messages: keep at most this many active messages (oldest dropped on append).
         max_message_bytes: largest stored message (encoded JSON); bigger ones raise
             ``InvalidInputError`` and nothing is written. Default 1 MiB.
-"""
-
-
-class SessionStore(_Base):
-    __doc__ = "Chat sessions of one user, on a sync Redis client.\n" + _ARGS_DOC
+    """
 
     def _run(self, plan: Plan[T]) -> T:
         return run_sync(plan, self._memory.redis(), self._memory.settings.retry)
@@ -210,9 +212,22 @@ class SessionStore(_Base):
         """Delete the oldest ``n`` active messages; return them."""
         return self._run(plans.pop_oldest(self._cfg, session_id, n, "drop"))
 
-    def clear(self, session_id: str, *, which: Which = "all") -> None:
-        """Delete the whole session (``"all"``), or only its active or archived messages."""
-        return self._run(_clear(self._cfg, session_id, which))
+    def clear(
+        self, session_id: str, *, which: Which = "all", returning: bool = False
+    ) -> list[SessionMessage]:
+        """Delete the whole session (``"all"``), or only its active or archived messages.
+
+        Args:
+            session_id: the session; clearing an unknown one does nothing.
+            which: ``"all"`` (messages, archive, metadata and index entry), ``"active"`` or
+                ``"archived"``.
+            returning: return what was removed (the active messages, or the archived ones for
+                ``which="archived"``), read in the same atomic step.
+
+        Returns:
+            The removed messages if ``returning``, else ``[]``.
+        """
+        return self._run(_clear(self._cfg, session_id, which, returning))
 
     def set_title(self, session_id: str, title: str) -> None:
         """Set the title shown by :meth:`list_sessions` (creates an empty session if needed)."""
@@ -251,7 +266,20 @@ class SessionStore(_Base):
 
 
 class AsyncSessionStore(_Base):
-    __doc__ = "Chat sessions of one user, on an asyncio Redis client.\n" + _ARGS_DOC
+    """Chat sessions of one user, on an asyncio Redis client. Same methods as
+    :class:`SessionStore`, awaited.
+
+    Args:
+        memory: the :class:`AgentMem` to use (borrowed: never closed by the store). ``None``
+            builds ``AgentMem()`` from ``AGENTMEM_*`` environment variables, owned and closed by
+            the store.
+        user_id: the user or namespace the sessions belong to; any non-empty string.
+        ttl: sliding expiry (seconds or timedelta) refreshed on every write, for every key of the
+            session; ``None`` keeps sessions until cleared (and makes written sessions persistent).
+        max_messages: keep at most this many active messages (oldest dropped on append).
+        max_message_bytes: largest stored message (encoded JSON); bigger ones raise
+            ``InvalidInputError`` and nothing is written. Default 1 MiB.
+    """
 
     async def _run(self, plan: Plan[T]) -> T:
         return await run_async(plan, await self._memory.aredis(), self._memory.settings.retry)
@@ -313,9 +341,11 @@ class AsyncSessionStore(_Base):
         """Async twin of :meth:`SessionStore.drop_oldest`."""
         return await self._run(plans.pop_oldest(self._cfg, session_id, n, "drop"))
 
-    async def clear(self, session_id: str, *, which: Which = "all") -> None:
+    async def clear(
+        self, session_id: str, *, which: Which = "all", returning: bool = False
+    ) -> list[SessionMessage]:
         """Async twin of :meth:`SessionStore.clear`."""
-        return await self._run(_clear(self._cfg, session_id, which))
+        return await self._run(_clear(self._cfg, session_id, which, returning))
 
     async def set_title(self, session_id: str, title: str) -> None:
         """Async twin of :meth:`SessionStore.set_title`."""
@@ -354,11 +384,13 @@ class AsyncSessionStore(_Base):
         await self.aclose()
 
 
-def _clear(cfg: SessionConfig, session_id: str, which: Which) -> Plan[None]:
+def _clear(
+    cfg: SessionConfig, session_id: str, which: Which, returning: bool
+) -> Plan[list[SessionMessage]]:
     if which == "all":
-        return (yield from plans.clear(cfg, session_id))
+        return (yield from plans.clear(cfg, session_id, returning=returning))
     if which not in ("active", "archived"):
         raise InvalidInputError(f"which must be 'all', 'active' or 'archived', got {which!r}")
     mode: Literal["drop", "drop_archived"] = "drop" if which == "active" else "drop_archived"
-    yield from plans.pop_oldest(cfg, session_id, 1 << 31, mode)
-    return None
+    removed = yield from plans.pop_oldest(cfg, session_id, 1 << 31, mode)
+    return removed if returning else []

@@ -90,7 +90,9 @@ class AgentMemChatMessageHistory(BaseChatMessageHistory):
     """Chat history of one session of one user, in Redis.
 
     Each ``add_messages`` call is one atomic round trip (an EVALSHA that appends, trims and
-    refreshes the TTL of the whole session).
+    refreshes the TTL of the whole session). :meth:`compact` / :meth:`acompact` fold old messages
+    into a running summary; ``messages`` then returns the active (unsummarized) messages, and
+    :meth:`archived_messages` the summarized ones.
 
     Args:
         session_id: the conversation; any non-empty string.

@@ -33,7 +33,6 @@ from agentmem.sessions import AsyncSessionStore, SessionMessage, SessionSnapshot
 
 __all__ = ["AgentMemChatStore", "approximate_tokens"]
 
-_EVERYTHING = 1 << 31
 # A compaction commits only if the session's head did not change while the model was thinking.
 _COMPACT_ATTEMPTS = 3
 
@@ -230,10 +229,9 @@ class AgentMemChatStore(_Connected, BaseChatStore):
         self.sessions.append(key, _dump([message]))
 
     def delete_messages(self, key: str) -> list[ChatMessage] | None:
-        """Delete ``key`` and return its messages; None if it had none."""
-        removed = self.sessions.drop_oldest(key, _EVERYTHING)
-        self.sessions.clear(key)
-        return _load(removed) or None
+        """Delete ``key`` and return its messages (read in the same atomic step); None if it
+        had none."""
+        return _load(self.sessions.clear(key, returning=True)) or None
 
     def delete_message(self, key: str, idx: int) -> ChatMessage | None:
         """Delete the message at position ``idx``; None if out of range."""
@@ -261,9 +259,7 @@ class AgentMemChatStore(_Connected, BaseChatStore):
 
     async def adelete_messages(self, key: str) -> list[ChatMessage] | None:
         """Async twin of :meth:`delete_messages`."""
-        removed = await self.asessions.drop_oldest(key, _EVERYTHING)
-        await self.asessions.clear(key)
-        return _load(removed) or None
+        return _load(await self.asessions.clear(key, returning=True)) or None
 
     async def adelete_message(self, key: str, idx: int) -> ChatMessage | None:
         """Async twin of :meth:`delete_message`."""

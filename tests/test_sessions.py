@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -33,9 +33,7 @@ async def ev(value: Any) -> Any:
 
 
 @pytest.fixture(params=["sync", "async"])
-async def make_store(
-    request: pytest.FixtureRequest, mem: AgentMem, amem: AgentMem
-) -> AsyncIterator[Factory]:
+def make_store(request: pytest.FixtureRequest, mem: AgentMem, amem: AgentMem) -> Factory:
     """Builds a SessionStore or an AsyncSessionStore on the test Redis."""
 
     def factory(**kwargs: Any) -> Any:
@@ -43,7 +41,7 @@ async def make_store(
             return SessionStore(mem, **kwargs)
         return AsyncSessionStore(amem, **kwargs)
 
-    yield factory
+    return factory
 
 
 def keys_of(mem: AgentMem) -> list[bytes]:
@@ -498,3 +496,59 @@ async def test_hostile_message_ids_round_trip_and_delete(
     removed = await ev(store.delete_id("s", message_id))
     assert (removed.id, removed.data) == (message_id, {"role": "user", "content": "m1"})
     assert [m.id for m in await ev(store.read("s"))] == ["first", "last"]
+
+
+def test_sync_and_async_stores_have_the_same_methods_and_signatures() -> None:
+    def public(cls: type) -> dict[str, inspect.Signature]:
+        return {
+            name: inspect.signature(member)
+            for name, member in inspect.getmembers(cls, inspect.isfunction)
+            if not name.startswith("_") and name not in ("close", "aclose")
+        }
+
+    sync, async_ = public(SessionStore), public(AsyncSessionStore)
+    assert sync.keys() == async_.keys()
+    for name in sync:
+        assert inspect.iscoroutinefunction(getattr(AsyncSessionStore, name)), name
+        assert list(sync[name].parameters) == list(async_[name].parameters), name
+
+
+async def test_with_a_ttl_no_key_is_ever_left_without_one(
+    make_store: Factory, mem: AgentMem
+) -> None:
+    store = make_store(ttl=50)
+    client = mem.redis()
+
+    async def every_key_expires() -> None:
+        keys = keys_of(mem)
+        assert keys
+        assert all(0 < client.pttl(k) <= 50_000 for k in keys), keys
+
+    await ev(store.append("s", msgs(6)))
+    await every_key_expires()
+    for step in (
+        lambda: store.archive_oldest("s", 2),
+        lambda: store.delete_at("s", 0),
+        lambda: store.delete_id("s", "missing"),
+        lambda: store.set_title("s", "t"),
+        lambda: store.drop_oldest("s", 1),
+        lambda: store.replace("s", msgs(2), archived=True),
+        lambda: store.clear("s", which="active"),
+        lambda: store.set_title("other", "fresh session"),
+    ):
+        await ev(step())
+        await every_key_expires()
+
+
+async def test_clear_can_return_what_it_removed_atomically(make_store: Factory) -> None:
+    store = make_store()
+    await ev(store.append("s", msgs(4)))
+    await ev(store.archive_oldest("s", 1))
+    assert await ev(store.clear("s", which="archived")) == []
+    await ev(store.archive_oldest("s", 1))
+    archived = await ev(store.clear("s", which="archived", returning=True))
+    assert contents(archived) == ["m1"]
+    removed = await ev(store.clear("s", returning=True))
+    assert contents(removed) == ["m2", "m3"]
+    assert await ev(store.info("s")) is None
+    assert await ev(store.clear("s", returning=True)) == []

@@ -177,9 +177,13 @@ return touch()
 # their pipeline and transaction support, while EVALSHA on keys of one slot works everywhere.
 
 CLEAR = r"""
--- Same KEYS as above; ARGV[1] the session id. Deletes the whole session and its index entry.
+-- Same KEYS as above; ARGV[1] the session id, ARGV[2] '1' to return the active messages.
+-- Deletes the whole session and its index entry.
+local gone = {}
+if ARGV[2] == '1' then gone = redis.call('LRANGE', KEYS[1], 0, -1) end
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
-return redis.call('ZREM', KEYS[4], ARGV[1])
+redis.call('ZREM', KEYS[4], ARGV[1])
+return gone
 """
 
 SNAPSHOT = r"""

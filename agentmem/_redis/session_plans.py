@@ -219,12 +219,15 @@ def pop_oldest(
     return _decode_all(raws)
 
 
-def clear(cfg: SessionConfig, session_id: str) -> Plan[None]:
-    """Delete the session: messages, archive, metadata and its index entry, atomically."""
+def clear(
+    cfg: SessionConfig, session_id: str, *, returning: bool = False
+) -> Plan[list[SessionMessage]]:
+    """Delete the session (messages, archive, metadata, index entry) atomically; return the
+    active messages it had if ``returning``, else ``[]``."""
     keys = cfg.keys(session_id)
-    sid = [session_id.encode("utf-8")]
-    yield _script("session.clear", chat_scripts.CLEAR, keys, sid, idempotent=True)
-    return None
+    args = [session_id.encode("utf-8"), "1" if returning else "0"]
+    raws = yield _script("session.clear", chat_scripts.CLEAR, keys, args, idempotent=True)
+    return _decode_all(raws)
 
 
 def set_title(cfg: SessionConfig, session_id: str, title: str) -> Plan[None]:
