@@ -9,7 +9,10 @@ plan serves the sync and the async facade (httpx's ``auth_flow`` idea applied to
         return int(deleted)
 
 The drivers run every call inside :func:`agentmem._translate.translate_errors` and retry a call
-only when it is marked ``idempotent`` and failed because the backend was unreachable.
+only when it is marked ``idempotent`` and failed because the backend was unreachable. A call that
+still fails is thrown into the plan (``generator.throw``), so a plan may handle it, for example to
+report which items of a batch were stored before the server went away; a plan that does not catch
+it lets it propagate to the caller unchanged.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from typing import Any, TypeVar
 
 from agentmem._translate import translate_errors
 from agentmem.config import RetrySettings
-from agentmem.errors import AuthenticationFailed, BackendUnavailable
+from agentmem.errors import AgentMemError, AuthenticationFailed, BackendUnavailable
 
 __all__ = ["Call", "Plan", "run_async", "run_sync"]
 
@@ -69,9 +72,14 @@ def run_sync(plan: Plan[T], client: Any, retry: RetrySettings = _NO_RETRY) -> T:
                     break
                 except BackendUnavailable as exc:
                     failures += 1
-                    if not _retryable(exc, call, failures, retry):
-                        raise
-                    time.sleep(retry.delay(failures))
+                    if _retryable(exc, call, failures, retry):
+                        time.sleep(retry.delay(failures))
+                        continue
+                    call = plan.throw(exc)  # the plan may handle it, or it propagates
+                    failures = 0
+                except AgentMemError as exc:
+                    call = plan.throw(exc)
+                    failures = 0
             call = plan.send(result)
     except StopIteration as stop:
         return stop.value  # type: ignore[no-any-return]
@@ -92,9 +100,14 @@ async def run_async(plan: Plan[T], client: Any, retry: RetrySettings = _NO_RETRY
                     break
                 except BackendUnavailable as exc:
                     failures += 1
-                    if not _retryable(exc, call, failures, retry):
-                        raise
-                    await asyncio.sleep(retry.delay(failures))
+                    if _retryable(exc, call, failures, retry):
+                        await asyncio.sleep(retry.delay(failures))
+                        continue
+                    call = plan.throw(exc)  # the plan may handle it, or it propagates
+                    failures = 0
+                except AgentMemError as exc:
+                    call = plan.throw(exc)
+                    failures = 0
             call = plan.send(result)
     except StopIteration as stop:
         return stop.value  # type: ignore[no-any-return]

@@ -76,3 +76,27 @@ def _roundtrip(key: str) -> Plan[bytes | None]:
 async def test_one_plan_serves_sync_and_async_clients(mem: AgentMem, amem: AgentMem) -> None:
     assert run_sync(_roundtrip(f"{mem.key_prefix}:a"), mem.redis()) == b"value"
     assert await run_async(_roundtrip(f"{amem.key_prefix}:b"), await amem.aredis()) == b"value"
+
+
+def _batched(bodies: list[Flaky]) -> Plan[tuple[list[int], list[int]]]:
+    """Runs one call per batch; a batch whose server is gone is reported, not lost."""
+    done: list[int] = []
+    for index, body in enumerate(bodies):
+        try:
+            yield Call(f"batch.{index}", body)
+        except BackendUnavailable:
+            return done, list(range(index, len(bodies)))
+        done.append(index)
+    return done, []
+
+
+def test_a_plan_can_handle_a_failed_call_and_report_what_landed() -> None:
+    bodies = [Flaky(0, rx.ConnectionError()), Flaky(0, rx.ConnectionError()),
+              Flaky(5, rx.ConnectionError("gone")), Flaky(0, rx.ConnectionError())]  # fmt: skip
+    assert run_sync(_batched(bodies), None, FAST) == ([0, 1], [2, 3])
+    assert bodies[3].tries == 0  # nothing after the failure was attempted
+
+
+async def test_the_async_driver_throws_failures_into_the_plan_too() -> None:
+    bodies = [Flaky(0, rx.ConnectionError()), Flaky(5, rx.ConnectionError("gone"))]
+    assert await run_async(_batched(bodies), None, FAST) == ([0], [1])
