@@ -1,0 +1,102 @@
+"""Retention on real Redis: keep-last-N and max-age never break a thread paused on an interrupt."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import pytest
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import Command, interrupt
+from typing_extensions import TypedDict
+
+from agentmem import AgentMem
+from agentmem._redis.checkpoint_keys import thread_keys
+from agentmem.checkpoints import CheckpointStore
+from langchain_agentmem import AgentMemCheckpointSaver
+
+
+class S(TypedDict, total=False):
+    n: int
+    reply: str
+
+
+def long_graph_with_a_question(steps: int) -> StateGraph:
+    builder = StateGraph(S)
+    previous = START
+    for i in range(steps):
+        name = f"s{i}"
+        builder.add_node(name, lambda s: {"n": s.get("n", 0) + 1})
+        builder.add_edge(previous, name)
+        previous = name
+
+    def ask(state: S) -> S:
+        return {"reply": str(interrupt(f"after {state['n']} steps?"))}
+
+    builder.add_node("ask", ask)
+    builder.add_edge(previous, "ask")
+    builder.add_edge("ask", END)
+    return builder
+
+
+def thread_config() -> Any:
+    return {"configurable": {"thread_id": uuid.uuid4().hex}}
+
+
+def test_keep_last_trims_each_put_and_the_paused_thread_still_resumes(mem: AgentMem) -> None:
+    saver = AgentMemCheckpointSaver(mem, keep_last=2)
+    graph = long_graph_with_a_question(12).compile(checkpointer=saver)
+    config = thread_config()
+    graph.invoke({"n": 0}, config, durability="sync")
+    history = list(graph.get_state_history(config))
+    assert len(history) == 2
+    assert graph.get_state(config).next == ("ask",)
+    # Values and writes of trimmed checkpoints are gone too: exactly what the kept ones use remains.
+    keys = thread_keys(mem.key_prefix, config["configurable"]["thread_id"])
+    records = mem.redis().hgetall(keys.cp)
+    used = {
+        refs[i : i + 80]
+        for name, refs in records.items()
+        if name.startswith(b"b:")
+        for i in range(0, len(refs), 80)
+    }
+    assert set(mem.redis().hkeys(keys.bl)) == used
+    assert sum(name.startswith(b"r:") for name in records) == 2
+    done = graph.invoke(Command(resume="yes"), config, durability="sync")
+    assert done == {"n": 12, "reply": "yes"}
+
+
+def test_max_age_drops_old_checkpoints_but_keeps_the_newest(mem: AgentMem) -> None:
+    graph = long_graph_with_a_question(5)
+    config = thread_config()
+    graph.compile(checkpointer=AgentMemCheckpointSaver(mem)).invoke(
+        {"n": 0}, config, durability="sync"
+    )
+    assert len(list(AgentMemCheckpointSaver(mem).list(config))) == 7
+    time.sleep(0.3)
+    aged = AgentMemCheckpointSaver(mem, max_age=0.2)
+    # A days-long human pause is simulated by the sleep: the explicit prune keeps the newest.
+    store = CheckpointStore(mem)
+    assert store.prune(config["configurable"]["thread_id"], keep_last=1_000, max_age=0.2) == 6
+    assert len(list(aged.list(config))) == 1
+    done = graph.compile(checkpointer=aged).invoke(Command(resume="ok"), config)
+    assert done == {"n": 5, "reply": "ok"}
+
+
+def test_prune_keep_latest_keeps_the_newest_of_every_namespace_and_its_writes(
+    mem: AgentMem,
+) -> None:
+    saver = AgentMemCheckpointSaver(mem)
+    graph = long_graph_with_a_question(4).compile(checkpointer=saver)
+    config = thread_config()
+    graph.invoke({"n": 0}, config)
+    saver.prune([config["configurable"]["thread_id"]])
+    [only] = list(saver.list(config))
+    assert any(w[1] == "__interrupt__" for w in only.pending_writes or [])
+    assert graph.invoke(Command(resume="r"), config) == {"n": 4, "reply": "r"}
+
+
+def test_store_prune_refuses_a_policy_that_keeps_nothing(mem: AgentMem) -> None:
+    with pytest.raises(ValueError, match="keep_last"):
+        CheckpointStore(mem).prune("t", keep_last=0)

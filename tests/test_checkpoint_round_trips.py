@@ -1,0 +1,124 @@
+"""One network round trip per put, put_writes and get_tuple, counted at the client and the server."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import redis
+import redis.asyncio as aredis
+from langgraph.checkpoint.base import empty_checkpoint
+from langgraph.checkpoint.base.id import uuid6
+from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
+from redis.cluster import RedisCluster
+
+from agentmem import AgentMem, AgentMemSettings
+from langchain_agentmem import AgentMemCheckpointSaver
+
+
+class CountingConnection(redis.Connection):
+    """Counts socket writes: one per round trip (a pipeline is one write too)."""
+
+    sends = 0
+
+    def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        type(self).sends += 1
+        super().send_packed_command(command, check_health)
+
+
+class AsyncCountingConnection(aredis.Connection):
+    sends = 0
+
+    async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        type(self).sends += 1
+        await super().send_packed_command(command, check_health)
+
+
+def server_calls(client: Any) -> int:
+    """EVALSHA calls the server(s) executed so far (summed over the nodes of a cluster).
+
+    Commands run inside a script are counted under their own names, so only EVALSHA tells how
+    many requests the server received.
+    """
+    if isinstance(client, RedisCluster):
+        per_node = list(client.info("commandstats", target_nodes=RedisCluster.ALL_NODES).values())
+    else:
+        per_node = [client.info("commandstats")]
+    return sum(int(stats.get("cmdstat_evalsha", {}).get("calls", 0)) for stats in per_node)
+
+
+def new_checkpoint(step: int, parent: str | None) -> tuple[Any, Any, Any, Any]:
+    cp = empty_checkpoint()
+    cp["id"] = str(uuid6())
+    channels = {f"ch{i}": f"value-{step}-{i}" for i in range(8)}
+    cp["channel_values"] = channels
+    cp["channel_versions"] = {c: step + 1 for c in channels}
+    conf: dict[str, Any] = {"thread_id": "rt", "checkpoint_ns": ""}
+    if parent:
+        conf["checkpoint_id"] = parent
+    return {"configurable": conf}, cp, {"step": step}, dict(cp["channel_versions"])
+
+
+@pytest.mark.parametrize("ttl", [None, 60])
+def test_put_put_writes_and_get_tuple_are_one_round_trip_each_sync(
+    redis_settings: AgentMemSettings, mem: AgentMem, ttl: int | None
+) -> None:
+    url, cluster = str(redis_settings.redis.url), redis_settings.redis.cluster
+    factory: Any = RedisCluster if cluster else redis.Redis
+    client = factory.from_url(url, connection_class=CountingConnection)
+    with AgentMem(redis_settings, redis=client) as counted:
+        saver = AgentMemCheckpointSaver(counted, ttl=ttl)
+        parent = saver.put(*new_checkpoint(0, None))  # warm: loads scripts, opens the socket
+        saver.put_writes(parent, [("ch0", "warm")], "warm-task")
+        saver.get_tuple(parent)
+        for step in range(1, 4):
+            conf = new_checkpoint(step, parent["configurable"]["checkpoint_id"])
+            for label, call in (
+                ("put", lambda conf=conf: saver.put(*conf)),
+                ("put_writes", lambda p=parent, s=step: saver.put_writes(p, [("a", s)], f"t{s}")),
+                ("get_tuple", lambda: saver.get_tuple({"configurable": {"thread_id": "rt"}})),
+            ):
+                sends, calls = CountingConnection.sends, server_calls(mem.redis())
+                result = call()
+                assert CountingConnection.sends - sends == 1, label
+                assert server_calls(mem.redis()) - calls == 1, label  # one EVALSHA
+                if label == "put":
+                    parent = result
+    client.close()
+
+
+async def test_put_put_writes_and_get_tuple_are_one_round_trip_each_async(
+    redis_settings: AgentMemSettings, mem: AgentMem
+) -> None:
+    url, cluster = str(redis_settings.redis.url), redis_settings.redis.cluster
+    factory: Any = AsyncRedisCluster if cluster else aredis.Redis
+    client = factory.from_url(url, connection_class=AsyncCountingConnection)
+    async with AgentMem(redis_settings, async_redis=client) as counted:
+        saver = AgentMemCheckpointSaver(counted, ttl=60)
+        parent = await saver.aput(*new_checkpoint(0, None))
+        await saver.aput_writes(parent, [("ch0", "warm")], "warm-task")
+        await saver.aget_tuple(parent)
+        for step in range(1, 4):
+            sends, calls = AsyncCountingConnection.sends, server_calls(mem.redis())
+            parent = await saver.aput(
+                *new_checkpoint(step, parent["configurable"]["checkpoint_id"])
+            )
+            assert (AsyncCountingConnection.sends - sends, server_calls(mem.redis()) - calls) == (
+                1,
+                1,
+            )
+            sends, calls = AsyncCountingConnection.sends, server_calls(mem.redis())
+            await saver.aput_writes(parent, [("a", 1), ("b", 2), ("c", 3)], f"task-{step}")
+            assert (AsyncCountingConnection.sends - sends, server_calls(mem.redis()) - calls) == (
+                1,
+                1,
+            )
+            sends, calls = AsyncCountingConnection.sends, server_calls(mem.redis())
+            tup = await saver.aget_tuple({"configurable": {"thread_id": "rt"}})
+            assert (AsyncCountingConnection.sends - sends, server_calls(mem.redis()) - calls) == (
+                1,
+                1,
+            )
+            assert tup is not None
+            assert len(tup.pending_writes or []) == 3
+    await client.aclose()
