@@ -24,6 +24,7 @@ from llama_index.core.bridge.pydantic import BaseModel, Field, PrivateAttr
 from llama_index.core.llms import LLM
 from llama_index.core.storage.chat_store import loading
 from llama_index.core.storage.chat_store.base import BaseChatStore
+from typing_extensions import Self
 
 from agentmem.compaction import SUMMARY_PROMPT, split_for_budget
 from agentmem.config import AgentMemSettings
@@ -147,6 +148,26 @@ class _Connected(BaseModel):
             data.setdefault("key_prefix", memory.key_prefix)
         super().__init__(**data)
         self._memory = memory
+
+    def __getstate__(self) -> dict[Any, Any]:
+        # Pickling keeps the settings only; the unpickled store builds its client on first use.
+        # (BaseComponent's own __getstate__ would probe every attribute and log warnings.)
+        state = BaseModel.__getstate__(self)
+        state["__pydantic_private__"] = {
+            "_memory": None,
+            "_owns": False,
+            "_sync": None,
+            "_async": None,
+        }
+        return state
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Self:
+        # The fields are immutable scalars. A borrowed AgentMem is shared (it is a handle to
+        # connection pools, like a client); one this store owns is not, so the copy builds its own.
+        clone = self.model_copy()
+        clone._memory = None if self._owns else self._memory
+        clone._owns, clone._sync, clone._async = False, None, None
+        return clone
 
     def _agentmem(self) -> AgentMem:
         if self._memory is None:

@@ -6,8 +6,10 @@ Behaviour is checked against LlamaIndex's own stores: the same operations run on
 
 from __future__ import annotations
 
+import copy
 import inspect
 import json
+import pickle
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
@@ -406,3 +408,17 @@ async def test_compaction_summarizes_archives_and_keeps_tool_results_with_their_
     assert len(await store.aget_archived_messages("k")) == 4
     assert await compact(100) == view  # fits now: no model call
     assert len(llm.seen) == 2
+
+
+def test_copies_and_pickles_carry_settings_never_clients(mem: AgentMem) -> None:
+    store = AgentMemChatStore(memory=mem, user_id="u", ttl=60)
+    store.add_message("k", chat("kept"))
+    copied = copy.deepcopy(store)
+    assert copied._memory is mem and copied.get_messages("k")[0].content == "kept"
+    payload = pickle.dumps(store)
+    assert b"AgentMem(" not in payload and b"Redis<" not in payload
+    unpickled = pickle.loads(payload)
+    assert unpickled._memory is None and unpickled.ttl == 60
+    # ChatMemoryBuffer deep-copies cleanly too (AgentMem's locks are never copied).
+    buffer = copy.deepcopy(ChatMemoryBuffer.from_defaults(chat_store=store, chat_store_key="k"))
+    assert [m.content for m in buffer.get_all()] == ["kept"]
