@@ -22,7 +22,8 @@ from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 from langchain_core.runnables.history import RunnableWithMessageHistory
 from pydantic import Field
 
-from agentmem import AgentMem, InvalidInputError, SerializationError
+from agentmem import AgentMem, ConflictError, InvalidInputError, SerializationError
+from agentmem.sessions import SessionStore
 from langchain_agentmem import AgentMemChatMessageHistory
 from langchain_agentmem import chat_message_history as module
 
@@ -299,3 +300,51 @@ async def test_compaction_keeps_the_newest_group_even_over_budget(
     history.add_messages(turn)
     view = await compact(history, flavour, model=ScriptedModel(replies=["S"]), max_tokens=10)
     assert view[1:] == turn[1:]
+
+
+class InterferingModel(ScriptedModel):
+    """Another writer archives the oldest message while this model is 'thinking'."""
+
+    interfere: Callable[[], Any]
+    times: int = 1
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: Any = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        if len(self.seen) < self.times:
+            self.interfere()
+        return super()._generate(messages)
+
+
+async def test_compaction_retries_when_another_writer_changed_the_session(
+    mem: AgentMem, flavour: str
+) -> None:
+    history = AgentMemChatMessageHistory("s", memory=mem)
+    history.add_messages([HumanMessage(f"q{i}") for i in range(6)])
+    rival = SessionStore(mem)
+    model = InterferingModel(
+        replies=["stale", "fresh"], interfere=lambda: rival.archive_oldest("s", 1)
+    )
+    view = await compact(history, flavour, model=model, max_tokens=20)
+    assert [m.text for m in view] == ["Summary of the earlier conversation:\nfresh", "q4", "q5"]
+    assert len(model.seen) == 2  # the first summary was discarded, not committed
+    assert "q0" not in model.seen[1][1].text  # the rival had archived it already
+    assert [m.text for m in history.archived_messages()] == ["q0", "q1", "q2", "q3"]
+
+
+async def test_compaction_gives_up_with_conflict_error_under_constant_interference(
+    mem: AgentMem, flavour: str
+) -> None:
+    history = AgentMemChatMessageHistory("s", memory=mem)
+    history.add_messages([HumanMessage(f"q{i}") for i in range(10)])
+    rival = SessionStore(mem)
+    model = InterferingModel(
+        replies=["a", "b", "c"], interfere=lambda: rival.archive_oldest("s", 1), times=3
+    )
+    with pytest.raises(ConflictError, match="kept changing"):
+        await compact(history, flavour, model=model, max_tokens=20)
+    assert history.archived_messages() == [HumanMessage(f"q{i}") for i in range(3)]
