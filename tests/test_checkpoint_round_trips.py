@@ -10,6 +10,7 @@ import redis.asyncio as aredis
 from langgraph.checkpoint.base import empty_checkpoint
 from langgraph.checkpoint.base.id import uuid6
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
+from redis.asyncio.connection import AbstractConnection
 from redis.cluster import RedisCluster
 
 from agentmem import AgentMem, AgentMemSettings
@@ -26,12 +27,21 @@ class CountingConnection(redis.Connection):
         super().send_packed_command(command, check_health)
 
 
-class AsyncCountingConnection(aredis.Connection):
+class AsyncCounter:
+    """Counts socket writes of every asyncio connection (the async cluster client ignores
+    ``connection_class``, so the count is patched into redis-py's connection class itself)."""
+
     sends = 0
 
-    async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
-        type(self).sends += 1
-        await super().send_packed_command(command, check_health)
+    @classmethod
+    def install(cls, monkeypatch: pytest.MonkeyPatch) -> None:
+        original = AbstractConnection.send_packed_command
+
+        async def counting(self: Any, command: Any, check_health: bool = True) -> None:
+            cls.sends += 1
+            await original(self, command, check_health)
+
+        monkeypatch.setattr(AbstractConnection, "send_packed_command", counting)
 
 
 def server_calls(client: Any) -> int:
@@ -88,34 +98,35 @@ def test_put_put_writes_and_get_tuple_are_one_round_trip_each_sync(
 
 
 async def test_put_put_writes_and_get_tuple_are_one_round_trip_each_async(
-    redis_settings: AgentMemSettings, mem: AgentMem
+    redis_settings: AgentMemSettings, mem: AgentMem, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    AsyncCounter.install(monkeypatch)
     url, cluster = str(redis_settings.redis.url), redis_settings.redis.cluster
     factory: Any = AsyncRedisCluster if cluster else aredis.Redis
-    client = factory.from_url(url, connection_class=AsyncCountingConnection)
+    client = factory.from_url(url)
     async with AgentMem(redis_settings, async_redis=client) as counted:
         saver = AgentMemCheckpointSaver(counted, ttl=60)
         parent = await saver.aput(*new_checkpoint(0, None))
         await saver.aput_writes(parent, [("ch0", "warm")], "warm-task")
         await saver.aget_tuple(parent)
         for step in range(1, 4):
-            sends, calls = AsyncCountingConnection.sends, server_calls(mem.redis())
+            sends, calls = AsyncCounter.sends, server_calls(mem.redis())
             parent = await saver.aput(
                 *new_checkpoint(step, parent["configurable"]["checkpoint_id"])
             )
-            assert (AsyncCountingConnection.sends - sends, server_calls(mem.redis()) - calls) == (
+            assert (AsyncCounter.sends - sends, server_calls(mem.redis()) - calls) == (
                 1,
                 1,
             )
-            sends, calls = AsyncCountingConnection.sends, server_calls(mem.redis())
+            sends, calls = AsyncCounter.sends, server_calls(mem.redis())
             await saver.aput_writes(parent, [("a", 1), ("b", 2), ("c", 3)], f"task-{step}")
-            assert (AsyncCountingConnection.sends - sends, server_calls(mem.redis()) - calls) == (
+            assert (AsyncCounter.sends - sends, server_calls(mem.redis()) - calls) == (
                 1,
                 1,
             )
-            sends, calls = AsyncCountingConnection.sends, server_calls(mem.redis())
+            sends, calls = AsyncCounter.sends, server_calls(mem.redis())
             tup = await saver.aget_tuple({"configurable": {"thread_id": "rt"}})
-            assert (AsyncCountingConnection.sends - sends, server_calls(mem.redis()) - calls) == (
+            assert (AsyncCounter.sends - sends, server_calls(mem.redis()) - calls) == (
                 1,
                 1,
             )

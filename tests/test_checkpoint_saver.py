@@ -277,6 +277,7 @@ def test_saver_without_memory_reads_the_environment_and_owns_the_client(
     monkeypatch.setenv("AGENTMEM_REDIS_URL", str(redis_settings.redis.url))
     monkeypatch.setenv("AGENTMEM_KEY_PREFIX", key_prefix)
     monkeypatch.setenv("AGENTMEM_LOCAL_AUTOSTART", "0")
+    monkeypatch.setenv("AGENTMEM_REDIS_CLUSTER", "1" if redis_settings.redis.cluster else "0")
     saver = AgentMemCheckpointSaver()
     saver.put(config("t"), checkpoint({}, {}), {}, {})
     assert saver.memory.key_prefix == key_prefix
