@@ -16,15 +16,15 @@ Every method has an ``a``-prefixed async twin (``aadd``, ``asearch``...). Both r
 
 from __future__ import annotations
 
-import math
 import uuid
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Literal, TypeVar
 
+from agentmem._mmr import mmr
 from agentmem._plan import Plan, run_async, run_sync
-from agentmem._weaviate import plans
-from agentmem._weaviate.records import MemoryHit, MemoryRecord, Recency
+from agentmem._weaviate import codec, plans
+from agentmem._weaviate.records import MemoryHit, MemoryRecord, Recency, Scope
 from agentmem._weaviate.schema import SCHEMA_VERSION, tenant_name
 from agentmem.core import AgentMem
 from agentmem.embeddings import Embedder
@@ -38,6 +38,7 @@ __all__ = [
     "MemoryHit",
     "MemoryRecord",
     "Recency",
+    "Scope",
     "SearchMode",
 ]
 
@@ -139,7 +140,7 @@ class LongTermMemory:
                 todo, self.embedder.embed_documents([full[i].text for i in todo]), strict=True
             ):
                 vectors[i] = v
-        prepared = plans.prepare(full, vectors)
+        prepared = codec.prepare(full, vectors)
         if prepared:
             self._run(plans.add(self._target, prepared))
         return [str(r.id) for r in full]
@@ -153,7 +154,7 @@ class LongTermMemory:
             embedded = await self.embedder.aembed_documents([full[i].text for i in todo])
             for i, v in zip(todo, embedded, strict=True):
                 vectors[i] = v
-        prepared = plans.prepare(full, vectors)
+        prepared = codec.prepare(full, vectors)
         if prepared:
             await self._arun(plans.add(self._target, prepared))
         return [str(r.id) for r in full]
@@ -164,18 +165,17 @@ class LongTermMemory:
         *,
         filter: Filter | None = None,
         ref_doc_ids: Sequence[str] | None = None,
+        namespace: Sequence[str] | None = None,
     ) -> int:
-        """Delete memories matching all of: ``ids``, ``filter``, ``ref_doc_ids`` (each optional).
+        """Delete the memories matching all the given conditions (see :class:`Scope`).
 
-        Missing ids are fine. With no argument at all nothing is deleted; use :meth:`clear` to
-        empty the tenant.
+        Missing ids are fine. With no condition at all nothing is deleted; use :meth:`clear`.
 
         Returns:
             How many memories were deleted.
         """
-        if ids is None and filter is None and ref_doc_ids is None:
-            return 0
-        return self._run(plans.delete(self._target, _ids(ids), filter, _ids(ref_doc_ids)))
+        scope = _scope(filter, ids, ref_doc_ids, namespace)
+        return 0 if scope == Scope() else self._run(plans.delete(self._target, scope))
 
     async def adelete(
         self,
@@ -183,19 +183,35 @@ class LongTermMemory:
         *,
         filter: Filter | None = None,
         ref_doc_ids: Sequence[str] | None = None,
+        namespace: Sequence[str] | None = None,
     ) -> int:
         """Async twin of :meth:`delete`."""
-        if ids is None and filter is None and ref_doc_ids is None:
-            return 0
-        return await self._arun(plans.delete(self._target, _ids(ids), filter, _ids(ref_doc_ids)))
+        scope = _scope(filter, ids, ref_doc_ids, namespace)
+        return 0 if scope == Scope() else await self._arun(plans.delete(self._target, scope))
 
     def clear(self) -> int:
         """Delete every memory of this tenant (other tenants are untouched)."""
-        return self._run(plans.delete(self._target, None, None))
+        return self._run(plans.delete(self._target, Scope()))
 
     async def aclear(self) -> int:
         """Async twin of :meth:`clear`."""
-        return await self._arun(plans.delete(self._target, None, None))
+        return await self._arun(plans.delete(self._target, Scope()))
+
+    def set_expiry(self, updates: Sequence[tuple[str, float]]) -> None:
+        """Set the expiry (epoch seconds) of namespaced memories, given as ``(id, when)`` pairs."""
+        self._run(plans.set_expiry(self._target, updates))
+
+    async def aset_expiry(self, updates: Sequence[tuple[str, float]]) -> None:
+        """Async twin of :meth:`set_expiry`."""
+        await self._arun(plans.set_expiry(self._target, updates))
+
+    def sweep(self) -> int:
+        """Delete namespaced memories whose expiry has passed; returns how many."""
+        return self._run(plans.sweep(self._target))
+
+    async def asweep(self) -> int:
+        """Async twin of :meth:`sweep`."""
+        return await self._arun(plans.sweep(self._target))
 
     # -- reads -----------------------------------------------------------------------------------
 
@@ -212,32 +228,39 @@ class LongTermMemory:
         *,
         filter: Filter | None = None,
         limit: int = 100,
+        offset: int = 0,
         include_vector: bool = False,
         ids: Sequence[str] | None = None,
         ref_doc_ids: Sequence[str] | None = None,
+        namespace: Sequence[str] | None = None,
     ) -> list[MemoryRecord]:
-        """Up to ``limit`` memories matching ``filter`` (and ``ids`` / ``ref_doc_ids`` if given)."""
-        return self._run(
-            plans.list_records(
-                self._target, filter, limit, include_vector, _ids(ids), _ids(ref_doc_ids)
-            )
-        )
+        """Up to ``limit`` memories matching all the given conditions, in no particular order."""
+        scope = _scope(filter, ids, ref_doc_ids, namespace)
+        return self._run(plans.list_records(self._target, scope, limit, offset, include_vector))
 
     async def afind(
         self,
         *,
         filter: Filter | None = None,
         limit: int = 100,
+        offset: int = 0,
         include_vector: bool = False,
         ids: Sequence[str] | None = None,
         ref_doc_ids: Sequence[str] | None = None,
+        namespace: Sequence[str] | None = None,
     ) -> list[MemoryRecord]:
         """Async twin of :meth:`find`."""
-        return await self._arun(
-            plans.list_records(
-                self._target, filter, limit, include_vector, _ids(ids), _ids(ref_doc_ids)
-            )
-        )
+        scope = _scope(filter, ids, ref_doc_ids, namespace)
+        plan = plans.list_records(self._target, scope, limit, offset, include_vector)
+        return await self._arun(plan)
+
+    def namespaces(self, prefix: Sequence[str] = ()) -> list[tuple[str, ...]]:
+        """Every distinct namespace starting with ``prefix`` that holds a live memory."""
+        return self._run(plans.namespaces(self._target, Scope(namespace=tuple(prefix))))
+
+    async def anamespaces(self, prefix: Sequence[str] = ()) -> list[tuple[str, ...]]:
+        """Async twin of :meth:`namespaces`."""
+        return await self._arun(plans.namespaces(self._target, Scope(namespace=tuple(prefix))))
 
     def _search_args(
         self, query: str | None, vector: Sequence[float] | None, mode: SearchMode, k: int
@@ -272,8 +295,10 @@ class LongTermMemory:
         alpha: float = 0.5,
         recency: Recency | None = None,
         include_vector: bool = False,
+        offset: int = 0,
         ids: Sequence[str] | None = None,
         ref_doc_ids: Sequence[str] | None = None,
+        namespace: Sequence[str] | None = None,
     ) -> list[MemoryHit]:
         """Find the ``k`` best memories, best first.
 
@@ -288,8 +313,10 @@ class LongTermMemory:
             alpha: the vector weight of hybrid search, 0..1.
             recency: prefer recent memories (see :class:`Recency`).
             include_vector: return each hit's vector.
+            offset: skip this many best hits first.
             ids: only among these memory ids.
             ref_doc_ids: only among memories of these source documents.
+            namespace: only memories under this namespace prefix (expired ones left out).
 
         Returns:
             Hits with the raw backend score and a relevance in [0, 1] (see :class:`MemoryHit`).
@@ -299,9 +326,9 @@ class LongTermMemory:
             vector = self.embedder.embed_query(query)
         return self._run(
             plans.search(
-                self._target, text=query, vector=vector, mode=resolved, k=k, node=filter,
-                alpha=alpha, include_vector=include_vector, recency=recency, ids=_ids(ids),
-                ref_doc_ids=_ids(ref_doc_ids),
+                self._target, _scope(filter, ids, ref_doc_ids, namespace), text=query,
+                vector=vector, mode=resolved, k=k, alpha=alpha, include_vector=include_vector,
+                recency=recency, offset=offset,
             )
         )  # fmt: skip
 
@@ -316,8 +343,10 @@ class LongTermMemory:
         alpha: float = 0.5,
         recency: Recency | None = None,
         include_vector: bool = False,
+        offset: int = 0,
         ids: Sequence[str] | None = None,
         ref_doc_ids: Sequence[str] | None = None,
+        namespace: Sequence[str] | None = None,
     ) -> list[MemoryHit]:
         """Async twin of :meth:`search`."""
         resolved, embed = self._search_args(query, vector, mode, k)
@@ -325,9 +354,9 @@ class LongTermMemory:
             vector = await self.embedder.aembed_query(query)
         return await self._arun(
             plans.search(
-                self._target, text=query, vector=vector, mode=resolved, k=k, node=filter,
-                alpha=alpha, include_vector=include_vector, recency=recency, ids=_ids(ids),
-                ref_doc_ids=_ids(ref_doc_ids),
+                self._target, _scope(filter, ids, ref_doc_ids, namespace), text=query,
+                vector=vector, mode=resolved, k=k, alpha=alpha, include_vector=include_vector,
+                recency=recency, offset=offset,
             )
         )  # fmt: skip
 
@@ -345,12 +374,14 @@ class LongTermMemory:
 
         ``lambda_mult`` is 1 for pure relevance and 0 for pure diversity.
         """
+        if vector is None:
+            if self.embedder is None or query is None:
+                raise InvalidInputError("MMR needs a vector: pass vector=... or use an embedder")
+            vector = self.embedder.embed_query(query)
         hits = self.search(
-            query if vector is None else None, vector=vector, k=max(k, fetch_k), mode="vector",
-            filter=filter, include_vector=True,
-        )  # fmt: skip
-        query_vector = vector if vector is not None else self._embedded_query(query)
-        return mmr(query_vector, hits, k, lambda_mult)
+            vector=vector, k=max(k, fetch_k), mode="vector", filter=filter, include_vector=True
+        )
+        return mmr(vector, hits, k, lambda_mult)
 
     async def ammr_search(
         self,
@@ -371,11 +402,6 @@ class LongTermMemory:
             vector=vector, k=max(k, fetch_k), mode="vector", filter=filter, include_vector=True
         )
         return mmr(vector, hits, k, lambda_mult)
-
-    def _embedded_query(self, query: str | None) -> Sequence[float]:
-        if self.embedder is None or query is None:
-            raise InvalidInputError("MMR needs a vector: pass vector=... or use an embedder")
-        return self.embedder.embed_query(query)
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -398,27 +424,14 @@ def _ids(ids: Sequence[str] | None) -> list[str] | None:
     return list(ids)
 
 
-def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
-    dot = sum(x * y for x, y in zip(a, b, strict=True))
-    norm = math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b))
-    return dot / norm if norm else 0.0
-
-
-def mmr(
-    query: Sequence[float], hits: Sequence[MemoryHit], k: int, lambda_mult: float
-) -> list[MemoryHit]:
-    """Pick ``k`` of ``hits`` (which carry vectors) by maximal marginal relevance."""
-    pool: list[tuple[MemoryHit, Sequence[float]]] = [
-        (h, h.record.vector) for h in hits if h.record.vector is not None
-    ]
-    chosen: list[tuple[MemoryHit, Sequence[float]]] = []
-    while pool and len(chosen) < k:
-
-        def value(item: tuple[MemoryHit, Sequence[float]]) -> float:
-            redundancy = max((_cosine(item[1], c[1]) for c in chosen), default=0.0)
-            return lambda_mult * _cosine(query, item[1]) - (1 - lambda_mult) * redundancy
-
-        best = max(pool, key=value)
-        pool.remove(best)
-        chosen.append(best)
-    return [h for h, _ in chosen]
+def _scope(
+    filter: Filter | None,
+    ids: Sequence[str] | None,
+    ref_doc_ids: Sequence[str] | None,
+    namespace: Sequence[str] | None,
+) -> Scope:
+    if isinstance(namespace, str):
+        raise InvalidInputError("a namespace is a tuple of strings, not one string")
+    return Scope(
+        filter, _ids(ids), _ids(ref_doc_ids), tuple(namespace) if namespace is not None else None
+    )

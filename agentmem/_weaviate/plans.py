@@ -8,12 +8,12 @@ each other, so one lambda serves both.
 from __future__ import annotations
 
 import json
-import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
+from weaviate.classes.aggregate import GroupByAggregate
 from weaviate.classes.config import DataType, Property
 from weaviate.classes.data import DataObject
 from weaviate.classes.query import Filter as WFilter
@@ -21,17 +21,16 @@ from weaviate.classes.query import HybridFusion, MetadataQuery
 from weaviate.classes.tenants import Tenant
 from weaviate.collections.classes.filters import _Filters
 
-from agentmem import filters as f
 from agentmem._plan import Call, Plan
 from agentmem._weaviate import schema
+from agentmem._weaviate.codec import RETURN, Prepared, decode, hit, ns_token, prefer_recent
 from agentmem._weaviate.filters import NEVER, range_keys, to_weaviate
-from agentmem._weaviate.records import MemoryHit, MemoryRecord, Recency, ScoreKind
-from agentmem.errors import InvalidInputError, PartialWriteError, SchemaVersionError
+from agentmem._weaviate.records import MemoryHit, MemoryRecord, Recency, Scope, ScoreKind
+from agentmem.errors import PartialWriteError, SchemaVersionError
 
 __all__ = ["Prepared", "Target"]
 
 BATCH = 200
-_RETURN = ["text", "memory_id", "ref_doc_id", "metadata_json", "extra_json", "created_at"]
 
 
 @dataclass
@@ -43,16 +42,6 @@ class Target:
     ready: bool = False
     tenant_ready: bool = False
     props: set[str] = field(default_factory=set)
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """A validated object ready to send (built before any I/O, so bad input writes nothing)."""
-
-    memory_id: str
-    uuid: str
-    properties: dict[str, Any]
-    vector: list[float] | None
 
 
 def _col(client: Any, t: Target) -> Any:
@@ -195,22 +184,23 @@ def add(t: Target, objects: Sequence[Prepared]) -> Plan[None]:
         )
 
 
-def _compile(
-    t: Target,
-    node: f.Filter | None,
-    ids: Sequence[str] | None = None,
-    ref_doc_ids: Sequence[str] | None = None,
-) -> Plan[_Filters | None]:
-    """The Weaviate filter for a metadata filter plus optional id / source-document scopes."""
+def _compile(t: Target, scope: Scope) -> Plan[_Filters | None]:
+    """The Weaviate filter of a scope (None: everything)."""
+    node = scope.filter
     if node is not None and any(schema.number_property(k) not in t.props for k in range_keys(node)):
         # Another process may have written the first number under this key since we looked.
         yield from _refresh(t, check=False)
     parts = [to_weaviate(node, lambda key: schema.number_property(key) in t.props)]
-    if ids is not None:
-        parts.append(_by_ids(ids) if ids else NEVER)
-    if ref_doc_ids is not None:
-        refs = WFilter.by_property("ref_doc_id").contains_any(list(ref_doc_ids))
-        parts.append(refs if ref_doc_ids else NEVER)
+    if scope.ids is not None:
+        parts.append(_by_ids(scope.ids) if scope.ids else NEVER)
+    if scope.ref_doc_ids is not None:
+        refs = WFilter.by_property("ref_doc_id").contains_any(list(scope.ref_doc_ids))
+        parts.append(refs if scope.ref_doc_ids else NEVER)
+    if scope.namespace is not None:
+        parts.append(WFilter.by_property("expires_at").greater_than(time.time()))
+        if scope.namespace:
+            token = ns_token(scope.namespace)
+            parts.append(WFilter.by_property("ns_prefixes").contains_any([token]))
     present = [p for p in parts if p is not None]
     if not present:
         return None
@@ -232,7 +222,7 @@ def get(t: Target, ids: Sequence[str], include_vector: bool = False) -> Plan[lis
             filters=_by_ids(ids),
             limit=len(set(ids)),
             include_vector=include_vector,
-            return_properties=_RETURN,
+            return_properties=RETURN,
         ),
         True,
     )
@@ -240,37 +230,61 @@ def get(t: Target, ids: Sequence[str], include_vector: bool = False) -> Plan[lis
 
 
 def list_records(
-    t: Target,
-    node: f.Filter | None,
-    limit: int,
-    include_vector: bool = False,
-    ids: Sequence[str] | None = None,
-    ref_doc_ids: Sequence[str] | None = None,
+    t: Target, scope: Scope, limit: int, offset: int = 0, include_vector: bool = False
 ) -> Plan[list[MemoryRecord]]:
-    """Up to ``limit`` memories matching ``node`` (and the scopes), in no particular order."""
+    """Up to ``limit`` memories in ``scope`` after skipping ``offset``, in no particular order."""
+    if scope.empty():
+        return []
     yield from ensure(t)
-    where = yield from _compile(t, node, ids, ref_doc_ids)
+    where = yield from _compile(t, scope)
     found = yield Call(
         "longterm.list",
         lambda c: _col(c, t).query.fetch_objects(
-            filters=where, limit=limit, include_vector=include_vector, return_properties=_RETURN
+            filters=where,
+            limit=limit,
+            offset=offset or None,
+            include_vector=include_vector,
+            return_properties=RETURN,
         ),
         True,
     )
     return [decode(o, include_vector) for o in found.objects]
 
 
-def delete(
-    t: Target,
-    ids: Sequence[str] | None,
-    node: f.Filter | None,
-    ref_doc_ids: Sequence[str] | None = None,
-) -> Plan[int]:
-    """Delete by ids, source documents and/or filter; all None: the whole tenant. Returns the count."""
-    if (ids is not None and not ids) or (ref_doc_ids is not None and not ref_doc_ids):
+def namespaces(t: Target, scope: Scope) -> Plan[list[tuple[str, ...]]]:
+    """Every distinct namespace in ``scope`` (one aggregate call, grouped on the server)."""
+    yield from ensure(t)
+    where = yield from _compile(t, scope)
+    found = yield Call(
+        "longterm.namespaces",
+        lambda c: _col(c, t).aggregate.over_all(
+            filters=where, group_by=GroupByAggregate(prop="namespace", limit=100_000)
+        ),
+        True,
+    )
+    return [tuple(json.loads(g.grouped_by.value)) for g in found.groups if g.grouped_by.value]
+
+
+def set_expiry(t: Target, updates: Sequence[tuple[str, float]]) -> Plan[None]:
+    """Move the expiry of memories (``(memory id, epoch seconds)`` pairs): TTL refresh on read."""
+    for memory_id, expires_at in updates:
+        yield _update(t, schema.id_to_uuid(memory_id), {"expires_at": expires_at})
+
+
+def _update(t: Target, object_id: str, properties: dict[str, Any]) -> Call:
+    return Call(
+        "longterm.update",
+        lambda c: _col(c, t).data.update(uuid=object_id, properties=properties),
+        True,
+    )
+
+
+def delete(t: Target, scope: Scope) -> Plan[int]:
+    """Delete what ``scope`` selects (an empty scope: the whole tenant). Returns the count."""
+    if scope.empty():
         return 0
     yield from ensure(t)
-    target = yield from _compile(t, node, ids, ref_doc_ids)
+    target = yield from _compile(t, scope)
     if target is None:
         target = WFilter.by_property("memory_id").like("*")
     total = 0
@@ -290,6 +304,14 @@ def delete(
             return total
 
 
+def sweep(t: Target) -> Plan[int]:
+    """Delete namespaced memories whose expiry has passed. Returns the count."""
+    yield from ensure(t)
+    target = WFilter.by_property("expires_at").less_than(time.time())
+    result = yield Call("longterm.sweep", lambda c: _col(c, t).data.delete_many(where=target), True)
+    return int(result.successful)
+
+
 def drop_collection(t: Target) -> Plan[None]:
     """Delete the whole collection, every tenant included."""
     yield Call("longterm.drop", lambda c: c.collections.delete(t.collection), True)
@@ -299,27 +321,28 @@ def drop_collection(t: Target) -> Plan[None]:
 
 def search(
     t: Target,
+    scope: Scope,
     *,
     text: str | None,
     vector: Sequence[float] | None,
     mode: str,
     k: int,
-    node: f.Filter | None,
     alpha: float,
     include_vector: bool,
     recency: Recency | None,
-    ids: Sequence[str] | None = None,
-    ref_doc_ids: Sequence[str] | None = None,
+    offset: int = 0,
 ) -> Plan[list[MemoryHit]]:
     """Run one vector, BM25 or hybrid query and score the hits (see :class:`MemoryHit`)."""
+    if scope.empty():
+        return []
     yield from ensure(t)
-    where = yield from _compile(t, node, ids, ref_doc_ids)
-    limit = k if recency is None else max(3 * k, 20)
+    where = yield from _compile(t, scope)
     common: dict[str, Any] = {
-        "limit": limit,
+        "limit": k if recency is None else max(3 * k, 20),
+        "offset": offset or None,
         "filters": where,
         "include_vector": include_vector,
-        "return_properties": _RETURN,
+        "return_properties": RETURN,
     }
     kind: ScoreKind = {"vector": "distance", "bm25": "bm25"}.get(mode, "hybrid")  # type: ignore[assignment]
     meta = MetadataQuery(distance=True, score=True, creation_time=True)
@@ -340,108 +363,7 @@ def search(
         )
 
     found = yield Call(f"longterm.search.{mode}", call, True)
-    hits = [_hit(o, kind, include_vector) for o in found.objects]
+    hits = [hit(o, kind, include_vector) for o in found.objects]
     if recency is not None:
-        hits = _prefer_recent(hits, recency)[:k]
+        hits = prefer_recent(hits, recency)[:k]
     return hits
-
-
-def _hit(obj: Any, kind: ScoreKind, include_vector: bool) -> MemoryHit:
-    if kind == "distance":
-        score = float(obj.metadata.distance)
-        relevance = 1.0 - score / 2.0
-    elif kind == "bm25":
-        score = float(obj.metadata.score or 0.0)
-        relevance = score / (score + 1.0) if score > 0 else 0.0
-    else:
-        score = float(obj.metadata.score or 0.0)
-        relevance = score
-    return MemoryHit(decode(obj, include_vector), score, min(1.0, max(0.0, relevance)), kind)
-
-
-def _prefer_recent(hits: list[MemoryHit], recency: Recency) -> list[MemoryHit]:
-    now = datetime.now(timezone.utc)
-    out = []
-    for hit in hits:
-        created = hit.record.created_at or now
-        age = max(0.0, (now - created).total_seconds())
-        fresh = 0.5 ** (age / recency.half_life_seconds)
-        blended = (1 - recency.weight) * hit.relevance + recency.weight * fresh
-        out.append(MemoryHit(hit.record, hit.score, blended, hit.kind))
-    return sorted(out, key=lambda h: h.relevance, reverse=True)
-
-
-def decode(obj: Any, include_vector: bool) -> MemoryRecord:
-    """A stored Weaviate object back as the caller wrote it."""
-    props = obj.properties
-    vector = None
-    if include_vector and obj.vector:
-        raw = obj.vector.get("default") if isinstance(obj.vector, dict) else obj.vector
-        vector = [float(x) for x in raw] if raw is not None else None
-    created = props.get("created_at")
-    return MemoryRecord(
-        text=props.get("text") or "",
-        metadata=json.loads(props.get("metadata_json") or "{}"),
-        id=props.get("memory_id"),
-        vector=vector,
-        ref_doc_id=props.get("ref_doc_id"),
-        extra=json.loads(props.get("extra_json") or "{}"),
-        created_at=created if isinstance(created, datetime) else None,
-    )
-
-
-def prepare(
-    records: Sequence[MemoryRecord], vectors: Sequence[Sequence[float] | None]
-) -> list[Prepared]:
-    """Validate and encode ``records`` (with their final vectors). Raises before any write."""
-    out: dict[str, Prepared] = {}
-    dims: int | None = None
-    now = datetime.now(timezone.utc)
-    for record, vector in zip(records, vectors, strict=True):
-        if not isinstance(record.text, str):
-            raise InvalidInputError(f"memory text must be a str, got {type(record.text).__name__}")
-        if not isinstance(record.metadata, dict) or not all(
-            isinstance(k, str) for k in record.metadata
-        ):
-            raise InvalidInputError("memory metadata must be a dict with str keys")
-        if not isinstance(record.id, str) or not record.id:
-            raise InvalidInputError(f"a memory id must be a non-empty string, got {record.id!r}")
-        memory_id = record.id
-        clean = _vector(vector, memory_id)
-        if clean is not None:
-            if dims is not None and len(clean) != dims:
-                raise InvalidInputError(
-                    f"vectors of one write must have one length; {memory_id!r} has {len(clean)}, "
-                    f"earlier ones {dims}"
-                )
-            dims = len(clean)
-        metadata = dict(record.metadata)
-        props: dict[str, Any] = {
-            "text": record.text,
-            "memory_id": memory_id,
-            "ref_doc_id": record.ref_doc_id,
-            "metadata_json": schema.dumps(metadata, "memory metadata"),
-            "extra_json": schema.dumps(dict(record.extra), "memory extra data"),
-            "meta_kv": schema.kv_tokens(metadata),
-            "meta_keys": list(metadata),
-            "created_at": now,
-        }
-        for key, value in metadata.items():
-            if schema.is_number(value):
-                props[schema.number_property(key)] = float(value)
-        # A later record with the same id wins, as a second write would.
-        out.pop(memory_id, None)
-        out[memory_id] = Prepared(memory_id, schema.id_to_uuid(memory_id), props, clean)
-    return list(out.values())
-
-
-def _vector(vector: Sequence[float] | None, memory_id: str) -> list[float] | None:
-    if vector is None:
-        return None
-    try:
-        clean = [float(x) for x in vector]
-    except (TypeError, ValueError) as exc:
-        raise InvalidInputError(f"the vector of {memory_id!r} is not a list of numbers") from exc
-    if not clean or not all(math.isfinite(x) for x in clean):
-        raise InvalidInputError(f"the vector of {memory_id!r} is empty or has NaN/inf")
-    return clean

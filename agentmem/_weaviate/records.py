@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-__all__ = ["MemoryHit", "MemoryRecord", "Recency", "ScoreKind"]
+__all__ = ["MemoryHit", "MemoryRecord", "Recency", "Scope", "ScoreKind"]
 
 ScoreKind = Literal["distance", "bm25", "hybrid"]
 
@@ -25,6 +25,10 @@ class MemoryRecord:
         ref_doc_id: the source document this memory was cut from (LlamaIndex deletes by it).
         extra: framework-private data stored verbatim and never filtered on.
         created_at: when it was written (set on read; ignored on write).
+        namespace: an optional path (``("users", "42", "prefs")``) that searches can be
+            restricted to by prefix; the LangGraph store uses it.
+        expires_at: epoch seconds after which a namespaced memory is no longer returned by
+            namespace-scoped reads (None: never).
     """
 
     text: str
@@ -34,6 +38,32 @@ class MemoryRecord:
     ref_doc_id: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
     created_at: datetime | None = None
+    namespace: tuple[str, ...] | None = None
+    expires_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Which memories an operation applies to: all of the given conditions must hold.
+
+    Attributes:
+        filter: a metadata filter (:mod:`agentmem.filters`).
+        ids: only these memory ids.
+        ref_doc_ids: only memories of these source documents.
+        namespace: only memories whose namespace starts with this prefix (``()``: any
+            namespace); expired memories are left out.
+    """
+
+    filter: Any = None
+    ids: Sequence[str] | None = None
+    ref_doc_ids: Sequence[str] | None = None
+    namespace: Sequence[str] | None = None
+
+    def empty(self) -> bool:
+        """True when an id or document list is given but empty (nothing can match)."""
+        return (self.ids is not None and not self.ids) or (
+            self.ref_doc_ids is not None and not self.ref_doc_ids
+        )
 
 
 @dataclass(frozen=True, slots=True)
