@@ -1,0 +1,121 @@
+"""Saved workflow runs on plain Redis: :class:`RunStore` and :class:`AsyncRunStore`.
+
+A run's snapshot (opaque bytes, e.g. LlamaIndex's ``Context.to_dict()`` as JSON) is kept under
+(workflow name, run id), with a status and a label, listed per workflow and optionally expiring.
+Each save is one atomic Lua step that also maintains the workflow's index and the TTL. The
+LlamaIndex adapter (``llamaindex_agentmem.AgentMemWorkflowCheckpointer``) builds on these.
+
+Example:
+    >>> runs = RunStore(ttl=86400)
+    >>> runs.save("approval", "run-1", b'{"state": ...}', status="paused", label="InputRequired")
+    >>> [r.run_id for r in runs.list_runs("approval")]
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TypeVar
+
+from agentmem._plan import Plan, run_async, run_sync
+from agentmem._redis import run_plans as plans
+from agentmem._redis.keys import check_prefix
+from agentmem._redis.run_plans import RunConfig, SavedRun
+from agentmem.core import AgentMem
+from agentmem.errors import InvalidInputError
+
+__all__ = ["AsyncRunStore", "RunStore", "SavedRun"]
+
+T = TypeVar("T")
+
+
+def _ttl_ms(ttl: float | timedelta | None) -> int:
+    if ttl is None:
+        return 0
+    seconds = ttl.total_seconds() if isinstance(ttl, timedelta) else ttl
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0.001:
+        raise InvalidInputError(f"ttl must be None or at least 0.001 seconds, got {ttl!r}")
+    return int(seconds * 1000)
+
+
+class _Base:
+    def __init__(self, memory: AgentMem | None = None, *, ttl: float | timedelta | None = None):
+        self._owns = memory is None
+        self._memory = memory if memory is not None else AgentMem()
+        self._cfg = RunConfig(check_prefix(self._memory.key_prefix), _ttl_ms(ttl))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(ttl_ms={self._cfg.ttl_ms}, owns_memory={self._owns})"
+
+    @property
+    def memory(self) -> AgentMem:
+        """The :class:`AgentMem` whose Redis clients this store uses."""
+        return self._memory
+
+
+_ARGS = """
+    Args:
+        memory: the :class:`AgentMem` to use (borrowed, never closed). ``None`` builds
+            ``AgentMem()`` from ``AGENTMEM_*`` environment variables, owned by the store.
+        ttl: expiry of a saved run (seconds or timedelta), reset by each save; ``None``: kept
+            until deleted.
+"""
+
+
+class RunStore(_Base):
+    __doc__ = "Saved workflow runs (sync).\n" + _ARGS
+
+    def _run(self, plan: Plan[T]) -> T:
+        return run_sync(plan, self._memory.redis(), self._memory.settings.retry)
+
+    def save(
+        self, workflow: str, run_id: str, data: bytes, *, status: str = "", label: str = ""
+    ) -> int:
+        """Save (replace) a run's snapshot in one atomic step; return its number of saves."""
+        return self._run(plans.save(self._cfg, workflow, run_id, data, status, label))
+
+    def get(self, workflow: str, run_id: str) -> SavedRun | None:
+        """The saved run with its snapshot bytes, or None."""
+        return self._run(plans.get(self._cfg, workflow, run_id))
+
+    def list_runs(self, workflow: str) -> list[SavedRun]:
+        """Saved runs of ``workflow``, most recently saved first (``data`` is None)."""
+        return self._run(plans.list_runs(self._cfg, workflow))
+
+    def delete(self, workflow: str, run_id: str) -> bool:
+        """Delete a saved run; True if it existed."""
+        return self._run(plans.delete(self._cfg, workflow, run_id))
+
+    def close(self) -> None:
+        """Close the :class:`AgentMem` if this store created it. Idempotent."""
+        if self._owns:
+            self._memory.close()
+
+
+class AsyncRunStore(_Base):
+    __doc__ = "Saved workflow runs (asyncio).\n" + _ARGS
+
+    async def _run(self, plan: Plan[T]) -> T:
+        return await run_async(plan, await self._memory.aredis(), self._memory.settings.retry)
+
+    async def save(
+        self, workflow: str, run_id: str, data: bytes, *, status: str = "", label: str = ""
+    ) -> int:
+        """Async twin of :meth:`RunStore.save`."""
+        return await self._run(plans.save(self._cfg, workflow, run_id, data, status, label))
+
+    async def get(self, workflow: str, run_id: str) -> SavedRun | None:
+        """Async twin of :meth:`RunStore.get`."""
+        return await self._run(plans.get(self._cfg, workflow, run_id))
+
+    async def list_runs(self, workflow: str) -> list[SavedRun]:
+        """Async twin of :meth:`RunStore.list_runs`."""
+        return await self._run(plans.list_runs(self._cfg, workflow))
+
+    async def delete(self, workflow: str, run_id: str) -> bool:
+        """Async twin of :meth:`RunStore.delete`."""
+        return await self._run(plans.delete(self._cfg, workflow, run_id))
+
+    async def aclose(self) -> None:
+        """Close the :class:`AgentMem` if this store created it. Idempotent."""
+        if self._owns:
+            await self._memory.aclose()
