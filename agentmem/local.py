@@ -194,29 +194,34 @@ def _download_release(target: Path) -> str | None:
     return None
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
 
 
-def free_cluster_ports(count: int) -> list[int]:
-    """``count`` free ports usable by Redis Cluster nodes (each needs ``port + 10000`` free too).
+def free_port(*, span: int = 1, below: int | None = None) -> int:
+    """A port on 127.0.0.1 such that it and the ``span - 1`` ports above it are free now.
 
-    Ports are drawn below the kernel's ephemeral range (so are the bus ports), where an outgoing
-    connection cannot grab one between this check and the server's bind.
+    Ports are drawn below the kernel's ephemeral range (or ``below``), where the kernel never
+    hands a port to an outgoing connection between this check and the server's bind.
     """
     import random
 
-    try:
-        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        low = 32768
+    top = (below if below is not None else _ephemeral_low()) - span
+    while True:
+        port = random.randint(10000, top)
+        if all(_port_free(port + i) for i in range(span)):
+            return port
+
+
+def free_cluster_ports(count: int) -> list[int]:
+    """``count`` free ports usable by Redis Cluster nodes (each needs ``port + 10000`` free too)."""
     ports: list[int] = []
     while len(ports) < count:
-        port = random.randint(10000, low - 10001)
-        if port not in ports and _port_free(port) and _port_free(port + 10000):
+        port = free_port(below=_ephemeral_low() - 10000)
+        if port not in ports and _port_free(port + 10000):
             ports.append(port)
     return ports
 
@@ -239,10 +244,7 @@ class WeaviatePorts:
     @classmethod
     def free(cls) -> WeaviatePorts:
         """Pick free ports for a throwaway server (tests)."""
-        while True:
-            raft = free_port()
-            if _port_free(raft + 1):
-                break
+        raft = free_port(span=2)  # the Raft port and its RPC port right above it
         return cls(free_port(), free_port(), free_port(), free_port(), raft, free_port())
 
     @classmethod
@@ -702,12 +704,6 @@ def _wait_listening(port: int, deadline: float) -> None:
 
 def _weaviate_node_ports() -> WeaviatePorts:
     # Gossip and data ports side by side, and Raft's RPC port right after its Raft port.
-    def pair() -> int:
-        while True:
-            port = free_port()
-            if port < 65000 and _port_free(port + 1):
-                return port
-
-    gossip, raft = pair(), pair()
+    gossip, raft = free_port(span=2), free_port(span=2)
     return WeaviatePorts(http=free_port(), grpc=free_port(), gossip=gossip, data=gossip + 1,
                          raft=raft, profiling=free_port())  # fmt: skip

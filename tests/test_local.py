@@ -26,19 +26,8 @@ pytestmark = pytest.mark.slow
 
 
 def _free_block(width: int = 6) -> int:
-    """A base port with ``width`` free ports above it (the local default uses a block)."""
-    for _ in range(50):
-        base = free_port()
-        if base + width < 65535 and all(_is_free(base + i) for i in range(width)):
-            return base
-    raise RuntimeError("no block of free ports")
-
-
-def _is_free(port: int) -> bool:
-    import socket
-
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) != 0
+    """A base port with ``width`` free ports from it (the local default uses a block)."""
+    return free_port(span=width)
 
 
 @pytest.fixture
