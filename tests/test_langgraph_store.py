@@ -1,0 +1,211 @@
+"""AgentMemStore (LangGraph BaseStore) on real Weaviate, checked against InMemoryStore."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+from langchain_core.embeddings import Embeddings
+from langgraph.store.base import BaseStore, GetOp, PutOp, SearchOp
+from langgraph.store.memory import InMemoryStore
+
+from agentmem import AgentMem, AgentMemSettings
+from agentmem.testing.embedding import HashingEmbedder
+from langchain_agentmem import AgentMemStore
+
+pytestmark = pytest.mark.weaviate
+_HASH = HashingEmbedder(dims=64)
+
+
+class HashEmbeddings(Embeddings):
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return _HASH.embed_documents(texts)
+
+    def embed_query(self, text: str) -> list[float]:
+        return _HASH.embed_query(text)
+
+
+INDEX: Any = {"dims": 64, "embed": HashEmbeddings(), "fields": ["text"]}
+
+
+@pytest.fixture
+def store(full_mem: AgentMem, unique_collection: str) -> Iterator[AgentMemStore]:
+    s = AgentMemStore(full_mem, tenant="graph", collection=unique_collection, index=INDEX)
+    yield s
+    s.memory.drop_collection()
+
+
+@pytest.fixture
+async def astore(
+    full_settings: AgentMemSettings, unique_collection: str
+) -> AsyncIterator[AgentMemStore]:
+    mem = AgentMem(full_settings)
+    s = AgentMemStore(mem, tenant="graph", collection=unique_collection, index=INDEX)
+    yield s
+    await s.memory.adrop_collection()
+    await mem.aclose()
+
+
+ITEMS = [
+    (("users", "1", "prefs"), "food", {"text": "likes spicy ramen", "rank": 1, "kind": "food"}),
+    (("users", "1", "prefs"), "drink", {"text": "drinks green tea", "rank": 2, "kind": "drink"}),
+    (("users", "1", "facts"), "city", {"text": "lives in Lisbon", "rank": 3, "kind": "place"}),
+    (("users", "2", "prefs"), "food", {"text": "vegetarian, no ramen", "rank": 4, "kind": "food"}),
+    (("docs", "a b", "ü,x"), "key with spaces/ü", {"text": "odd labels", "rank": 5, "kind": "odd"}),
+]
+
+
+def _fill(*stores: BaseStore) -> None:
+    for s in stores:
+        for ns, key, value in ITEMS:
+            s.put(ns, key, value)
+
+
+def _keys(items: list[Any]) -> set[tuple[tuple[str, ...], str]]:
+    return {(i.namespace, i.key) for i in items}
+
+
+def test_put_get_delete_round_trip_with_odd_labels_and_kept_created_at(
+    store: AgentMemStore,
+) -> None:
+    _fill(store)
+    ns, key, value = ITEMS[4]
+    item = store.get(ns, key)
+    assert item is not None and (item.namespace, item.key, item.value) == (ns, key, value)
+    time.sleep(0.01)
+    store.put(ns, key, {**value, "rank": 50})
+    updated = store.get(ns, key)
+    assert updated is not None and updated.value["rank"] == 50
+    assert updated.created_at == item.created_at and updated.updated_at > item.updated_at
+    store.delete(ns, key)
+    assert store.get(ns, key) is None
+    assert store.get(("nobody",), "nothing") is None
+
+
+@pytest.mark.parametrize(
+    ("prefix", "filter"),
+    [
+        (("users",), None),
+        (("users", "1"), None),
+        (("users",), {"kind": "food"}),
+        (("users",), {"rank": {"$gt": 1}}),
+        (("users",), {"rank": {"$gte": 2, "$lt": 4}}),
+        (("users",), {"kind": {"$ne": "food"}}),
+        (("users", "2"), {"kind": "drink"}),
+        (("docs",), None),
+    ],
+)
+def test_search_filters_and_prefixes_select_what_in_memory_store_selects(
+    store: AgentMemStore, prefix: tuple[str, ...], filter: dict[str, Any] | None
+) -> None:
+    reference = InMemoryStore()
+    _fill(store, reference)
+    expected = _keys(reference.search(prefix, filter=filter, limit=50))
+    assert _keys(store.search(prefix, filter=filter, limit=50)) == expected
+
+
+def test_semantic_search_ranks_and_scores_like_in_memory_store(store: AgentMemStore) -> None:
+    reference = InMemoryStore(index=INDEX)
+    _fill(store, reference)
+    store.put(("users", "1", "prefs"), "unindexed", {"text": "ramen ramen"}, index=False)
+    reference.put(("users", "1", "prefs"), "unindexed", {"text": "ramen ramen"}, index=False)
+    ours = store.search(("users",), query="spicy ramen", limit=10)
+    theirs = reference.search(("users",), query="spicy ramen", limit=10)
+    assert (
+        (ours[0].key, ours[0].namespace)
+        == (theirs[0].key, theirs[0].namespace)
+        == ("food", ("users", "1", "prefs"))
+    )
+    expected = {(i.namespace, i.key): i.score for i in theirs}
+    got = {(i.namespace, i.key): i.score for i in ours}
+    assert got.keys() == expected.keys()
+    for where, score in expected.items():
+        assert got[where] == (None if score is None else pytest.approx(score, abs=1e-4)), where
+    scored = [i.score for i in ours if i.score is not None]
+    assert scored == sorted(scored, reverse=True)
+    assert ours[-1].key == "unindexed" and ours[-1].score is None
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"prefix": ("users",)},
+        {"prefix": ("users", "*", "prefs")},
+        {"suffix": ("prefs",)},
+        {"max_depth": 2},
+        {"prefix": ("users",), "max_depth": 1},
+        {"limit": 2, "offset": 1},
+    ],
+    ids=str,
+)
+def test_list_namespaces_matches_in_memory_store(
+    store: AgentMemStore, kwargs: dict[str, Any]
+) -> None:
+    reference = InMemoryStore()
+    _fill(store, reference)
+    assert store.list_namespaces(**kwargs) == reference.list_namespaces(**kwargs)
+
+
+def test_batch_reads_see_state_before_its_puts_and_last_put_wins(store: AgentMemStore) -> None:
+    reference = InMemoryStore()
+    ops = [
+        PutOp(("b",), "k", {"v": 1}),
+        GetOp(("b",), "k"),
+        PutOp(("b",), "k", {"v": 2}),
+        SearchOp(("b",)),
+    ]
+    for s in (store, reference):
+        results = s.batch(ops)
+        assert results[0] is None and results[1] is None and results[3] == []
+    assert store.get(("b",), "k").value == reference.get(("b",), "k").value == {"v": 2}  # type: ignore[union-attr]
+
+
+def test_ttl_items_expire_refresh_on_read_and_are_swept(
+    full_mem: AgentMem, unique_collection: str
+) -> None:
+    store = AgentMemStore(full_mem, tenant="ttl", collection=unique_collection)
+    try:
+        store.put(("t",), "short", {"v": 1}, ttl=1 / 60)  # one second
+        store.put(("t",), "kept", {"v": 2})
+        time.sleep(0.6)
+        assert store.get(("t",), "short") is not None  # read refreshes: another second from now
+        time.sleep(0.6)
+        assert store.get(("t",), "short", refresh_ttl=False) is not None
+        time.sleep(1.0)
+        assert store.get(("t",), "short") is None
+        assert _keys(store.search(("t",))) == {(("t",), "kept")}
+        assert store.list_namespaces() == [("t",)]
+        assert store.sweep() == 1
+    finally:
+        store.memory.drop_collection()
+
+
+def test_tenants_of_one_store_collection_are_isolated(
+    full_mem: AgentMem, unique_collection: str
+) -> None:
+    a = AgentMemStore(full_mem, tenant="a", collection=unique_collection)
+    b = AgentMemStore(full_mem, tenant="b", collection=unique_collection)
+    try:
+        a.put(("users", "1"), "k", {"secret": True})
+        assert b.get(("users", "1"), "k") is None
+        assert b.search(("users",)) == [] and b.list_namespaces() == []
+    finally:
+        a.memory.drop_collection()
+
+
+async def test_async_api_mirrors_sync(astore: AgentMemStore) -> None:
+    for ns, key, value in ITEMS:
+        await astore.aput(ns, key, value)
+    item = await astore.aget(*ITEMS[0][:2])
+    assert item is not None and item.value == ITEMS[0][2]
+    hits = await astore.asearch(("users",), query="green tea", limit=1)
+    assert [(h.key, h.value["kind"]) for h in hits] == [("drink", "drink")]
+    assert await astore.alist_namespaces(prefix=("users",), max_depth=2) == [
+        ("users", "1"),
+        ("users", "2"),
+    ]
+    await astore.adelete(*ITEMS[0][:2])
+    assert await astore.aget(*ITEMS[0][:2]) is None
