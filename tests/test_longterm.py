@@ -309,3 +309,20 @@ async def test_async_methods_mirror_the_sync_ones(amemory: LongTermMemory) -> No
     results = await asyncio.gather(amemory.asearch("other"), amemory.aget(["b"]))
     assert [h.record.id for h in results[0]] == ["b"] and len(results[1]) == 1
     assert await amemory.aclear() == 1
+
+
+async def test_concurrent_first_use_of_a_new_collection_creates_it_once(
+    full_settings: AgentMemSettings, unique_collection: str
+) -> None:
+    mem = AgentMem(full_settings)
+    first = LongTermMemory(mem, tenant="a", collection=unique_collection)
+    second = LongTermMemory(mem, tenant="b", collection=unique_collection)
+    try:
+        versions = await asyncio.gather(
+            first.asetup(), second.aadd([MemoryRecord("raced", id="r")]), first.asearch("raced")
+        )
+        assert versions[0] == SCHEMA_VERSION and versions[1] == ["r"]
+        assert [h.record.id for h in await second.asearch("raced")] == ["r"]
+    finally:
+        await first.adrop_collection()
+        await mem.aclose()

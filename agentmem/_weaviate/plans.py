@@ -7,12 +7,14 @@ each other, so one lambda serves both.
 
 from __future__ import annotations
 
+import inspect
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import weaviate.exceptions as wx
 from weaviate.classes.aggregate import GroupByAggregate
 from weaviate.classes.config import DataType, Property
 from weaviate.classes.data import DataObject
@@ -46,6 +48,32 @@ class Target:
 
 def _col(client: Any, t: Target) -> Any:
     return client.collections.use(t.collection).with_tenant(t.tenant)
+
+
+def _create(t: Target) -> Call:
+    kwargs = schema.create_kwargs(t.collection)
+
+    def create(c: Any) -> Any:
+        # Two processes may create the collection at once; losing that race is fine (the
+        # winner's version is checked right after).
+        try:
+            result = c.collections.create(**kwargs)
+        except wx.UnexpectedStatusCodeError as exc:
+            if "already exists" not in str(exc):
+                raise
+            return None
+        return _absorb_exists(result) if inspect.isawaitable(result) else result
+
+    return Call("longterm.create", create)
+
+
+async def _absorb_exists(pending: Awaitable[Any]) -> Any:
+    try:
+        return await pending
+    except wx.UnexpectedStatusCodeError as exc:
+        if "already exists" not in str(exc):
+            raise
+        return None
 
 
 def _add_property(t: Target, prop: Property) -> Call:
@@ -89,8 +117,7 @@ def setup(t: Target) -> Plan[int]:
     """Create the collection, or apply the missing migrations in order. Returns the version."""
     exists = yield Call("longterm.exists", lambda c: c.collections.exists(t.collection), True)
     if not exists:
-        kwargs = schema.create_kwargs(t.collection)
-        yield Call("longterm.create", lambda c: c.collections.create(**kwargs))
+        yield _create(t)
     else:
         config = yield Call(
             "longterm.config", lambda c: c.collections.use(t.collection).config.get(), True
@@ -119,11 +146,9 @@ def ensure(t: Target) -> Plan[None]:
         if not exists:
             # Zero-config: a missing collection is created at the current version. Migrating an
             # existing one is left to an explicit setup().
-            kwargs = schema.create_kwargs(t.collection)
-            yield Call("longterm.create", lambda c: c.collections.create(**kwargs))
-            t.props = {p.name for m in schema.MIGRATIONS for p in m.properties()}
-        else:
-            yield from _refresh(t, check=True)
+            yield _create(t)
+        # Also after creating: another process may have won the race with its own version.
+        yield from _refresh(t, check=True)
         t.ready = True
     if not t.tenant_ready:
         # Only this tenant is asked about, never the whole tenant list.
