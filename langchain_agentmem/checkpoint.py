@@ -155,14 +155,14 @@ class AgentMemCheckpointSaver(BaseCheckpointSaver[str]):
         body: dict[str, Any] = dict(checkpoint)
         values: dict[str, Any] = body.pop("channel_values", None) or {}
         merged = get_checkpoint_metadata(config, metadata)
-        new_values: dict[str, Typed | None] = {}
-        for channel in new_versions:
-            if channel in values:
-                new_values[channel] = self._dump(values[channel], f"channel {channel!r}")
-            else:
-                new_values[channel] = None  # the channel was cleared at this version
-        versions = dict(checkpoint.get("channel_versions") or {})
-        versions.update(new_versions)
+        versions = {**(checkpoint.get("channel_versions") or {}), **new_versions}
+        # Only channels that have a value are referenced: a channel without one (consumed,
+        # cleared, or a delta channel left out on purpose) reads back as absent, as with
+        # InMemorySaver, and costs no bytes per checkpoint.
+        refs = {c: _version_key(v) for c, v in versions.items() if c in values}
+        new_values: dict[str, Typed | None] = {
+            c: self._dump(values[c], f"channel {c!r}") for c in new_versions if c in values
+        }
         run_id = merged.get("run_id")
         return NewCheckpoint(
             thread_id=_thread_id(config),
@@ -172,7 +172,7 @@ class AgentMemCheckpointSaver(BaseCheckpointSaver[str]):
             checkpoint=self._dump(body, "the checkpoint"),
             metadata=self._dump(merged, "the checkpoint metadata"),
             run_id=str(run_id) if run_id is not None else None,
-            versions={c: _version_key(v) for c, v in versions.items()},
+            versions=refs,
             new_values=new_values,
         )
 

@@ -1,0 +1,282 @@
+"""Workflow memory: agentmem's LangGraph saver against InMemorySaver, SqliteSaver and PostgresSaver.
+
+Every system runs the same graphs in the same process, against servers started here:
+
+* a Redis from ``agentmem.local.LocalStack`` on a free loopback port;
+* a throwaway PostgreSQL cluster (``initdb``/``pg_ctl`` in a temp folder, as the ``postgres`` user
+  when run as root); if it cannot start, the reason is printed and the rest is measured;
+* SQLite in a file in a temp folder.
+
+Measurements:
+
+* step time: a 20-step graph with four channels (a counter, a small string, a 20 kB string set
+  once, a list that grows by one item per step), ``durability="sync"`` so every checkpoint is
+  written before the next step; median over runs of (wall time of one run / 20);
+* round trips: socket writes of agentmem's client per ``put``, ``put_writes`` and ``get_tuple``
+  during those runs (a redis-py Connection subclass counts them per thread), after a warm-up run
+  that opens the connection and loads the scripts;
+* bytes: after 100 steps in which one small channel changes and a 50 kB one never does, the
+  bytes each system holds (Redis: ``MEMORY USAGE`` of every key; SQLite: file size; Postgres:
+  ``pg_total_relation_size`` of the checkpoint tables; InMemorySaver: the serialized bytes it keeps).
+
+Run: ``.venv/bin/python bench/bench_checkpoints.py`` (well under a minute).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import operator
+import os
+import shutil
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import redis
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.checkpoint.sqlite import SqliteSaver
+from langgraph.graph import END, START, StateGraph
+from typing_extensions import TypedDict
+
+from agentmem import AgentMem, AgentMemSettings, LocalSettings, RedisSettings
+from agentmem.local import LocalStack, WeaviatePorts, free_port
+from langchain_agentmem import AgentMemCheckpointSaver
+
+STEPS = 20
+RUNS = 15
+BYTES_STEPS = 100
+_COUNTS = threading.local()
+
+
+def sends() -> int:
+    """Socket writes made by this thread so far (LangGraph runs writes on worker threads)."""
+    return int(getattr(_COUNTS, "n", 0))
+
+
+class CountingConnection(redis.Connection):
+    """Counts writes to the socket per thread: one per round trip."""
+
+    def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        _COUNTS.n = sends() + 1
+        super().send_packed_command(command, check_health)
+
+
+class State(TypedDict, total=False):
+    counter: int
+    small: str
+    big: str
+    items: Annotated[list[str], operator.add]
+
+
+def chain(steps: int, *, grow: bool) -> Any:
+    builder = StateGraph(State)
+    previous = START
+
+    def node(i: int) -> Callable[[State], State]:
+        def run(state: State) -> State:
+            out: State = {"counter": state.get("counter", 0) + 1, "small": f"step {i}"}
+            if grow:
+                out["items"] = [f"item {i}"]
+            return out
+
+        return run
+
+    for i in range(steps):
+        builder.add_node(f"n{i}", node(i))
+        builder.add_edge(previous, f"n{i}")
+        previous = f"n{i}"
+    builder.add_edge(previous, END)
+    return builder
+
+
+def step_times(saver: BaseCheckpointSaver[Any]) -> float:
+    graph = chain(STEPS, grow=True).compile(checkpointer=saver)
+    per_step = []
+    for run in range(RUNS + 1):
+        config = {"configurable": {"thread_id": f"bench-{uuid.uuid4().hex}"}}
+        start = time.perf_counter()
+        graph.invoke({"big": "B" * 20_000, "items": []}, config, durability="sync")
+        if run:  # the first run warms caches, scripts and connections
+            per_step.append((time.perf_counter() - start) / STEPS)
+    return statistics.median(per_step)
+
+
+def bytes_after_100_steps(saver: BaseCheckpointSaver[Any]) -> str:
+    graph = chain(BYTES_STEPS, grow=False).compile(checkpointer=saver)
+    config = {"configurable": {"thread_id": "bytes"}, "recursion_limit": BYTES_STEPS + 10}
+    graph.invoke({"big": "B" * 50_000}, config, durability="sync")
+    return "measured below"
+
+
+class Counted:
+    """Wraps the saver's methods to count socket writes per call."""
+
+    def __init__(self, saver: AgentMemCheckpointSaver) -> None:
+        self.calls: dict[str, list[int]] = {"put": [], "put_writes": [], "get_tuple": []}
+        for name in self.calls:
+            original = getattr(saver, name)
+
+            def wrapper(*a: Any, _o: Any = original, _n: str = name, **kw: Any) -> Any:
+                before = sends()
+                result = _o(*a, **kw)
+                self.calls[_n].append(sends() - before)
+                return result
+
+            setattr(saver, name, wrapper)
+
+
+@contextlib.contextmanager
+def postgres(root: Path) -> Iterator[str]:
+    """A throwaway PostgreSQL cluster; yields its URI (raises RuntimeError if it cannot run)."""
+    bindir = next(
+        (p for p in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)), None
+    )
+    initdb = shutil.which("initdb") or (str(bindir / "initdb") if bindir else None)
+    if not initdb or not Path(initdb).exists():
+        raise RuntimeError("initdb not found (apt-get install -y postgresql)")
+    pg_ctl = str(Path(initdb).with_name("pg_ctl"))
+    data, port = root / "pgdata", free_port()
+    data.mkdir()
+    as_user: list[str] = []
+    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
+        os.chmod(root.parent, 0o755)  # mkdtemp made it 0700: let the postgres user through
+        shutil.chown(root, "postgres")
+        shutil.chown(data, "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    run = {"check": True, "capture_output": True, "text": True}
+    subprocess.run([*as_user, initdb, "-D", str(data), "-A", "trust", "-U", "bench"], **run)
+    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=on"
+    subprocess.run(
+        [
+            *as_user,
+            pg_ctl,
+            "-D",
+            str(data),
+            "-o",
+            options,
+            "-w",
+            "-l",
+            str(root / "pg.log"),
+            "start",
+        ],
+        **run,
+    )
+    try:
+        yield f"postgresql://bench@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run([*as_user, pg_ctl, "-D", str(data), "-m", "immediate", "stop"], **run)
+
+
+def redis_bytes(client: redis.Redis, prefix: str) -> int:
+    return sum(
+        int(client.memory_usage(k, samples=0) or 0) for k in client.scan_iter(match=f"{prefix}:*")
+    )
+
+
+def memory_bytes(saver: InMemorySaver) -> int:
+    total = 0
+    for ns_map in saver.storage.values():
+        for checkpoints in ns_map.values():
+            for (_, cp), (_, md), _parent in checkpoints.values():
+                total += len(cp) + len(md)
+    total += sum(len(v[1]) for v in saver.blobs.values())
+    total += sum(len(w[2][1]) for writes in saver.writes.values() for w in writes.values())
+    return total
+
+
+def main() -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="agentmem-bench-cp-"))
+    stack = LocalStack(tmp / "stack", redis_port=free_port(), weaviate_ports=WeaviatePorts.free())
+    stack.up(only=["redis"])
+    rows: list[tuple[str, float | None, str]] = []
+    try:
+        settings = AgentMemSettings(
+            redis=RedisSettings(url=stack.redis_url),
+            local=LocalSettings(autostart=False),
+            key_prefix="benchcp",
+        )
+        client = redis.Redis.from_url(stack.redis_url, connection_class=CountingConnection)
+        with AgentMem(settings, redis=client) as memory:
+            saver = AgentMemCheckpointSaver(memory)
+            # Warm-up outside the count: connection handshake and one SCRIPT LOAD per script.
+            chain(2, grow=True).compile(checkpointer=saver).invoke(
+                {"items": []}, {"configurable": {"thread_id": "warm"}}, durability="sync"
+            )
+            counted = Counted(saver)
+            rows.append(("agentmem (Redis)", step_times(saver), ""))
+            trips = {k: statistics.mean(v) for k, v in counted.calls.items() if v}
+            client.delete(*client.scan_iter(match="benchcp:*"))
+            bytes_after_100_steps(AgentMemCheckpointSaver(memory))
+            sizes = {"agentmem (Redis)": redis_bytes(client, "benchcp")}
+
+        mem_saver = InMemorySaver()
+        rows.append(("InMemorySaver", step_times(mem_saver), ""))
+        mem_saver = InMemorySaver()
+        bytes_after_100_steps(mem_saver)
+        sizes["InMemorySaver"] = memory_bytes(mem_saver)
+
+        for label, name in (("SqliteSaver (file)", "steps.db"), ("", "bytes.db")):
+            with SqliteSaver.from_conn_string(str(tmp / name)) as sqlite:
+                if label:
+                    rows.append((label, step_times(sqlite), ""))
+                else:
+                    bytes_after_100_steps(sqlite)
+        sizes["SqliteSaver (file)"] = (tmp / "bytes.db").stat().st_size
+
+        try:
+            from langgraph.checkpoint.postgres import PostgresSaver
+
+            (tmp / "pg").mkdir()
+            with postgres(tmp / "pg") as uri, PostgresSaver.from_conn_string(uri) as pg:
+                pg.setup()
+                rows.append(("PostgresSaver", step_times(pg), ""))
+                with pg.conn.cursor() as cur:
+                    cur.execute("TRUNCATE checkpoints, checkpoint_blobs, checkpoint_writes")
+                bytes_after_100_steps(pg)
+                with pg.conn.cursor() as cur:
+                    cur.execute(
+                        "SELECT sum(pg_total_relation_size(t)) AS total FROM unnest(ARRAY["
+                        "'checkpoints','checkpoint_blobs','checkpoint_writes']) AS t"
+                    )
+                    row: Any = cur.fetchone()  # PostgresSaver's connection returns dict rows
+                    sizes["PostgresSaver"] = int(row["total"])
+        except (RuntimeError, subprocess.CalledProcessError, OSError) as exc:
+            detail = getattr(exc, "stderr", "") or str(exc)
+            rows.append(("PostgresSaver", None, f"not measured: {detail.strip()[:200]}"))
+    finally:
+        stack.down()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    base = rows[0][1] or 1.0
+    print(
+        f"\n## LangGraph checkpointers: {STEPS}-step graph, durability=sync, median of {RUNS} runs\n"
+    )
+    print(
+        "| saver | ms per step | ratio to agentmem | bytes after 100 steps (50 kB channel unchanged) |"
+    )
+    print("|---|---:|---:|---:|")
+    for name, seconds, note in rows:
+        if seconds is None:
+            print(f"| {name} | n/a | n/a | {note} |")
+            continue
+        size = sizes.get(name)
+        print(
+            f"| {name} | {seconds * 1000:.3f} | {seconds / base:.2f}x | "
+            f"{f'{size:,}' if size is not None else 'n/a'} |"
+        )
+    print("\n## agentmem round trips per call (socket writes counted at the redis-py client)\n")
+    print("| call | round trips (mean) |")
+    print("|---|---:|")
+    for name, value in trips.items():
+        print(f"| {name} | {value:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
