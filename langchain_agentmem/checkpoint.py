@@ -174,6 +174,9 @@ class AgentMemCheckpointSaver(BaseCheckpointSaver[str]):
             run_id=str(run_id) if run_id is not None else None,
             versions=refs,
             new_values=new_values,
+            # DeltaChannel (beta) counts updates since its last snapshot here; while any count
+            # is open, the state is rebuilt from ancestors' writes, so retention keeps them.
+            needs_ancestors=bool(merged.get("counters_since_delta_snapshot")),
         )
 
     def _writes(

@@ -90,6 +90,8 @@ class NewCheckpoint:
         versions: version key of every channel of the checkpoint.
         new_values: the channels whose version this checkpoint moved; ``None`` marks a channel
             that has no value (it was cleared).
+        needs_ancestors: reading it needs its ancestors' pending writes (LangGraph's
+            ``DeltaChannel``); retention then keeps the chain back to one that does not.
     """
 
     thread_id: str
@@ -101,6 +103,7 @@ class NewCheckpoint:
     run_id: str | None = None
     versions: Mapping[str, str] = field(default_factory=dict)
     new_values: Mapping[str, Typed | None] = field(default_factory=dict)
+    needs_ancestors: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,6 +258,8 @@ def put(cfg: StoreConfig, new: NewCheckpoint) -> Plan[None]:
         _utf8(new.run_id or "", "run_id"),
         cfg.keep_last,
         cfg.max_age_ms,
+        _utf8(new.parent_id or "", "parent checkpoint id"),
+        int(bool(new.needs_ancestors)),
         *pairs,
     ]
     fresh = yield _script("checkpoint.put", scripts.PUT, keys, args)

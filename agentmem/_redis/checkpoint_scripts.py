@@ -81,7 +81,8 @@ local function drop(m, dropped)
   for _, f in ipairs(blob_fields(m)) do bucket[f] = true end
   local wf = write_fields(m)
   if #wf > 0 then in_slices('HDEL', KEYS[5], wf, 1) end
-  redis.call('HDEL', KEYS[4], 'r:' .. m, 'b:' .. m, 'w:' .. m, 'u:' .. m, 't:' .. m)
+  redis.call('HDEL', KEYS[4], 'r:' .. m, 'b:' .. m, 'w:' .. m, 'u:' .. m, 't:' .. m, 'p:' .. m,
+             'd:' .. m)
   redis.call('ZREM', KEYS[2], m)
   redis.call('ZREM', KEYS[3], string.sub(m, 41) .. '\0' .. nsh)
 end
@@ -101,24 +102,42 @@ end
 
 -- Retention of one namespace: drop checkpoints ranked `keep` or more from the newest, and those
 -- put more than `max_age` ms ago. The newest one always stays: a thread paused on an interrupt
--- resumes from it and its pending writes.
+-- resumes from it and its pending writes. A kept checkpoint marked 'd:' (it needs its ancestors'
+-- writes, LangGraph's DeltaChannel) keeps its parent chain back to one that does not.
 local function retain(nsh, keep, max_age, dropped)
   if keep <= 0 and max_age <= 0 then return 0 end
   local members = ns_members(nsh)
   local n = #members
   local cutoff = tonumber(now_ms()) - max_age
-  local count = 0
+  local cut = 0
   for i = 1, n - 1 do
-    local m = members[i]
     local old = keep > 0 and (n - i) >= keep
     if not old and max_age > 0 then
-      local t = tonumber(redis.call('HGET', KEYS[4], 't:' .. m) or cutoff)
+      local t = tonumber(redis.call('HGET', KEYS[4], 't:' .. members[i]) or cutoff)
       old = t < cutoff
     end
     -- Checkpoint ids grow with time, so the first young one ends the scan.
     if not old then break end
-    drop(m, dropped)
-    count = count + 1
+    cut = i
+  end
+  if cut == 0 then return 0 end
+  local protected = {}
+  for i = cut + 1, n do
+    local m = members[i]
+    while redis.call('HGET', KEYS[4], 'd:' .. m) do
+      local parent = redis.call('HGET', KEYS[4], 'p:' .. m)
+      if not parent or parent == '' then break end
+      m = nsh .. parent
+      if protected[m] then break end  -- the rest of this chain is already protected
+      protected[m] = true
+    end
+  end
+  local count = 0
+  for i = 1, cut do
+    if not protected[members[i]] then
+      drop(members[i], dropped)
+      count = count + 1
+    end
   end
   return count
 end
@@ -170,8 +189,9 @@ PUT = (
     + _TOUCH
     + r"""
 -- ARGV[3] m, ARGV[4] record, ARGV[5] its channel-value fields, ARGV[6] run id ('' for none),
--- ARGV[7] keep-last (0: off), ARGV[8] max age in ms (0: off), ARGV[9..] field, value pairs of
--- the channel values this checkpoint changed.
+-- ARGV[7] keep-last (0: off), ARGV[8] max age in ms (0: off), ARGV[9] parent id ('' for none),
+-- ARGV[10] '1' if reading it needs its ancestors' writes, ARGV[11..] field, value pairs of the
+-- channel values this checkpoint changed.
 local m = ARGV[3]
 local nsh = string.sub(m, 1, 40)
 redis.call('HSET', KEYS[4], 'r:' .. m, ARGV[4], 'b:' .. m, ARGV[5], 't:' .. m, now_ms())
@@ -180,7 +200,13 @@ if ARGV[6] ~= '' then
 else
   redis.call('HDEL', KEYS[4], 'u:' .. m)
 end
-if #ARGV >= 9 then in_slices('HSET', KEYS[6], slice(ARGV, 9, #ARGV), 2) end
+redis.call('HSET', KEYS[4], 'p:' .. m, ARGV[9])
+if ARGV[10] == '1' then
+  redis.call('HSET', KEYS[4], 'd:' .. m, '1')
+else
+  redis.call('HDEL', KEYS[4], 'd:' .. m)
+end
+if #ARGV >= 11 then in_slices('HSET', KEYS[6], slice(ARGV, 11, #ARGV), 2) end
 redis.call('ZADD', KEYS[2], 0, m)
 redis.call('ZADD', KEYS[3], 0, string.sub(m, 41) .. '\0' .. nsh)
 local dropped = {}
