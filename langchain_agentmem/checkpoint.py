@@ -23,70 +23,31 @@ from typing import Any, cast
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
-    WRITES_IDX_MAP,
     BaseCheckpointSaver,
     ChannelVersions,
     Checkpoint,
     CheckpointMetadata,
     CheckpointTuple,
     get_checkpoint_id,
-    get_checkpoint_metadata,
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from agentmem import AgentMem
-from agentmem.checkpoints import (
-    AsyncCheckpointStore,
-    CheckpointRecord,
-    CheckpointStore,
-    NewCheckpoint,
-    Typed,
-    WriteRecord,
+from agentmem.checkpoints import AsyncCheckpointStore, CheckpointStore
+from agentmem.errors import InvalidInputError
+from langchain_agentmem._checkpoint_convert import (
+    config_of,
+    configurable,
+    contains,
+    thread_id_of,
+    to_new_checkpoint,
+    to_tuple,
+    to_writes,
 )
-from agentmem.errors import InvalidInputError, SerializationError
 
 __all__ = ["AgentMemCheckpointSaver"]
 
 _STRATEGIES = ("keep_latest", "delete")
-
-
-def _version_key(version: Any) -> str:
-    # Part of a channel value's field name. The type is part of it, so 1 and "1" never share a
-    # value; the exact version (with its type) is kept inside the serialized checkpoint.
-    return f"{type(version).__name__}:{version!r}"
-
-
-def _configurable(config: RunnableConfig | None) -> dict[str, Any]:
-    return dict((config or {}).get("configurable") or {})
-
-
-def _thread_id(config: RunnableConfig) -> str:
-    thread_id = _configurable(config).get("thread_id")
-    if thread_id is None or thread_id == "":
-        raise InvalidInputError(
-            'the config has no thread_id; pass {"configurable": {"thread_id": "..."}}'
-        )
-    return str(thread_id)
-
-
-def _config(thread_id: str, ns: str, checkpoint_id: str) -> RunnableConfig:
-    return {
-        "configurable": {
-            "thread_id": thread_id,
-            "checkpoint_ns": ns,
-            "checkpoint_id": checkpoint_id,
-        }
-    }
-
-
-def _contains(value: Any, wanted: Any) -> bool:
-    # Containment like Postgres' JSONB @>: dicts match on the keys asked for (recursively),
-    # anything else by equality. A flat filter is InMemorySaver's exact top-level match.
-    if isinstance(wanted, dict):
-        return isinstance(value, dict) and all(
-            k in value and _contains(value[k], v) for k, v in wanted.items()
-        )
-    return bool(value == wanted)
 
 
 class AgentMemCheckpointSaver(BaseCheckpointSaver[str]):
@@ -129,93 +90,17 @@ class AgentMemCheckpointSaver(BaseCheckpointSaver[str]):
     def __repr__(self) -> str:
         return f"AgentMemCheckpointSaver({self._store!r})"
 
-    # -- serialization ---------------------------------------------------------------------------
-
-    def _dump(self, value: Any, what: str) -> Typed:
-        try:
-            tag, data = self.serde.dumps_typed(value)
-        except Exception as exc:  # serde raises anything (TypeError, msgpack and cipher errors)
-            raise SerializationError(
-                f"{what} cannot be serialized by {type(self.serde).__name__} ({exc}); store "
-                "plain data, or pass a serde that handles this type. Nothing was written."
-            ) from exc
-        return Typed(tag, bytes(data))
-
-    def _load(self, value: Typed) -> Any:
-        return self.serde.loads_typed((value.tag, value.data))
-
-    def _new(
-        self,
-        config: RunnableConfig,
-        checkpoint: Checkpoint,
-        metadata: CheckpointMetadata,
-        new_versions: ChannelVersions,
-    ) -> NewCheckpoint:
-        conf = _configurable(config)
-        body: dict[str, Any] = dict(checkpoint)
-        values: dict[str, Any] = body.pop("channel_values", None) or {}
-        merged = get_checkpoint_metadata(config, metadata)
-        versions = {**(checkpoint.get("channel_versions") or {}), **new_versions}
-        # Only channels that have a value are referenced: a channel without one (consumed,
-        # cleared, or a delta channel left out on purpose) reads back as absent, as with
-        # InMemorySaver, and costs no bytes per checkpoint.
-        refs = {c: _version_key(v) for c, v in versions.items() if c in values}
-        new_values: dict[str, Typed | None] = {
-            c: self._dump(values[c], f"channel {c!r}") for c in new_versions if c in values
-        }
-        run_id = merged.get("run_id")
-        return NewCheckpoint(
-            thread_id=_thread_id(config),
-            ns=str(conf.get("checkpoint_ns") or ""),
-            checkpoint_id=checkpoint["id"],
-            parent_id=conf.get("checkpoint_id") or None,
-            checkpoint=self._dump(body, "the checkpoint"),
-            metadata=self._dump(merged, "the checkpoint metadata"),
-            run_id=str(run_id) if run_id is not None else None,
-            versions=refs,
-            new_values=new_values,
-            # DeltaChannel (beta) counts updates since its last snapshot here; while any count
-            # is open, the state is rebuilt from ancestors' writes, so retention keeps them.
-            needs_ancestors=bool(merged.get("counters_since_delta_snapshot")),
-        )
-
-    def _writes(
-        self, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str
-    ) -> builtins.list[WriteRecord]:
-        return [
-            WriteRecord(
-                task_id=task_id,
-                idx=WRITES_IDX_MAP.get(channel, i),
-                channel=channel,
-                value=self._dump(value, f"the write to channel {channel!r}"),
-                task_path=task_path,
-            )
-            for i, (channel, value) in enumerate(writes)
-        ]
-
-    def _tuple(self, record: CheckpointRecord) -> CheckpointTuple:
-        checkpoint = cast(Checkpoint, self._load(record.checkpoint))
-        checkpoint["channel_values"] = {c: self._load(v) for c, v in record.values.items()}
-        parent = record.parent_id
-        return CheckpointTuple(
-            config=_config(record.thread_id, record.ns, record.checkpoint_id),
-            checkpoint=checkpoint,
-            metadata=cast(CheckpointMetadata, self._load(record.metadata)),
-            parent_config=_config(record.thread_id, record.ns, parent) if parent else None,
-            pending_writes=[(w.task_id, w.channel, self._load(w.value)) for w in record.writes],
-        )
-
     def _matches(
         self, tup: CheckpointTuple, filter: dict[str, Any] | None, exact_id: str | None
     ) -> bool:
         if exact_id and tup.checkpoint["id"] != exact_id:
             return False
-        return _contains(tup.metadata, filter) if filter else True
+        return contains(tup.metadata, filter) if filter else True
 
     @staticmethod
     def _scope(config: RunnableConfig | None) -> tuple[str | None, str | None, str | None]:
         """(thread id, namespace or None for all, exact checkpoint id) of a list() config."""
-        conf = _configurable(config)
+        conf = configurable(config)
         thread_id = conf.get("thread_id")
         ns = conf.get("checkpoint_ns")
         return (
@@ -228,11 +113,11 @@ class AgentMemCheckpointSaver(BaseCheckpointSaver[str]):
 
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         """The checkpoint named by ``config`` (the newest of its thread/namespace without an id)."""
-        conf = _configurable(config)
+        conf = configurable(config)
         record = self._store.get(
-            _thread_id(config), str(conf.get("checkpoint_ns") or ""), get_checkpoint_id(config)
+            thread_id_of(config), str(conf.get("checkpoint_ns") or ""), get_checkpoint_id(config)
         )
-        return self._tuple(record) if record else None
+        return to_tuple(self.serde, record) if record else None
 
     def list(
         self,
@@ -253,7 +138,7 @@ class AgentMemCheckpointSaver(BaseCheckpointSaver[str]):
             return
         seen = 0
         for record in self._store.iter(thread_id, ns=ns, before=bound):
-            tup = self._tuple(record)
+            tup = to_tuple(self.serde, record)
             if self._matches(tup, filter, exact):
                 yield tup
                 seen += 1
@@ -268,9 +153,9 @@ class AgentMemCheckpointSaver(BaseCheckpointSaver[str]):
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
         """Store a checkpoint (one atomic round trip); return the config that names it."""
-        new = self._new(config, checkpoint, metadata, new_versions)
+        new = to_new_checkpoint(self.serde, config, checkpoint, metadata, new_versions)
         self._store.put(new)
-        return _config(new.thread_id, new.ns, new.checkpoint_id)
+        return config_of(new.thread_id, new.ns, new.checkpoint_id)
 
     def put_writes(
         self,
@@ -280,12 +165,12 @@ class AgentMemCheckpointSaver(BaseCheckpointSaver[str]):
         task_path: str = "",
     ) -> None:
         """Store a task's pending writes on the checkpoint named by ``config``."""
-        conf = _configurable(config)
+        conf = configurable(config)
         self._store.put_writes(
-            _thread_id(config),
+            thread_id_of(config),
             str(conf.get("checkpoint_ns") or ""),
             str(conf.get("checkpoint_id") or ""),
-            self._writes(writes, task_id, task_path),
+            to_writes(self.serde, writes, task_id, task_path),
         )
 
     def delete_thread(self, thread_id: str) -> None:
@@ -327,11 +212,11 @@ class AgentMemCheckpointSaver(BaseCheckpointSaver[str]):
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         """Async twin of :meth:`get_tuple`."""
-        conf = _configurable(config)
+        conf = configurable(config)
         record = await self._astore.get(
-            _thread_id(config), str(conf.get("checkpoint_ns") or ""), get_checkpoint_id(config)
+            thread_id_of(config), str(conf.get("checkpoint_ns") or ""), get_checkpoint_id(config)
         )
-        return self._tuple(record) if record else None
+        return to_tuple(self.serde, record) if record else None
 
     async def alist(
         self,
@@ -348,7 +233,7 @@ class AgentMemCheckpointSaver(BaseCheckpointSaver[str]):
             return
         seen = 0
         async for record in self._astore.iter(thread_id, ns=ns, before=bound):
-            tup = self._tuple(record)
+            tup = to_tuple(self.serde, record)
             if self._matches(tup, filter, exact):
                 yield tup
                 seen += 1
@@ -363,9 +248,9 @@ class AgentMemCheckpointSaver(BaseCheckpointSaver[str]):
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
         """Async twin of :meth:`put`."""
-        new = self._new(config, checkpoint, metadata, new_versions)
+        new = to_new_checkpoint(self.serde, config, checkpoint, metadata, new_versions)
         await self._astore.put(new)
-        return _config(new.thread_id, new.ns, new.checkpoint_id)
+        return config_of(new.thread_id, new.ns, new.checkpoint_id)
 
     async def aput_writes(
         self,
@@ -375,12 +260,12 @@ class AgentMemCheckpointSaver(BaseCheckpointSaver[str]):
         task_path: str = "",
     ) -> None:
         """Async twin of :meth:`put_writes`."""
-        conf = _configurable(config)
+        conf = configurable(config)
         await self._astore.put_writes(
-            _thread_id(config),
+            thread_id_of(config),
             str(conf.get("checkpoint_ns") or ""),
             str(conf.get("checkpoint_id") or ""),
-            self._writes(writes, task_id, task_path),
+            to_writes(self.serde, writes, task_id, task_path),
         )
 
     async def adelete_thread(self, thread_id: str) -> None:

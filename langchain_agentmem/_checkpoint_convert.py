@@ -1,0 +1,154 @@
+"""Conversions between LangGraph's checkpoint types and agentmem's stored records.
+
+Everything that touches the serializer lives here, as functions of it: a saver copy made by
+``with_allowlist`` swaps ``serde``, so nothing may capture it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, cast
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    WRITES_IDX_MAP,
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+    get_checkpoint_metadata,
+)
+from langgraph.checkpoint.serde.base import SerializerProtocol
+
+from agentmem.checkpoints import CheckpointRecord, NewCheckpoint, Typed, WriteRecord
+from agentmem.errors import InvalidInputError, SerializationError
+
+__all__ = [
+    "config_of",
+    "configurable",
+    "contains",
+    "dump",
+    "load",
+    "thread_id_of",
+    "to_new_checkpoint",
+    "to_tuple",
+    "to_writes",
+]
+
+
+def _version_key(version: Any) -> str:
+    # Part of a channel value's field name. The type is part of it, so 1 and "1" never share a
+    # value; the exact version (with its type) is kept inside the serialized checkpoint.
+    return f"{type(version).__name__}:{version!r}"
+
+
+def configurable(config: RunnableConfig | None) -> dict[str, Any]:
+    return dict((config or {}).get("configurable") or {})
+
+
+def thread_id_of(config: RunnableConfig) -> str:
+    thread_id = configurable(config).get("thread_id")
+    if thread_id is None or thread_id == "":
+        raise InvalidInputError(
+            'the config has no thread_id; pass {"configurable": {"thread_id": "..."}}'
+        )
+    return str(thread_id)
+
+
+def config_of(thread_id: str, ns: str, checkpoint_id: str) -> RunnableConfig:
+    return {
+        "configurable": {
+            "thread_id": thread_id,
+            "checkpoint_ns": ns,
+            "checkpoint_id": checkpoint_id,
+        }
+    }
+
+
+def contains(value: Any, wanted: Any) -> bool:
+    # Containment like Postgres' JSONB @>: dicts match on the keys asked for (recursively),
+    # anything else by equality. A flat filter is InMemorySaver's exact top-level match.
+    if isinstance(wanted, dict):
+        return isinstance(value, dict) and all(
+            k in value and contains(value[k], v) for k, v in wanted.items()
+        )
+    return bool(value == wanted)
+
+
+def dump(serde: SerializerProtocol, value: Any, what: str) -> Typed:
+    try:
+        tag, data = serde.dumps_typed(value)
+    except Exception as exc:  # serde raises anything (TypeError, msgpack and cipher errors)
+        raise SerializationError(
+            f"{what} cannot be serialized by {type(serde).__name__} ({exc}); store "
+            "plain data, or pass a serde that handles this type. Nothing was written."
+        ) from exc
+    return Typed(tag, bytes(data))
+
+
+def load(serde: SerializerProtocol, value: Typed) -> Any:
+    return serde.loads_typed((value.tag, value.data))
+
+
+def to_new_checkpoint(
+    serde: SerializerProtocol,
+    config: RunnableConfig,
+    checkpoint: Checkpoint,
+    metadata: CheckpointMetadata,
+    new_versions: ChannelVersions,
+) -> NewCheckpoint:
+    conf = configurable(config)
+    body: dict[str, Any] = dict(checkpoint)
+    values: dict[str, Any] = body.pop("channel_values", None) or {}
+    merged = get_checkpoint_metadata(config, metadata)
+    versions = {**(checkpoint.get("channel_versions") or {}), **new_versions}
+    # Only channels that have a value are referenced: a channel without one (consumed,
+    # cleared, or a delta channel left out on purpose) reads back as absent, as with
+    # InMemorySaver, and costs no bytes per checkpoint.
+    refs = {c: _version_key(v) for c, v in versions.items() if c in values}
+    new_values: dict[str, Typed | None] = {
+        c: dump(serde, values[c], f"channel {c!r}") for c in new_versions if c in values
+    }
+    run_id = merged.get("run_id")
+    return NewCheckpoint(
+        thread_id=thread_id_of(config),
+        ns=str(conf.get("checkpoint_ns") or ""),
+        checkpoint_id=checkpoint["id"],
+        parent_id=conf.get("checkpoint_id") or None,
+        checkpoint=dump(serde, body, "the checkpoint"),
+        metadata=dump(serde, merged, "the checkpoint metadata"),
+        run_id=str(run_id) if run_id is not None else None,
+        versions=refs,
+        new_values=new_values,
+        # DeltaChannel (beta) counts updates since its last snapshot here; while any count
+        # is open, the state is rebuilt from ancestors' writes, so retention keeps them.
+        needs_ancestors=bool(merged.get("counters_since_delta_snapshot")),
+    )
+
+
+def to_writes(
+    serde: SerializerProtocol, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str
+) -> list[WriteRecord]:
+    return [
+        WriteRecord(
+            task_id=task_id,
+            idx=WRITES_IDX_MAP.get(channel, i),
+            channel=channel,
+            value=dump(serde, value, f"the write to channel {channel!r}"),
+            task_path=task_path,
+        )
+        for i, (channel, value) in enumerate(writes)
+    ]
+
+
+def to_tuple(serde: SerializerProtocol, record: CheckpointRecord) -> CheckpointTuple:
+    checkpoint = cast(Checkpoint, load(serde, record.checkpoint))
+    checkpoint["channel_values"] = {c: load(serde, v) for c, v in record.values.items()}
+    parent = record.parent_id
+    return CheckpointTuple(
+        config=config_of(record.thread_id, record.ns, record.checkpoint_id),
+        checkpoint=checkpoint,
+        metadata=cast(CheckpointMetadata, load(serde, record.metadata)),
+        parent_config=config_of(record.thread_id, record.ns, parent) if parent else None,
+        pending_writes=[(w.task_id, w.channel, load(serde, w.value)) for w in record.writes],
+    )
