@@ -305,3 +305,27 @@ async def test_sync_writes_are_read_by_the_async_client(mem: AgentMem, amemory: 
     got = await AgentMemCheckpointSaver(amemory).aget_tuple(config("t"))
     assert got is not None
     assert got.checkpoint["channel_values"] == {"a": [1, 2]}
+
+
+@pytest.mark.parametrize("ns", ["", "sub:{1}", "a|b:*", "ns\0nul", "命名空间", "n" * 50_000])
+def test_hostile_namespaces_are_kept_apart(mem: AgentMem, ns: str) -> None:
+    saver = AgentMemCheckpointSaver(mem)
+    mine = checkpoint({"v": ns[:10]}, {"v": 1})
+    other = checkpoint({"v": "other"}, {"v": 1})
+    saver.put(config("t", ns), mine, {}, {"v": 1})
+    saver.put(config("t", ns + "x"), other, {}, {"v": 1})
+    got = saver.get_tuple(config("t", ns))
+    assert got is not None
+    assert got.config["configurable"]["checkpoint_ns"] == ns
+    assert got.checkpoint["channel_values"] == {"v": ns[:10]}
+    assert [t.checkpoint["id"] for t in saver.list(config("t", ns))] == [mine["id"]]
+    assert len(list(saver.list({"configurable": {"thread_id": "t"}}))) == 2
+
+
+def test_a_checkpoint_id_with_nul_is_refused_before_writing(mem: AgentMem) -> None:
+    saver = AgentMemCheckpointSaver(mem)
+    cp = checkpoint({}, {})
+    cp["id"] = "bad\0id"
+    with pytest.raises(InvalidInputError, match="NUL"):
+        saver.put(config("t"), cp, {}, {})
+    assert thread_keys_in_redis(mem, "t") == []

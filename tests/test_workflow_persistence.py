@@ -189,3 +189,26 @@ async def test_a_broken_snapshot_raises_a_typed_error(amemory: AgentMem) -> None
     with pytest.raises(Exception, match="has no context"):
         await checkpointer.asave("approval", "none", None)
     assert [r.run_id for r in await checkpointer.alist_runs("approval")] == ["bad"]
+
+
+async def test_a_run_saved_at_a_progress_event_is_recovered_after_a_crash(
+    amemory: AgentMem,
+) -> None:
+    checkpointer = AgentMemWorkflowCheckpointer(amemory)
+    handler = flow().run(topic="crash")
+    async for event in checkpointer.checkpoint_events(
+        handler, "approval", run_id="crashy", save_on=(Progress,)
+    ):
+        if isinstance(event, Progress):
+            break  # the process "dies" right after the first step reported progress
+    await handler.cancel_run()
+    [saved] = await checkpointer.alist_runs("approval")
+    assert (saved.status, saved.label) == ("running", "Progress")
+
+    recovered = await checkpointer.aresume(flow(), "crashy")
+    async for event in recovered.stream_events():
+        if isinstance(event, InputRequiredEvent):
+            recovered.ctx.send_event(HumanResponseEvent(response="after crash"))  # type: ignore[union-attr]
+    result = await recovered
+    assert result["verdict"] == "after crash"
+    assert result["steps"] == ["draft", "ask", "review", "publish"]
