@@ -165,9 +165,11 @@ class CheckpointStore(_Base):
                 page = self._run(plans.list_page(self._cfg, tid, ns, bound, _PAGE))
                 yield from page.records
                 bound = page.cursor
+                if thread_id is None and not page.alive:
+                    self._run(plans.unregister(self._cfg, tid))  # it expired: unlist it
 
     def threads(self) -> list[str]:
-        """Ids of the stored threads (one that expired may still be listed until deleted)."""
+        """Ids of the stored threads (one that expired stays listed until ``iter()`` meets it)."""
         return self._run(plans.threads(self._cfg))
 
     def delete_thread(self, thread_id: str) -> None:
@@ -234,6 +236,8 @@ class AsyncCheckpointStore(_Base):
                 for record in page.records:
                     yield record
                 bound = page.cursor
+                if thread_id is None and not page.alive:
+                    await self._run(plans.unregister(self._cfg, tid))  # it expired: unlist it
 
     async def threads(self) -> list[str]:
         """Async twin of :meth:`CheckpointStore.threads`."""

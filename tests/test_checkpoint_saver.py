@@ -140,6 +140,9 @@ def test_ttl_expires_the_whole_thread_together(mem: AgentMem) -> None:
     assert thread_keys_in_redis(mem, "t") == []
     assert saver.get_tuple(config("t")) is None
     assert list(saver.list(config("t"))) == []
+    # Listing every thread meets the expired one and takes it off the registry.
+    assert list(saver.list(None)) == []
+    assert mem.redis().zrange(registry_key(mem.key_prefix), 0, -1) == []
 
 
 def test_encrypted_serializer_round_trips_and_keeps_plaintext_out_of_redis(mem: AgentMem) -> None:

@@ -46,6 +46,7 @@ __all__ = [
     "put",
     "put_writes",
     "threads",
+    "unregister",
 ]
 
 
@@ -120,10 +121,12 @@ def get(
 
 @dataclass(frozen=True, slots=True)
 class Page:
-    """One page of :func:`list_page`: records newest first, and the cursor of the next page."""
+    """One page of :func:`list_page`: records newest first, the cursor of the next page, and
+    whether the thread still exists (a thread with a TTL may have expired)."""
 
     records: list[CheckpointRecord]
     cursor: bytes | None
+    alive: bool = True
 
 
 def first_bound(ns: str | None, before: str | None) -> bytes:
@@ -142,9 +145,9 @@ def list_page(
     scope = "all" if ns is None else "ns"
     nsh = ns_hash(ns) if ns is not None else ""
     raw = yield _script("checkpoint.list", scripts.LIST, keys, [scope, nsh, bound, count])
-    seen, last = int(raw[0]), raw[1]
-    records = [decode_record(thread_id, item) for item in raw[2:]]
-    return Page(records, b"(" + last if seen >= count else None)
+    seen, last, alive = int(raw[0]), raw[1], bool(int(raw[2]))
+    records = [decode_record(thread_id, item) for item in raw[3:]]
+    return Page(records, b"(" + last if seen >= count else None, alive)
 
 
 def threads(cfg: StoreConfig) -> Plan[list[str]]:
@@ -153,6 +156,12 @@ def threads(cfg: StoreConfig) -> Plan[list[str]]:
         "checkpoint.threads", lambda r: r.zrange(registry_key(cfg.prefix), 0, -1), True
     )
     return [t.decode() for t in raw]
+
+
+def unregister(cfg: StoreConfig, thread_id: str) -> Plan[None]:
+    """Remove a thread that no longer exists (it expired) from the registry."""
+    key, tid = registry_key(cfg.prefix), utf8(thread_id, "thread_id")
+    yield Call("checkpoint.unregister", lambda r: r.zrem(key, tid), True)
 
 
 def delete_thread(cfg: StoreConfig, thread_id: str) -> Plan[None]:

@@ -259,14 +259,15 @@ LIST = (
     _HELPERS
     + r"""
 -- ARGV[1] 'ns' (one namespace) or 'all', ARGV[2] nsh, ARGV[3] exclusive upper bound (a ZRANGEBYLEX
--- max), ARGV[4] page size. Returns {members seen, last member seen, loaded records...}.
+-- max), ARGV[4] page size. Returns {members seen, last member seen, exists, loaded records...}.
 local members
 if ARGV[1] == 'ns' then
   members = redis.call('ZREVRANGEBYLEX', KEYS[2], ARGV[3], '[' .. ARGV[2], 'LIMIT', 0, ARGV[4])
 else
   members = redis.call('ZREVRANGEBYLEX', KEYS[3], ARGV[3], '-', 'LIMIT', 0, ARGV[4])
 end
-local out = {#members, members[#members] or ''}
+-- The third item says whether the thread still exists (its keys may have expired).
+local out = {#members, members[#members] or '', redis.call('EXISTS', KEYS[1])}
 for _, member in ipairs(members) do
   local m = member
   if ARGV[1] ~= 'ns' then m = record_of(member) end
