@@ -149,20 +149,27 @@ class CheckpointStore(_Base):
         return self._run(plans.get(self._cfg, thread_id, ns, checkpoint_id))
 
     def iter(
-        self, thread_id: str | None = None, *, ns: str | None = None, before: str | None = None
+        self,
+        thread_id: str | None = None,
+        *,
+        ns: str | None = None,
+        before: str | None = None,
+        page_size: int = _PAGE,
     ) -> Iterator[CheckpointRecord]:
-        """Checkpoints newest first, read in pages.
+        """Checkpoints newest first, read in pages (one round trip each).
 
         Args:
             thread_id: one thread, or ``None`` for every thread (thread after thread).
             ns: one namespace, or ``None`` for all (ordered by checkpoint id across them).
             before: only checkpoints whose id is strictly smaller.
+            page_size: checkpoints per page (pass the number you need when it is small).
         """
+        size = max(1, min(int(page_size), _PAGE))
         tids = [thread_id] if thread_id is not None else self.threads()
         for tid in tids:
             bound: bytes | None = plans.first_bound(ns, before)
             while bound is not None:
-                page = self._run(plans.list_page(self._cfg, tid, ns, bound, _PAGE))
+                page = self._run(plans.list_page(self._cfg, tid, ns, bound, size))
                 yield from page.records
                 bound = page.cursor
                 if thread_id is None and not page.alive:
@@ -225,14 +232,20 @@ class AsyncCheckpointStore(_Base):
         return await self._run(plans.get(self._cfg, thread_id, ns, checkpoint_id))
 
     async def iter(
-        self, thread_id: str | None = None, *, ns: str | None = None, before: str | None = None
+        self,
+        thread_id: str | None = None,
+        *,
+        ns: str | None = None,
+        before: str | None = None,
+        page_size: int = _PAGE,
     ) -> AsyncIterator[CheckpointRecord]:
         """Async twin of :meth:`CheckpointStore.iter`."""
+        size = max(1, min(int(page_size), _PAGE))
         tids = [thread_id] if thread_id is not None else await self.threads()
         for tid in tids:
             bound: bytes | None = plans.first_bound(ns, before)
             while bound is not None:
-                page = await self._run(plans.list_page(self._cfg, tid, ns, bound, _PAGE))
+                page = await self._run(plans.list_page(self._cfg, tid, ns, bound, size))
                 for record in page.records:
                     yield record
                 bound = page.cursor

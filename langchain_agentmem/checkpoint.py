@@ -98,6 +98,11 @@ class AgentMemCheckpointSaver(BaseCheckpointSaver[str]):
         return contains(tup.metadata, filter) if filter else True
 
     @staticmethod
+    def _page_size(filter: dict[str, Any] | None, exact: str | None, limit: int | None) -> int:
+        # Without a filter every record read is returned, so read no more than asked for.
+        return limit if limit and not filter and not exact else 100
+
+    @staticmethod
     def _scope(config: RunnableConfig | None) -> tuple[str | None, str | None, str | None]:
         """(thread id, namespace or None for all, exact checkpoint id) of a list() config."""
         conf = configurable(config)
@@ -137,7 +142,9 @@ class AgentMemCheckpointSaver(BaseCheckpointSaver[str]):
         if limit is not None and limit <= 0:
             return
         seen = 0
-        for record in self._store.iter(thread_id, ns=ns, before=bound):
+        for record in self._store.iter(
+            thread_id, ns=ns, before=bound, page_size=self._page_size(filter, exact, limit)
+        ):
             tup = to_tuple(self.serde, record)
             if self._matches(tup, filter, exact):
                 yield tup
@@ -232,7 +239,9 @@ class AgentMemCheckpointSaver(BaseCheckpointSaver[str]):
         if limit is not None and limit <= 0:
             return
         seen = 0
-        async for record in self._astore.iter(thread_id, ns=ns, before=bound):
+        async for record in self._astore.iter(
+            thread_id, ns=ns, before=bound, page_size=self._page_size(filter, exact, limit)
+        ):
             tup = to_tuple(self.serde, record)
             if self._matches(tup, filter, exact):
                 yield tup
