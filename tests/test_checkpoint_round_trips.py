@@ -95,6 +95,7 @@ def test_put_put_writes_and_get_tuple_are_one_round_trip_each_sync(
                 if label == "put":
                     parent = result
         # A short history (get_state_history(limit=2)) reads one page of just that size.
+        list(saver.list({"configurable": {"thread_id": "rt"}}, limit=1))  # loads the script
         sends = CountingConnection.sends
         assert len(list(saver.list({"configurable": {"thread_id": "rt"}}, limit=2))) == 2
         assert CountingConnection.sends - sends == 1
