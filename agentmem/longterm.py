@@ -58,6 +58,10 @@ class LongTermMemory:
         collection: the Weaviate collection name.
         embedder: computes vectors for memories written without one and for text queries.
             None (the default) means BM25 search only.
+        bm25_window: BM25 and hybrid queries rank this many candidates (ids and scores only)
+            before fetching the top ``k``. Weaviate 1.35's BlockMax-WAND can otherwise drop
+            rare-term matches among recent writes from limited queries (weaviate#11780); 0
+            turns the workaround off.
     """
 
     def __init__(
@@ -67,13 +71,14 @@ class LongTermMemory:
         tenant: str = "default",
         collection: str = DEFAULT_COLLECTION,
         embedder: Embedder | None = None,
+        bm25_window: int = 1000,
     ) -> None:
         self._owns = memory is None
         self.memory = memory if memory is not None else AgentMem()
         self.tenant = tenant
         self.collection = collection
         self.embedder = embedder
-        self._target = plans.Target(collection, tenant_name(tenant))
+        self._target = plans.Target(collection, tenant_name(tenant), bm25_window=bm25_window)
 
     def __repr__(self) -> str:
         return f"LongTermMemory(collection={self.collection!r}, tenant={self.tenant!r})"

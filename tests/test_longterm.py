@@ -326,3 +326,24 @@ async def test_concurrent_first_use_of_a_new_collection_creates_it_once(
     finally:
         await first.adrop_collection()
         await mem.aclose()
+
+
+def test_bm25_ranks_a_fresh_rare_term_match_first_despite_common_terms(
+    full_mem: AgentMem, unique_collection: str
+) -> None:
+    # Many fresh (memtable) objects share a common term; one also has two rare terms. Weaviate
+    # 1.35's BlockMax-WAND pruned that one from limited queries (weaviate#11780).
+    records = [
+        MemoryRecord(f"Melanie: talked about the weather and day number {i}", id=f"m{i}")
+        for i in range(300)
+    ]
+    records[150] = MemoryRecord("Melanie: took my kids to a pottery workshop", id="pottery")
+    lt = LongTermMemory(full_mem, tenant="t", collection=unique_collection)
+    try:
+        lt.add(records)
+        question = "When did Melanie go to the pottery workshop?"
+        hits = lt.search(question, k=3)
+        assert hits[0].record.id == "pottery"
+        assert hits[0].relevance > hits[1].relevance
+    finally:
+        lt.drop_collection()

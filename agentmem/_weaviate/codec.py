@@ -39,15 +39,17 @@ def ns_token(namespace: Sequence[str]) -> str:
     return json.dumps(list(namespace), ensure_ascii=False, separators=(",", ":"))
 
 
-def hit(obj: Any, kind: ScoreKind, include_vector: bool) -> MemoryHit:
+def hit(obj: Any, kind: ScoreKind, include_vector: bool, metadata: Any = None) -> MemoryHit:
+    """A scored hit from a query result object (``metadata``: scores from another call)."""
+    meta = metadata if metadata is not None else obj.metadata
     if kind == "distance":
-        score = float(obj.metadata.distance)
+        score = float(meta.distance)
         relevance = 1.0 - score / 2.0
     elif kind == "bm25":
-        score = float(obj.metadata.score or 0.0)
+        score = float(meta.score or 0.0)
         relevance = score / (score + 1.0) if score > 0 else 0.0
     else:
-        score = float(obj.metadata.score or 0.0)
+        score = float(meta.score or 0.0)
         relevance = score
     return MemoryHit(decode(obj, include_vector), score, min(1.0, max(0.0, relevance)), kind)
 

@@ -44,6 +44,7 @@ class Target:
     ready: bool = False
     tenant_ready: bool = False
     props: set[str] = field(default_factory=set)
+    bm25_window: int = 1000
 
 
 def _col(client: Any, t: Target) -> Any:
@@ -362,12 +363,19 @@ def search(
         return []
     yield from ensure(t)
     where = yield from _compile(t, scope)
+    limit = k if recency is None else max(3 * k, 20)
+    # Weaviate 1.35's BlockMax-WAND can prune rare-term matches that still sit in the memtable
+    # (recent writes) once a *limited* result heap fills (weaviate#11780), which on LoCoMo cut
+    # BM25 recall@10 from ~0.5 to ~0.05. Asking for a wide window of ids and scores only, then
+    # fetching the top ``limit`` objects, keeps keyword ranking exact up to ``bm25_window``.
+    window = max(limit, t.bm25_window) if mode != "vector" else limit
+    wide = window > limit
     common: dict[str, Any] = {
-        "limit": k if recency is None else max(3 * k, 20),
+        "limit": window,
         "offset": offset or None,
         "filters": where,
-        "include_vector": include_vector,
-        "return_properties": RETURN,
+        "include_vector": include_vector and not wide,
+        "return_properties": [] if wide else RETURN,
     }
     kind: ScoreKind = {"vector": "distance", "bm25": "bm25"}.get(mode, "hybrid")  # type: ignore[assignment]
     meta = MetadataQuery(distance=True, score=True, creation_time=True)
@@ -388,7 +396,26 @@ def search(
         )
 
     found = yield Call(f"longterm.search.{mode}", call, True)
-    hits = [hit(o, kind, include_vector) for o in found.objects]
+    ranked = list(found.objects[:limit])
+    if wide and ranked:
+        uuids = [o.uuid for o in ranked]
+        full = yield Call(
+            "longterm.search.fetch",
+            lambda c: _col(c, t).query.fetch_objects(
+                filters=WFilter.by_id().contains_any(uuids),
+                limit=len(uuids),
+                include_vector=include_vector,
+                return_properties=RETURN,
+            ),
+            True,
+        )
+        by_id = {o.uuid: o for o in full.objects}
+        # Objects deleted between the two calls are simply left out.
+        hits = [
+            hit(by_id[o.uuid], kind, include_vector, o.metadata) for o in ranked if o.uuid in by_id
+        ]
+    else:
+        hits = [hit(o, kind, include_vector) for o in ranked]
     if recency is not None:
         hits = prefer_recent(hits, recency)[:k]
     return hits
