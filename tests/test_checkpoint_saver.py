@@ -100,7 +100,7 @@ def test_a_value_the_serializer_rejects_raises_and_writes_nothing(mem: AgentMem)
 
 def test_values_are_stored_once_per_channel_version(mem: AgentMem) -> None:
     saver = AgentMemCheckpointSaver(mem)
-    big = "B" * 50_000
+    big = os.urandom(50_000)  # incompressible, so the size below counts copies
     parent = None
     for step in range(20):
         versions = {"big": 1, "small": step + 1}

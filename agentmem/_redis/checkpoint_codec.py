@@ -3,10 +3,12 @@
 Values stay opaque typed bytes (:class:`Typed`). A record, a channel value and a pending write are
 each stored as a sequence of length-prefixed parts (4-byte big-endian length, then the bytes), so
 any bytes, including NUL and invalid UTF-8 from an encrypting serializer, round-trip exactly.
+Large items are zlib-compressed when that pays (marked by a leading ``z``).
 """
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -152,11 +154,29 @@ class StoreConfig:
 # -- encoding ------------------------------------------------------------------------------------
 
 
+# Items of at least this size are stored zlib-compressed when that saves a tenth or more:
+# LangGraph's checkpoints repeat channel names and zero-padded versions, and text values shrink
+# too (Postgres compresses the same data through TOAST). Encrypted bytes do not shrink and stay raw.
+_COMPRESS_FROM = 2048
+# A frame starts with a 4-byte length under 2**29 (Redis caps values at 512 MB), so its first byte
+# is never "z": the marker cannot be mistaken for a frame.
+_ZLIB = b"z"
+
+
 def _frame(parts: Sequence[bytes]) -> bytes:
-    return b"".join(len(p).to_bytes(4, "big") + p for p in parts)
+    raw = b"".join(len(p).to_bytes(4, "big") + p for p in parts)
+    if len(raw) >= _COMPRESS_FROM:
+        packed = zlib.compress(raw, 1)
+        if len(packed) * 10 <= len(raw) * 9:
+            return _ZLIB + packed
+    return raw
 
 
-def _unframe(raw: bytes) -> list[bytes]:
+def _unframe(stored: bytes) -> list[bytes]:
+    try:
+        raw = zlib.decompress(stored[1:]) if stored[:1] == _ZLIB else stored
+    except zlib.error as exc:
+        raise SerializationError(f"a stored checkpoint item is corrupt ({exc})") from exc
     parts, pos = [], 0
     while pos < len(raw):
         size = int.from_bytes(raw[pos : pos + 4], "big")
