@@ -332,3 +332,24 @@ def test_a_checkpoint_id_with_nul_is_refused_before_writing(mem: AgentMem) -> No
     with pytest.raises(InvalidInputError, match="NUL"):
         saver.put(config("t"), cp, {}, {})
     assert thread_keys_in_redis(mem, "t") == []
+
+
+def test_large_compressible_values_are_stored_compressed_and_read_back_exactly(
+    mem: AgentMem,
+) -> None:
+    saver = AgentMemCheckpointSaver(mem)
+    text = "the same sentence again and again. " * 3_000  # ~100 kB
+    raw = os.urandom(5_000)  # incompressible: stored as is
+    saver.put(
+        config("t"),
+        checkpoint({"text": text, "raw": raw}, {"text": 1, "raw": 1}),
+        {},
+        {"text": 1, "raw": 1},
+    )
+    got = saver.get_tuple(config("t"))
+    assert got is not None
+    assert got.checkpoint["channel_values"] == {"text": text, "raw": raw}
+    stored = sorted(mem.redis().hvals(thread_keys(mem.key_prefix, "t").bl), key=len)
+    assert stored[0].startswith(b"z")  # the text shrank below the random bytes
+    assert len(stored[0]) < len(text) // 20
+    assert not stored[1].startswith(b"z")
