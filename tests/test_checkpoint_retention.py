@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Sequence
@@ -141,3 +142,21 @@ def test_delta_channel_state_survives_retention(mem: AgentMem, policy: dict[str,
     if policy:
         # Trimmed, but never past the last snapshot the newest state is rebuilt from.
         assert len(list(saver.list(config))) < 2 * 11 + 1
+
+
+async def test_max_age_at_put_trims_old_checkpoints_and_the_paused_thread_resumes(
+    amem: AgentMem,
+) -> None:
+    saver = AgentMemCheckpointSaver(amem, max_age=0.25)
+    graph = long_graph_with_a_question(3).compile(checkpointer=saver)
+    config = thread_config()
+    await graph.ainvoke({"n": 0}, config, durability="sync")
+    before = [t.checkpoint["id"] async for t in saver.alist(config)]
+    assert len(before) == 5  # all younger than max_age
+    await asyncio.sleep(0.3)
+    # Days later a human answers: the resume puts new checkpoints, and the old ones age out.
+    done = await graph.ainvoke(Command(resume="late"), config, durability="sync")
+    assert done == {"n": 3, "reply": "late"}
+    after = [t.checkpoint["id"] async for t in saver.alist(config)]
+    assert not set(before[1:]) & set(after)  # the aged checkpoints went at the next put
+    assert (await graph.aget_state(config)).values == {"n": 3, "reply": "late"}
