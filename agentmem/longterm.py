@@ -24,6 +24,7 @@ from typing import Literal, TypeVar
 from agentmem._mmr import mmr
 from agentmem._plan import Plan, run_async, run_sync
 from agentmem._weaviate import codec, plans
+from agentmem._weaviate.args import as_ids, make_scope, resolve_mode
 from agentmem._weaviate.records import MemoryHit, MemoryRecord, Recency, Scope
 from agentmem._weaviate.schema import SCHEMA_VERSION, tenant_name
 from agentmem.core import AgentMem
@@ -179,7 +180,7 @@ class LongTermMemory:
         Returns:
             How many memories were deleted.
         """
-        scope = _scope(filter, ids, ref_doc_ids, namespace)
+        scope = make_scope(filter, ids, ref_doc_ids, namespace)
         return 0 if scope == Scope() else self._run(plans.delete(self._target, scope))
 
     async def adelete(
@@ -191,7 +192,7 @@ class LongTermMemory:
         namespace: Sequence[str] | None = None,
     ) -> int:
         """Async twin of :meth:`delete`."""
-        scope = _scope(filter, ids, ref_doc_ids, namespace)
+        scope = make_scope(filter, ids, ref_doc_ids, namespace)
         return 0 if scope == Scope() else await self._arun(plans.delete(self._target, scope))
 
     def clear(self) -> int:
@@ -222,11 +223,11 @@ class LongTermMemory:
 
     def get(self, ids: Sequence[str], *, include_vector: bool = False) -> list[MemoryRecord]:
         """The memories among ``ids`` that exist (order not guaranteed)."""
-        return self._run(plans.get(self._target, _ids(ids) or [], include_vector))
+        return self._run(plans.get(self._target, as_ids(ids) or [], include_vector))
 
     async def aget(self, ids: Sequence[str], *, include_vector: bool = False) -> list[MemoryRecord]:
         """Async twin of :meth:`get`."""
-        return await self._arun(plans.get(self._target, _ids(ids) or [], include_vector))
+        return await self._arun(plans.get(self._target, as_ids(ids) or [], include_vector))
 
     def find(
         self,
@@ -240,7 +241,7 @@ class LongTermMemory:
         namespace: Sequence[str] | None = None,
     ) -> list[MemoryRecord]:
         """Up to ``limit`` memories matching all the given conditions, in no particular order."""
-        scope = _scope(filter, ids, ref_doc_ids, namespace)
+        scope = make_scope(filter, ids, ref_doc_ids, namespace)
         return self._run(plans.list_records(self._target, scope, limit, offset, include_vector))
 
     async def afind(
@@ -255,7 +256,7 @@ class LongTermMemory:
         namespace: Sequence[str] | None = None,
     ) -> list[MemoryRecord]:
         """Async twin of :meth:`find`."""
-        scope = _scope(filter, ids, ref_doc_ids, namespace)
+        scope = make_scope(filter, ids, ref_doc_ids, namespace)
         plan = plans.list_records(self._target, scope, limit, offset, include_vector)
         return await self._arun(plan)
 
@@ -266,28 +267,6 @@ class LongTermMemory:
     async def anamespaces(self, prefix: Sequence[str] = ()) -> list[tuple[str, ...]]:
         """Async twin of :meth:`namespaces`."""
         return await self._arun(plans.namespaces(self._target, Scope(namespace=tuple(prefix))))
-
-    def _search_args(
-        self, query: str | None, vector: Sequence[float] | None, mode: SearchMode, k: int
-    ) -> tuple[str, bool]:
-        """Resolve ``mode`` and whether the query must be embedded."""
-        if k < 1:
-            raise InvalidInputError(f"k must be at least 1, got {k}")
-        can_embed = self.embedder is not None and query is not None
-        if mode == "auto":
-            if query is not None and (vector is not None or can_embed):
-                mode = "hybrid"
-            elif vector is not None or can_embed:
-                mode = "vector"
-            else:
-                mode = "bm25"
-        if mode in ("vector", "hybrid") and vector is None and not can_embed:
-            raise InvalidInputError(
-                f"{mode} search needs a vector: pass vector=..., or build the memory with an embedder"
-            )
-        if mode in ("bm25", "hybrid") and query is None:
-            raise InvalidInputError(f"{mode} search needs a query text")
-        return mode, vector is None and mode in ("vector", "hybrid")
 
     def search(
         self,
@@ -326,12 +305,12 @@ class LongTermMemory:
         Returns:
             Hits with the raw backend score and a relevance in [0, 1] (see :class:`MemoryHit`).
         """
-        resolved, embed = self._search_args(query, vector, mode, k)
+        resolved, embed = resolve_mode(query, vector, mode, k, can_embed=self.embedder is not None)
         if embed and self.embedder is not None and query is not None:
             vector = self.embedder.embed_query(query)
         return self._run(
             plans.search(
-                self._target, _scope(filter, ids, ref_doc_ids, namespace), text=query,
+                self._target, make_scope(filter, ids, ref_doc_ids, namespace), text=query,
                 vector=vector, mode=resolved, k=k, alpha=alpha, include_vector=include_vector,
                 recency=recency, offset=offset,
             )
@@ -354,12 +333,12 @@ class LongTermMemory:
         namespace: Sequence[str] | None = None,
     ) -> list[MemoryHit]:
         """Async twin of :meth:`search`."""
-        resolved, embed = self._search_args(query, vector, mode, k)
+        resolved, embed = resolve_mode(query, vector, mode, k, can_embed=self.embedder is not None)
         if embed and self.embedder is not None and query is not None:
             vector = await self.embedder.aembed_query(query)
         return await self._arun(
             plans.search(
-                self._target, _scope(filter, ids, ref_doc_ids, namespace), text=query,
+                self._target, make_scope(filter, ids, ref_doc_ids, namespace), text=query,
                 vector=vector, mode=resolved, k=k, alpha=alpha, include_vector=include_vector,
                 recency=recency, offset=offset,
             )
@@ -419,24 +398,3 @@ class LongTermMemory:
         """Async twin of :meth:`close`."""
         if self._owns:
             await self.memory.aclose()
-
-
-def _ids(ids: Sequence[str] | None) -> list[str] | None:
-    if ids is None:
-        return None
-    if isinstance(ids, str):
-        raise InvalidInputError("ids must be a list of strings, not one string")
-    return list(ids)
-
-
-def _scope(
-    filter: Filter | None,
-    ids: Sequence[str] | None,
-    ref_doc_ids: Sequence[str] | None,
-    namespace: Sequence[str] | None,
-) -> Scope:
-    if isinstance(namespace, str):
-        raise InvalidInputError("a namespace is a tuple of strings, not one string")
-    return Scope(
-        filter, _ids(ids), _ids(ref_doc_ids), tuple(namespace) if namespace is not None else None
-    )

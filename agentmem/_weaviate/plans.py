@@ -1,181 +1,40 @@
 """Long-term memory operations, written once as plans (see :mod:`agentmem._plan`).
 
-Each plan receives a :class:`Target` (collection, tenant and this process's caches of what is
-known to exist) and yields calls that take a sync *or* async Weaviate client; the v4 clients mirror
-each other, so one lambda serves both.
+Each plan receives a :class:`~agentmem._weaviate.lifecycle.Target` (collection, tenant and this
+process's caches of what is known to exist) and yields calls that take a sync *or* async
+Weaviate client; the v4 clients mirror each other, so one lambda serves both.
 """
 
 from __future__ import annotations
 
-import inspect
 import json
 import time
-from collections.abc import Awaitable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any
 
-import weaviate.exceptions as wx
 from weaviate.classes.aggregate import GroupByAggregate
 from weaviate.classes.config import DataType, Property
 from weaviate.classes.data import DataObject
 from weaviate.classes.query import Filter as WFilter
 from weaviate.classes.query import HybridFusion, MetadataQuery
-from weaviate.classes.tenants import Tenant
 from weaviate.collections.classes.filters import _Filters
 
 from agentmem._plan import Call, Plan
 from agentmem._weaviate import schema
 from agentmem._weaviate.codec import RETURN, Prepared, decode, hit, ns_token, prefer_recent
 from agentmem._weaviate.filters import NEVER, range_keys, to_weaviate
+from agentmem._weaviate.lifecycle import Target, add_property, col, ensure, refresh, setup
 from agentmem._weaviate.records import MemoryHit, MemoryRecord, Recency, Scope, ScoreKind
-from agentmem.errors import PartialWriteError, SchemaVersionError
+from agentmem.errors import PartialWriteError
 
-__all__ = ["Prepared", "Target"]
+__all__ = ["Prepared", "Target", "ensure", "setup"]
 
 BATCH = 200
 
 
-@dataclass
-class Target:
-    """Where a memory object reads and writes, and what this process knows exists there."""
-
-    collection: str
-    tenant: str
-    ready: bool = False
-    tenant_ready: bool = False
-    props: set[str] = field(default_factory=set)
-    bm25_window: int = 1000
-
-
-def _col(client: Any, t: Target) -> Any:
-    return client.collections.use(t.collection).with_tenant(t.tenant)
-
-
-def _create(t: Target) -> Call:
-    kwargs = schema.create_kwargs(t.collection)
-
-    def create(c: Any) -> Any:
-        # Two processes may create the collection at once; losing that race is fine (the
-        # winner's version is checked right after).
-        try:
-            result = c.collections.create(**kwargs)
-        except wx.UnexpectedStatusCodeError as exc:
-            if "already exists" not in str(exc):
-                raise
-            return None
-        return _absorb_exists(result) if inspect.isawaitable(result) else result
-
-    return Call("longterm.create", create)
-
-
-async def _absorb_exists(pending: Awaitable[Any]) -> Any:
-    try:
-        return await pending
-    except wx.UnexpectedStatusCodeError as exc:
-        if "already exists" not in str(exc):
-            raise
-        return None
-
-
-def _add_property(t: Target, prop: Property) -> Call:
-    return Call(
-        "longterm.add_property",
-        lambda c: c.collections.use(t.collection).config.add_property(prop),
-    )
-
-
-def _describe(t: Target, description: str) -> Call:
-    return Call(
-        "longterm.migrate",
-        lambda c: c.collections.use(t.collection).config.update(description=description),
-        True,
-    )
-
-
 def _insert(t: Target, data: list[DataObject[Any, Any]]) -> Call:
     # Upserts by deterministic UUID, so a retry after a dropped connection is harmless.
-    return Call("longterm.add", lambda c: _col(c, t).data.insert_many(data), True)
-
-
-def _version_error(t: Target, found: int | None) -> SchemaVersionError:
-    if found is None:
-        return SchemaVersionError(
-            f"collection {t.collection!r} exists but was not created by agentmem (no "
-            "schema_version in its description); choose another collection name"
-        )
-    if found > schema.SCHEMA_VERSION:
-        return SchemaVersionError(
-            f"collection {t.collection!r} has schema version {found}, newer than this agentmem "
-            f"({schema.SCHEMA_VERSION}); upgrade agentmem"
-        )
-    return SchemaVersionError(
-        f"collection {t.collection!r} has schema version {found}, older than this agentmem "
-        f"({schema.SCHEMA_VERSION}); call setup() (or asetup()) once to migrate it"
-    )
-
-
-def setup(t: Target) -> Plan[int]:
-    """Create the collection, or apply the missing migrations in order. Returns the version."""
-    exists = yield Call("longterm.exists", lambda c: c.collections.exists(t.collection), True)
-    if not exists:
-        yield _create(t)
-    else:
-        config = yield Call(
-            "longterm.config", lambda c: c.collections.use(t.collection).config.get(), True
-        )
-        found = schema.parse_version(config.description)
-        if found is None or found > schema.SCHEMA_VERSION:
-            raise _version_error(t, found)
-        names = {p.name for p in config.properties}
-        for migration in schema.MIGRATIONS:
-            if migration.version <= found:
-                continue
-            for prop in schema.missing(migration.properties(), names):
-                yield _add_property(t, prop)
-                names.add(prop.name)
-            description = schema.describe(migration.version)
-            yield _describe(t, description)
-    t.ready = False
-    yield from ensure(t)
-    return schema.SCHEMA_VERSION
-
-
-def ensure(t: Target) -> Plan[None]:
-    """Make sure the collection (current version) and the tenant exist; cached after the first time."""
-    if not t.ready:
-        exists = yield Call("longterm.exists", lambda c: c.collections.exists(t.collection), True)
-        if not exists:
-            # Zero-config: a missing collection is created at the current version. Migrating an
-            # existing one is left to an explicit setup().
-            yield _create(t)
-        # Also after creating: another process may have won the race with its own version.
-        yield from _refresh(t, check=True)
-        t.ready = True
-    if not t.tenant_ready:
-        # Only this tenant is asked about, never the whole tenant list.
-        found = yield Call(
-            "longterm.tenant",
-            lambda c: c.collections.use(t.collection).tenants.get_by_names([t.tenant]),
-            True,
-        )
-        if t.tenant not in found:
-            yield Call(
-                "longterm.tenant",
-                lambda c: c.collections.use(t.collection).tenants.create([Tenant(name=t.tenant)]),
-                True,  # creating an existing tenant is a no-op on Weaviate 1.35
-            )
-        t.tenant_ready = True
-
-
-def _refresh(t: Target, *, check: bool) -> Plan[None]:
-    config = yield Call(
-        "longterm.config", lambda c: c.collections.use(t.collection).config.get(), True
-    )
-    if check:
-        found = schema.parse_version(config.description)
-        if found != schema.SCHEMA_VERSION:
-            raise _version_error(t, found)
-    t.props = {p.name for p in config.properties}
+    return Call("longterm.add", lambda c: col(c, t).data.insert_many(data), True)
 
 
 def add(t: Target, objects: Sequence[Prepared]) -> Plan[None]:
@@ -183,11 +42,11 @@ def add(t: Target, objects: Sequence[Prepared]) -> Plan[None]:
     yield from ensure(t)
     wanted = {name for o in objects for name in o.properties if name.startswith("n_")}
     for name in sorted(wanted - t.props):
-        yield from _refresh(t, check=False)
+        yield from refresh(t, check=False)
         if name in t.props:
             continue
         prop = Property(name=name, data_type=DataType.NUMBER, index_range_filters=True)
-        yield _add_property(t, prop)
+        yield add_property(t, prop)
         t.props.add(name)
     succeeded: list[str] = []
     failed: dict[str, str] = {}
@@ -215,7 +74,7 @@ def _compile(t: Target, scope: Scope) -> Plan[_Filters | None]:
     node = scope.filter
     if node is not None and any(schema.number_property(k) not in t.props for k in range_keys(node)):
         # Another process may have written the first number under this key since we looked.
-        yield from _refresh(t, check=False)
+        yield from refresh(t, check=False)
     parts = [to_weaviate(node, lambda key: schema.number_property(key) in t.props)]
     if scope.ids is not None:
         parts.append(_by_ids(scope.ids) if scope.ids else NEVER)
@@ -244,7 +103,7 @@ def get(t: Target, ids: Sequence[str], include_vector: bool = False) -> Plan[lis
     yield from ensure(t)
     found = yield Call(
         "longterm.get",
-        lambda c: _col(c, t).query.fetch_objects(
+        lambda c: col(c, t).query.fetch_objects(
             filters=_by_ids(ids),
             limit=len(set(ids)),
             include_vector=include_vector,
@@ -265,7 +124,7 @@ def list_records(
     where = yield from _compile(t, scope)
     found = yield Call(
         "longterm.list",
-        lambda c: _col(c, t).query.fetch_objects(
+        lambda c: col(c, t).query.fetch_objects(
             filters=where,
             limit=limit,
             offset=offset or None,
@@ -283,7 +142,7 @@ def namespaces(t: Target, scope: Scope) -> Plan[list[tuple[str, ...]]]:
     where = yield from _compile(t, scope)
     found = yield Call(
         "longterm.namespaces",
-        lambda c: _col(c, t).aggregate.over_all(
+        lambda c: col(c, t).aggregate.over_all(
             filters=where, group_by=GroupByAggregate(prop="namespace", limit=100_000)
         ),
         True,
@@ -300,7 +159,7 @@ def set_expiry(t: Target, updates: Sequence[tuple[str, float]]) -> Plan[None]:
 def _update(t: Target, object_id: str, properties: dict[str, Any]) -> Call:
     return Call(
         "longterm.update",
-        lambda c: _col(c, t).data.update(uuid=object_id, properties=properties),
+        lambda c: col(c, t).data.update(uuid=object_id, properties=properties),
         True,
     )
 
@@ -317,7 +176,7 @@ def delete(t: Target, scope: Scope) -> Plan[int]:
     while True:
         # One call deletes at most the server's QUERY_MAXIMUM_RESULTS objects; repeat until none.
         result = yield Call(
-            "longterm.delete", lambda c: _col(c, t).data.delete_many(where=target), True
+            "longterm.delete", lambda c: col(c, t).data.delete_many(where=target), True
         )
         total += int(result.successful)
         if result.failed:
@@ -334,7 +193,7 @@ def sweep(t: Target) -> Plan[int]:
     """Delete namespaced memories whose expiry has passed. Returns the count."""
     yield from ensure(t)
     target = WFilter.by_property("expires_at").less_than(time.time())
-    result = yield Call("longterm.sweep", lambda c: _col(c, t).data.delete_many(where=target), True)
+    result = yield Call("longterm.sweep", lambda c: col(c, t).data.delete_many(where=target), True)
     return int(result.successful)
 
 
@@ -381,7 +240,7 @@ def search(
     meta = MetadataQuery(distance=True, score=True, creation_time=True)
 
     def call(c: Any) -> Any:
-        query = _col(c, t).query
+        query = col(c, t).query
         if mode == "vector":
             return query.near_vector(list(vector or []), return_metadata=meta, **common)
         if mode == "bm25":
@@ -401,7 +260,7 @@ def search(
         uuids = [o.uuid for o in ranked]
         full = yield Call(
             "longterm.search.fetch",
-            lambda c: _col(c, t).query.fetch_objects(
+            lambda c: col(c, t).query.fetch_objects(
                 filters=WFilter.by_id().contains_any(uuids),
                 limit=len(uuids),
                 include_vector=include_vector,

@@ -1,0 +1,160 @@
+"""Schema lifecycle plans: create or migrate the collection, check its version, make the tenant.
+
+Run through :mod:`agentmem._plan` like every other plan; :class:`Target` carries this process's
+cache of what is already known to exist, so steady-state calls skip all of this.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+from typing import Any
+
+import weaviate.exceptions as wx
+from weaviate.classes.config import Property
+from weaviate.classes.tenants import Tenant
+
+from agentmem._plan import Call, Plan
+from agentmem._weaviate import schema
+from agentmem.errors import SchemaVersionError
+
+__all__ = ["Target", "add_property", "col", "ensure", "refresh", "setup"]
+
+
+@dataclass
+class Target:
+    """Where a memory object reads and writes, and what this process knows exists there."""
+
+    collection: str
+    tenant: str
+    ready: bool = False
+    tenant_ready: bool = False
+    props: set[str] = field(default_factory=set)
+    bm25_window: int = 1000
+
+
+def col(client: Any, t: Target) -> Any:
+    return client.collections.use(t.collection).with_tenant(t.tenant)
+
+
+def _create(t: Target) -> Call:
+    kwargs = schema.create_kwargs(t.collection)
+
+    def create(c: Any) -> Any:
+        # Two processes may create the collection at once; losing that race is fine (the
+        # winner's version is checked right after).
+        try:
+            result = c.collections.create(**kwargs)
+        except wx.UnexpectedStatusCodeError as exc:
+            if "already exists" not in str(exc):
+                raise
+            return None
+        return _absorb_exists(result) if inspect.isawaitable(result) else result
+
+    return Call("longterm.create", create)
+
+
+async def _absorb_exists(pending: Awaitable[Any]) -> Any:
+    try:
+        return await pending
+    except wx.UnexpectedStatusCodeError as exc:
+        if "already exists" not in str(exc):
+            raise
+        return None
+
+
+def add_property(t: Target, prop: Property) -> Call:
+    return Call(
+        "longterm.add_property",
+        lambda c: c.collections.use(t.collection).config.add_property(prop),
+    )
+
+
+def _describe(t: Target, description: str) -> Call:
+    return Call(
+        "longterm.migrate",
+        lambda c: c.collections.use(t.collection).config.update(description=description),
+        True,
+    )
+
+
+def _version_error(t: Target, found: int | None) -> SchemaVersionError:
+    if found is None:
+        return SchemaVersionError(
+            f"collection {t.collection!r} exists but was not created by agentmem (no "
+            "schema_version in its description); choose another collection name"
+        )
+    if found > schema.SCHEMA_VERSION:
+        return SchemaVersionError(
+            f"collection {t.collection!r} has schema version {found}, newer than this agentmem "
+            f"({schema.SCHEMA_VERSION}); upgrade agentmem"
+        )
+    return SchemaVersionError(
+        f"collection {t.collection!r} has schema version {found}, older than this agentmem "
+        f"({schema.SCHEMA_VERSION}); call setup() (or asetup()) once to migrate it"
+    )
+
+
+def setup(t: Target) -> Plan[int]:
+    """Create the collection, or apply the missing migrations in order. Returns the version."""
+    exists = yield Call("longterm.exists", lambda c: c.collections.exists(t.collection), True)
+    if not exists:
+        yield _create(t)
+    else:
+        config = yield Call(
+            "longterm.config", lambda c: c.collections.use(t.collection).config.get(), True
+        )
+        found = schema.parse_version(config.description)
+        if found is None or found > schema.SCHEMA_VERSION:
+            raise _version_error(t, found)
+        names = {p.name for p in config.properties}
+        for migration in schema.MIGRATIONS:
+            if migration.version <= found:
+                continue
+            for prop in schema.missing(migration.properties(), names):
+                yield add_property(t, prop)
+                names.add(prop.name)
+            description = schema.describe(migration.version)
+            yield _describe(t, description)
+    t.ready = False
+    yield from ensure(t)
+    return schema.SCHEMA_VERSION
+
+
+def ensure(t: Target) -> Plan[None]:
+    """Make sure the collection (current version) and the tenant exist; cached after the first time."""
+    if not t.ready:
+        exists = yield Call("longterm.exists", lambda c: c.collections.exists(t.collection), True)
+        if not exists:
+            # Zero-config: a missing collection is created at the current version. Migrating an
+            # existing one is left to an explicit setup().
+            yield _create(t)
+        # Also after creating: another process may have won the race with its own version.
+        yield from refresh(t, check=True)
+        t.ready = True
+    if not t.tenant_ready:
+        # Only this tenant is asked about, never the whole tenant list.
+        found = yield Call(
+            "longterm.tenant",
+            lambda c: c.collections.use(t.collection).tenants.get_by_names([t.tenant]),
+            True,
+        )
+        if t.tenant not in found:
+            yield Call(
+                "longterm.tenant",
+                lambda c: c.collections.use(t.collection).tenants.create([Tenant(name=t.tenant)]),
+                True,  # creating an existing tenant is a no-op on Weaviate 1.35
+            )
+        t.tenant_ready = True
+
+
+def refresh(t: Target, *, check: bool) -> Plan[None]:
+    config = yield Call(
+        "longterm.config", lambda c: c.collections.use(t.collection).config.get(), True
+    )
+    if check:
+        found = schema.parse_version(config.description)
+        if found != schema.SCHEMA_VERSION:
+            raise _version_error(t, found)
+    t.props = {p.name for p in config.properties}
