@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.bridge.pydantic import PrivateAttr
 from llama_index.core.schema import (
     BaseNode,
@@ -53,6 +54,8 @@ class AgentMemVectorStore(BasePydanticVectorStore):
         tenant: the tenant every call is bound to (created on first use).
         collection: the Weaviate collection.
         alpha: the default vector share of hybrid queries.
+        embed_model: embeds nodes added without an embedding and text-only queries (an index
+            normally embeds both itself, so this is only needed when using the store directly).
 
     Example:
         >>> store = AgentMemVectorStore(tenant="user-42")
@@ -74,12 +77,16 @@ class AgentMemVectorStore(BasePydanticVectorStore):
         tenant: str = "default",
         collection: str = DEFAULT_COLLECTION,
         alpha: float = 0.5,
+        embed_model: BaseEmbedding | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(  # type: ignore[call-arg]  # pydantic fields declared on this class
             collection=collection, tenant=tenant, alpha=alpha, **kwargs
         )
-        self._memory = LongTermMemory(memory, tenant=tenant, collection=collection)
+        embedder = _Embedder(embed_model) if embed_model is not None else None
+        self._memory = LongTermMemory(
+            memory, tenant=tenant, collection=collection, embedder=embedder
+        )
 
     @classmethod
     def class_name(cls) -> str:
@@ -167,7 +174,8 @@ class AgentMemVectorStore(BasePydanticVectorStore):
     def _search_kwargs(self, query: VectorStoreQuery) -> dict[str, Any]:
         mode = query.mode
         if mode == VectorStoreQueryMode.DEFAULT:
-            resolved = "vector" if query.query_embedding is not None else "bm25"
+            can_embed = self._memory.embedder is not None and query.query_str is not None
+            resolved = "vector" if query.query_embedding is not None or can_embed else "bm25"
         elif mode in _BM25:
             resolved = "bm25"
         elif mode in _HYBRID:
@@ -178,7 +186,7 @@ class AgentMemVectorStore(BasePydanticVectorStore):
                 "hybrid, semantic_hybrid or mmr"
             )
         return {
-            "query": query.query_str if resolved != "vector" else None,
+            "query": query.query_str,
             "vector": query.query_embedding if resolved != "bm25" else None,
             "mode": resolved,
             "k": query.similarity_top_k,
@@ -201,6 +209,25 @@ class AgentMemVectorStore(BasePydanticVectorStore):
         else:
             hits = await self._memory.asearch(**self._search_kwargs(query))
         return _result(hits)
+
+
+class _Embedder:
+    """A LlamaIndex embed model seen through agentmem's ``Embedder`` protocol."""
+
+    def __init__(self, model: BaseEmbedding) -> None:
+        self._model = model
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return [list(v) for v in self._model.get_text_embedding_batch(texts)]
+
+    def embed_query(self, text: str) -> list[float]:
+        return list(self._model.get_query_embedding(text))
+
+    async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
+        return [list(v) for v in await self._model.aget_text_embedding_batch(texts)]
+
+    async def aembed_query(self, text: str) -> list[float]:
+        return list(await self._model.aget_query_embedding(text))
 
 
 def _scope(query: VectorStoreQuery) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
 from langchain_core.documents import Document
@@ -139,3 +140,23 @@ async def test_async_retrievers_and_search(astore: AgentMemVectorStore) -> None:
     assert (await astore.amax_marginal_relevance_search_by_vector(vec, k=1))[0].id == "dog"
     await astore.adelete(["dog"])
     assert await astore.aget_by_ids(["dog"]) == []
+
+
+def test_langchain_indexing_api_adds_skips_and_cleans_up(store: AgentMemVectorStore) -> None:
+    from langchain_core.indexing import InMemoryRecordManager, index
+
+    store.clear()
+    manager = InMemoryRecordManager(namespace="agentmem-test")
+    manager.create_schema()
+    docs = [
+        Document("first page", metadata={"source": "a.txt"}),
+        Document("second page", metadata={"source": "b.txt"}),
+    ]
+    kw: dict[str, Any] = {"cleanup": "full", "source_id_key": "source", "key_encoder": "sha256"}
+    first = index(docs, manager, store, **kw)
+    assert (first["num_added"], first["num_skipped"]) == (2, 0)
+    again = index(docs, manager, store, **kw)
+    assert (again["num_added"], again["num_skipped"]) == (0, 2)
+    shrunk = index(docs[:1], manager, store, **kw)
+    assert shrunk["num_deleted"] == 1
+    assert [d.page_content for d in store.similarity_search("page", k=5)] == ["first page"]

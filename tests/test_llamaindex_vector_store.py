@@ -189,3 +189,36 @@ async def test_async_methods_are_native_and_mirror_sync(astore: AgentMemVectorSt
     assert [h.node.node_id for h in hits] == ["n2"]
     await astore.aclear()
     assert await astore.aget_nodes() == []
+
+
+def test_embed_model_embeds_nodes_without_vectors_and_text_only_queries(
+    full_mem: AgentMem, unique_collection: str
+) -> None:
+    vs = AgentMemVectorStore(full_mem, tenant="em", collection=unique_collection, embed_model=EMBED)
+    try:
+        vs.add(
+            [
+                TextNode(id_="t1", text="sunny beach holiday"),
+                TextNode(id_="t2", text="tax return forms"),
+            ]
+        )
+        (node,) = vs.get_nodes(["t1"])
+        assert node.embedding == pytest.approx(_HASH.embed_query("sunny beach holiday"))
+        result = vs.query(VectorStoreQuery(query_str="beach holiday", similarity_top_k=1))
+        assert result.ids == ["t1"]
+    finally:
+        vs.memory.drop_collection()
+
+
+async def test_vector_memory_block_puts_and_recalls_per_session(
+    astore: AgentMemVectorStore,
+) -> None:
+    from llama_index.core.base.llms.types import ChatMessage
+    from llama_index.core.memory import VectorMemoryBlock
+
+    block = VectorMemoryBlock(vector_store=astore, embed_model=EMBED, similarity_top_k=1)
+    await block.aput([ChatMessage(role="user", content="my favourite colour is teal")])
+    recalled = await block.aget([ChatMessage(role="user", content="what is my favourite colour?")])
+    assert "teal" in recalled
+    nodes = await astore.aget_nodes()
+    assert len(nodes) == 1 and nodes[0].metadata == {"session_id": None}

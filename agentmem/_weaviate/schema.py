@@ -60,12 +60,12 @@ def tenant_name(tenant: str) -> str:
     """The Weaviate tenant name for a caller tenant.
 
     Weaviate allows ``[A-Za-z0-9_-]{1,64}``. Names in that alphabet are kept (readable in the
-    console); anything else is hashed behind an ``x-`` marker that valid names never start with
-    after mapping, so two caller tenants can never share a Weaviate tenant.
+    console); anything else, and any name starting with ``x-``, is hashed behind an ``x-``
+    marker, so two caller tenants can never share a Weaviate tenant.
     """
     if not isinstance(tenant, str) or not tenant:
         raise InvalidInputError(f"a tenant must be a non-empty string, got {tenant!r}")
-    if _TENANT_OK.fullmatch(tenant):
+    if _TENANT_OK.fullmatch(tenant) and not tenant.startswith("x-"):
         return tenant
     return "x-" + hashlib.sha256(tenant.encode()).hexdigest()[:60]
 
