@@ -1,5 +1,6 @@
 """The shared filter table, run through the AST, the LangChain dicts and LlamaIndex
-MetadataFilters against one real Weaviate tenant: every front end must select the same ids."""
+MetadataFilters (directly and through both adapters' search) against one real Weaviate tenant:
+every front end must select the same ids."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from llama_index.core.vector_stores.types import MetadataFilters
+from llama_index.core.vector_stores.types import MetadataFilters, VectorStoreQuery
 
 from agentmem import AgentMem, AgentMemSettings, LocalSettings, RedisSettings, WeaviateSettings
 from agentmem.errors import UnsupportedFilterError
@@ -19,7 +20,9 @@ from agentmem.testing.filter_cases import (
     UNSUPPORTED_LLAMAINDEX,
     FilterCase,
 )
+from langchain_agentmem import AgentMemVectorStore as LCStore
 from langchain_agentmem._filters import from_langchain
+from llamaindex_agentmem import AgentMemVectorStore as LIStore
 from llamaindex_agentmem._filters import from_llamaindex
 
 
@@ -35,7 +38,10 @@ def seeded(weaviate_server: object) -> Iterator[LongTermMemory]:
     )
     with AgentMem(settings) as mem:
         memory = LongTermMemory(mem, tenant="filters", collection=f"Filt{uuid.uuid4().hex[:10]}")
-        memory.add([MemoryRecord(text, meta, id=i) for i, (text, meta) in DOCS.items()])
+        # Equal vectors, so a k=10 vector search through an adapter returns every filter match.
+        memory.add(
+            [MemoryRecord(text, meta, id=i, vector=[1.0, 0.0]) for i, (text, meta) in DOCS.items()]
+        )
         try:
             yield memory
         finally:
@@ -68,6 +74,32 @@ def test_llamaindex_metadata_filters_select_same_ids_as_ast(
 ) -> None:
     spec = MetadataFilters.model_validate(case.llamaindex)
     assert _ids(seeded, from_llamaindex(spec)) == case.expected
+
+
+@pytest.mark.parametrize(
+    "case", [c for c in CASES if c.langchain is not None], ids=lambda c: c.name
+)
+def test_langchain_vector_store_search_applies_the_table_filters(
+    seeded: LongTermMemory, case: FilterCase
+) -> None:
+    store = LCStore(memory=seeded.memory, tenant=seeded.tenant, collection=seeded.collection)
+    docs = store.similarity_search_by_vector([1.0, 0.0], k=10, filter=case.langchain)
+    assert {d.id for d in docs} == case.expected
+
+
+@pytest.mark.parametrize(
+    "case", [c for c in CASES if c.llamaindex is not None], ids=lambda c: c.name
+)
+def test_llamaindex_vector_store_query_applies_the_table_filters(
+    seeded: LongTermMemory, case: FilterCase
+) -> None:
+    store = LIStore(seeded.memory, tenant=seeded.tenant, collection=seeded.collection)
+    query = VectorStoreQuery(
+        query_embedding=[1.0, 0.0],
+        similarity_top_k=10,
+        filters=MetadataFilters.model_validate(case.llamaindex),
+    )
+    assert set(store.query(query).ids or []) == case.expected
 
 
 @pytest.mark.parametrize("spec", UNSUPPORTED_LANGCHAIN, ids=str)
