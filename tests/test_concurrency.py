@@ -48,13 +48,17 @@ async def test_100_sessions_written_from_threads_and_tasks_at_once(
             await async_store.append(f"s{session}", _batch(session, turn))
 
     half = SESSIONS // 2
-    workers = [threading.Thread(target=write_sync, args=(s,)) for s in range(half)]
-    for worker in workers:
-        worker.start()
-    # The event loop writes the other half while the threads write theirs.
-    await asyncio.gather(*(write_async(s) for s in range(half, SESSIONS)))
-    for worker in workers:
-        worker.join()
+
+    async def write_all() -> None:
+        workers = [threading.Thread(target=write_sync, args=(s,)) for s in range(half)]
+        for worker in workers:
+            worker.start()
+        # The event loop writes the other half while the threads write theirs.
+        await asyncio.gather(*(write_async(s) for s in range(half, SESSIONS)))
+        for worker in workers:
+            worker.join()
+
+    await write_all()
 
     for session in range(SESSIONS):
         assert [m.data for m in sync_store.read(f"s{session}")] == _expected(session)
@@ -64,12 +68,7 @@ async def test_100_sessions_written_from_threads_and_tasks_at_once(
     # and a second round of the same load reuses connections instead of opening new ones.
     first = _connections(mem)
     assert 1 <= first <= 2 * redis_settings.redis.max_connections
-    workers = [threading.Thread(target=write_sync, args=(s,)) for s in range(half)]
-    for worker in workers:
-        worker.start()
-    await asyncio.gather(*(write_async(s) for s in range(half, SESSIONS)))
-    for worker in workers:
-        worker.join()
+    await write_all()
     assert _connections(mem) <= first + 2  # no leak (a little slack for racing pool growth)
     assert sync_store.count("s0") == 2 * len(_expected(0))
     await async_mem.aclose()
