@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from langgraph.checkpoint.conformance import checkpointer_test, validate
+from langgraph.checkpoint.conformance.capabilities import Capability
 from langgraph.checkpoint.conformance.report import ProgressCallbacks
 
 from agentmem import AgentMem, AgentMemSettings
@@ -29,3 +30,11 @@ async def test_conformance_suite_passes_every_base_and_extended_capability(
     report.print_report()
     assert report.passed_all_base()
     assert report.passed_all(), report.results
+    # passed_all() only looks at detected capabilities: require all eight, with their tests run.
+    assert sorted(report.results) == sorted(c.value for c in Capability)
+    for name, result in report.results.items():
+        assert result.detected, name
+        assert result.passed is True, (name, result.failures)
+        assert result.tests_passed > 0, name
+        assert result.tests_failed == result.tests_skipped == 0, name
+    assert report.conformance_level() == "FULL"
