@@ -48,6 +48,7 @@ from langgraph.store.base import (
 )
 
 from agentmem import AgentMem
+from agentmem.errors import InvalidInputError
 from agentmem.longterm import LongTermMemory, MemoryRecord
 from langchain_agentmem._filters import from_langchain
 
@@ -148,7 +149,7 @@ class AgentMemStore(BaseStore):
                 puts[(op.namespace, op.key)] = op
                 results.append(None)
             else:
-                raise ValueError(f"unknown store operation: {type(op).__name__}")
+                raise InvalidInputError(f"unknown store operation: {type(op).__name__}")
         yield from self._apply_puts(list(puts.values()))
         if refresh:
             yield ("memory", "set_expiry", (sorted(refresh.items()),), {})

@@ -14,7 +14,7 @@ Filters are LangChain-style dicts (see :mod:`langchain_agentmem._filters`) or
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal
 
 from langchain_core.documents import Document
@@ -202,7 +202,7 @@ class AgentMemVectorStore(VectorStore):
         kw = {**self._kw(kwargs), "mode": "vector"}
         return [d for d, _ in _pairs(await self.memory.asearch(vector=embedding, k=k, **kw))]
 
-    def _select_relevance_score_fn(self) -> Any:
+    def _select_relevance_score_fn(self) -> Callable[[float], float]:
         # similarity_search_with_score already returns relevance in [0, 1].
         return _identity
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from agentmem.filters import Filter
+
 __all__ = ["MemoryHit", "MemoryRecord", "Recency", "Scope", "ScoreKind"]
 
 ScoreKind = Literal["distance", "bm25", "hybrid"]
@@ -54,7 +56,7 @@ class Scope:
             namespace); expired memories are left out.
     """
 
-    filter: Any = None
+    filter: Filter | None = None
     ids: Sequence[str] | None = None
     ref_doc_ids: Sequence[str] | None = None
     namespace: Sequence[str] | None = None
