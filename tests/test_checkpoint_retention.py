@@ -160,3 +160,26 @@ async def test_max_age_at_put_trims_old_checkpoints_and_the_paused_thread_resume
     after = [t.checkpoint["id"] async for t in saver.alist(config)]
     assert not set(before[1:]) & set(after)  # the aged checkpoints went at the next put
     assert (await graph.aget_state(config)).values == {"n": 3, "reply": "late"}
+
+
+def test_a_late_write_for_a_trimmed_checkpoint_leaves_nothing_behind(mem: AgentMem) -> None:
+    saver = AgentMemCheckpointSaver(mem, keep_last=1)
+    store = CheckpointStore(mem)
+    graph = long_graph_with_a_question(3).compile(checkpointer=saver)
+    config = thread_config()
+    graph.invoke({"n": 0}, config, durability="sync")
+    [latest] = list(saver.list(config))
+    parent = latest.parent_config
+    assert parent is not None
+    assert saver.get_tuple(parent) is None  # trimmed
+    keys = thread_keys(mem.key_prefix, config["configurable"]["thread_id"])
+    writes_before = mem.redis().hlen(keys.wr)
+    saver.put_writes(parent, [("n", 99)], "late-task")  # arrives after the trim
+    assert mem.redis().hlen(keys.wr) == writes_before
+    assert store.get(config["configurable"]["thread_id"]) is not None
+    # A write for a checkpoint not put yet (no newer one exists) is kept.
+    future = {
+        "configurable": {**config["configurable"], "checkpoint_id": "~future", "checkpoint_ns": ""}
+    }
+    saver.put_writes(future, [("n", 1)], "early-task")
+    assert mem.redis().hlen(keys.wr) == writes_before + 1

@@ -222,6 +222,14 @@ PUT_WRITES = (
 -- ARGV[3] m, then triples: field, value, '1' for a special channel (last write wins) or '0'
 -- (insert if absent, so a retried or replayed task cannot change what was recorded).
 local m = ARGV[3]
+if redis.call('HEXISTS', KEYS[4], 'r:' .. m) == 0 then
+  -- A late write for a checkpoint that retention (or a delete) already removed, while newer
+  -- checkpoints exist: nothing could ever read it, so it is dropped instead of left orphaned.
+  -- Without a newer checkpoint it is kept: the checkpoint may simply not be put yet.
+  -- (ZLEXCOUNT compares bytes; Lua's string '>' would follow the server's locale.)
+  local newer = redis.call('ZLEXCOUNT', KEYS[2], '(' .. m, '(' .. string.sub(m, 1, 40) .. '\255')
+  if newer > 0 then return 0 end
+end
 local list = write_fields(m)
 local added = false
 for i = 4, #ARGV, 3 do
