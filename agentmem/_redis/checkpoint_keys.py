@@ -9,7 +9,9 @@ refreshes the whole thread in the same step as each write and a thread never hal
     {p}:v1:{t:<h(T)>}:ns     ZSET  <h(ns)><checkpoint id>        score 0, lex order: per-namespace chains
     {p}:v1:{t:<h(T)>}:ids    ZSET  <checkpoint id>\\0<h(ns)>      score 0, lex order: newest first overall
     {p}:v1:{t:<h(T)>}:cp     HASH  r:<m> record, b:<m> blob fields, w:<m> write fields, u:<m> run id,
-                                   t:<m> server time of the put (ms)          (m = <h(ns)><checkpoint id>)
+                                   t:<m> server time of the put (ms), p:<m> parent id,
+                                   d:<m> set if it needs its ancestors' writes (DeltaChannel)
+                                                                      (m = <h(ns)><checkpoint id>)
     {p}:v1:{t:<h(T)>}:wr     HASH  <m>\\0<task id>\\0<idx> -> one pending write
     {p}:v1:{t:<h(T)>}:bl     HASH  <h(ns)><h(channel, version)> -> one channel value
     {p}:v1:{cp}:threads      ZSET  raw thread ids (the registry; its own slot)
