@@ -8,7 +8,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup test lint demo bench up down clean redis-server weaviate-server
+.PHONY: setup test lint demo bench up down clean redis-server weaviate-server postgresql-server
 
 setup: $(STAMP) redis-server weaviate-server
 
@@ -57,7 +57,17 @@ $(BENCH_STAMP): $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[dev,bench]'
 	@touch $@
 
-bench: setup $(BENCH_STAMP)
+# The checkpoint benchmark measures PostgresSaver on Debian's PostgreSQL (a throwaway cluster).
+postgresql-server:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's postgresql (for the checkpoint benchmark)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	  else \
+	    echo "PostgreSQL is missing: 'sudo apt-get install postgresql' (the checkpoint benchmark compares with PostgresSaver)"; \
+	  fi; }
+
+bench: setup $(BENCH_STAMP) postgresql-server
 	@set -e; found=0; for f in bench/bench_*.py; do \
 	  [ -e "$$f" ] || continue; found=1; echo "== $$f"; $(BIN)/python "$$f"; done; \
 	  [ $$found = 1 ] || echo "no benchmarks under bench/ yet"
