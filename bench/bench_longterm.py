@@ -157,6 +157,28 @@ def ingest_llamaindex_weaviate(client: Any, turns: list[Turn], vectors: list[lis
     return f"{len(turns) / timed(lambda: store.add(nodes)):,.0f}"
 
 
+def window_sweep(
+    mem: AgentMem, collection: str, questions: list[tuple[str, str, set[str], int]]
+) -> None:
+    """Recall and latency of BM25 against ``bm25_window`` (0 = Weaviate's own limited query)."""
+    print("\n## BM25 window (workaround for weaviate#11780): recall@10 and latency\n")
+    print("| bm25_window | evidence recall@10 | p50 ms | p95 ms |\n|---:|---:|---:|---:|")
+    for window in (0, 100, 300, 1000):
+        memories: dict[str, LongTermMemory] = {}
+        recall: list[float] = []
+        lat: list[float] = []
+        for conv, question, evidence, _ in questions:
+            lt = memories.setdefault(
+                conv, LongTermMemory(mem, tenant=conv, collection=collection, bm25_window=window)
+            )
+            start = time.perf_counter()
+            found = {h.record.id for h in lt.search(question, k=K, mode="bm25")}
+            lat.append(time.perf_counter() - start)
+            recall.append(len(found & evidence) / len(evidence))
+        mean = statistics.mean(recall)
+        print(f"| {window} | {mean:.3f} | {pct(lat, 0.5):.2f} | {pct(lat, 0.95):.2f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", type=Path, default=DATA)
@@ -255,6 +277,7 @@ def run(
     print(
         f"| all | {len(everything)} | {statistics.mean(everything):.3f} | {statistics.mean(hits):.3f} |"
     )
+    window_sweep(mem, quality.collection, questions)
     bench.drop_collection()
     quality.drop_collection()
 
