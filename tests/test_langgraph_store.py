@@ -209,3 +209,49 @@ async def test_async_api_mirrors_sync(astore: AgentMemStore) -> None:
     ]
     await astore.adelete(*ITEMS[0][:2])
     assert await astore.aget(*ITEMS[0][:2]) is None
+
+
+def test_default_ttl_from_ttl_config_applies_to_puts(
+    full_mem: AgentMem, unique_collection: str
+) -> None:
+    store = AgentMemStore(
+        full_mem, tenant="ttl", collection=unique_collection, ttl={"default_ttl": 1 / 60}
+    )
+    try:
+        store.put(("t",), "k", {"v": 1})
+        assert store.get(("t",), "k", refresh_ttl=False) is not None
+        time.sleep(1.3)
+        assert store.get(("t",), "k") is None
+    finally:
+        store.memory.drop_collection()
+
+
+def test_compiled_graph_nodes_share_memories_through_the_store(store: AgentMemStore) -> None:
+    from typing import TypedDict
+
+    from langgraph.graph import END, START, StateGraph
+
+    class State(TypedDict):
+        user: str
+        fact: str
+        recalled: list[str]
+
+    def remember(state: State, *, store: BaseStore) -> dict[str, Any]:
+        store.put(("users", state["user"], "facts"), "f1", {"text": state["fact"]})
+        return {}
+
+    def recall(state: State, *, store: BaseStore) -> dict[str, Any]:
+        hits = store.search(("users", state["user"]), query="what pet", limit=1)
+        return {"recalled": [h.value["text"] for h in hits]}
+
+    builder = StateGraph(State)
+    builder.add_node("remember", remember)
+    builder.add_node("recall", recall)
+    builder.add_edge(START, "remember")
+    builder.add_edge("remember", "recall")
+    builder.add_edge("recall", END)
+    graph = builder.compile(store=store)
+    out = graph.invoke({"user": "42", "fact": "has a pet cat named Miso", "recalled": []})
+    assert out["recalled"] == ["has a pet cat named Miso"]
+    other = graph.invoke({"user": "43", "fact": "likes jazz", "recalled": []})
+    assert other["recalled"] == ["likes jazz"]
