@@ -12,7 +12,7 @@ from weaviate.classes.config import Configure
 from agentmem import AgentMem, AgentMemSettings
 from agentmem._weaviate import schema
 from agentmem.errors import InvalidInputError, PartialWriteError, SchemaVersionError
-from agentmem.filters import Eq
+from agentmem.filters import Eq, Gte
 from agentmem.longterm import SCHEMA_VERSION, LongTermMemory, MemoryRecord, Recency
 from agentmem.testing.embedding import HashingEmbedder
 
@@ -347,3 +347,22 @@ def test_bm25_ranks_a_fresh_rare_term_match_first_despite_common_terms(
         assert hits[0].relevance > hits[1].relevance
     finally:
         lt.drop_collection()
+
+
+async def test_concurrent_writers_adding_the_same_new_numeric_key_both_succeed(
+    full_settings: AgentMemSettings, unique_collection: str
+) -> None:
+    mem = AgentMem(full_settings)
+    writers = [LongTermMemory(mem, tenant="t", collection=unique_collection) for _ in range(3)]
+    try:
+        await writers[0].asetup()
+        await asyncio.gather(
+            *(
+                w.aadd([MemoryRecord(f"w{i}", {"score": i}, id=f"w{i}")])
+                for i, w in enumerate(writers)
+            )
+        )
+        assert {r.id for r in await writers[0].afind(filter=Gte("score", 1))} == {"w1", "w2"}
+    finally:
+        await writers[0].adrop_collection()
+        await mem.aclose()

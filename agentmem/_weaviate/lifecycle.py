@@ -7,7 +7,7 @@ cache of what is already known to exist, so steady-state calls skip all of this.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,37 +35,49 @@ class Target:
 
 
 def col(client: Any, t: Target) -> Any:
+    """The tenant-bound collection handle of ``t`` on a sync or async client (no I/O)."""
     return client.collections.use(t.collection).with_tenant(t.tenant)
 
 
-def _create(t: Target) -> Call:
-    kwargs = schema.create_kwargs(t.collection)
+def _tolerate_exists(label: str, fn: Callable[[Any], Any]) -> Call:
+    """A call whose "already exists" answer counts as success: another process got there first."""
 
-    def create(c: Any) -> Any:
-        # Two processes may create the collection at once; losing that race is fine (the
-        # winner's version is checked right after).
+    def run(c: Any) -> Any:
         try:
-            result = c.collections.create(**kwargs)
-        except wx.UnexpectedStatusCodeError as exc:
-            if "already exists" not in str(exc):
+            result = fn(c)
+        except wx.WeaviateBaseError as exc:
+            if not _exists(exc):
                 raise
             return None
         return _absorb_exists(result) if inspect.isawaitable(result) else result
 
-    return Call("longterm.create", create)
+    return Call(label, run)
+
+
+def _exists(exc: wx.WeaviateBaseError) -> bool:
+    # A duplicate collection comes back as a 422 status error, a duplicate property as an
+    # invalid-input error; both say "already exists".
+    return "already exists" in str(exc)
 
 
 async def _absorb_exists(pending: Awaitable[Any]) -> Any:
     try:
         return await pending
-    except wx.UnexpectedStatusCodeError as exc:
-        if "already exists" not in str(exc):
+    except wx.WeaviateBaseError as exc:
+        if not _exists(exc):
             raise
         return None
 
 
+def _create(t: Target) -> Call:
+    # The winner's schema version is checked right after, so losing the race is harmless.
+    kwargs = schema.create_kwargs(t.collection)
+    return _tolerate_exists("longterm.create", lambda c: c.collections.create(**kwargs))
+
+
 def add_property(t: Target, prop: Property) -> Call:
-    return Call(
+    """Add ``prop`` to the collection (fine if another process just added it)."""
+    return _tolerate_exists(
         "longterm.add_property",
         lambda c: c.collections.use(t.collection).config.add_property(prop),
     )

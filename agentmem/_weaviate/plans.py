@@ -41,10 +41,10 @@ def add(t: Target, objects: Sequence[Prepared]) -> Plan[None]:
     """Upsert ``objects`` in batches, checking every object's result."""
     yield from ensure(t)
     wanted = {name for o in objects for name in o.properties if name.startswith("n_")}
-    for name in sorted(wanted - t.props):
+    if wanted - t.props:
+        # Another process may have added some since this one looked.
         yield from refresh(t, check=False)
-        if name in t.props:
-            continue
+    for name in sorted(wanted - t.props):
         prop = Property(name=name, data_type=DataType.NUMBER, index_range_filters=True)
         yield add_property(t, prop)
         t.props.add(name)
