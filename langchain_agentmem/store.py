@@ -156,8 +156,7 @@ class AgentMemStore(BaseStore):
         return results
 
     def _refresh(self, records: Sequence[MemoryRecord], into: dict[str, float]) -> None:
-        if self.ttl_config is not None and not self.ttl_config.get("refresh_on_read", True):
-            return
+        # The op's refresh_ttl already folds in TTLConfig.refresh_on_read (BaseStore does it).
         for record in records:
             minutes = record.extra.get("ttl")
             if minutes is not None and record.id is not None:
