@@ -16,15 +16,18 @@ Every method has an ``a``-prefixed async twin (``aadd``, ``asearch``...). Both r
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Literal, TypeVar
+from weakref import WeakKeyDictionary
 
 from agentmem._mmr import mmr
 from agentmem._plan import Plan, run_async, run_sync
 from agentmem._weaviate import codec, plans
 from agentmem._weaviate.args import as_ids, make_scope, resolve_mode
+from agentmem._weaviate.lifecycle import Known
 from agentmem._weaviate.records import MemoryHit, MemoryRecord, Recency, Scope
 from agentmem._weaviate.schema import SCHEMA_VERSION, tenant_name
 from agentmem.core import AgentMem
@@ -79,7 +82,9 @@ class LongTermMemory:
         self.tenant = tenant
         self.collection = collection
         self.embedder = embedder
-        self._target = plans.Target(collection, tenant_name(tenant), bm25_window=bm25_window)
+        self._target = plans.Target(
+            collection, tenant_name(tenant), _known(self.memory, collection), bm25_window
+        )
 
     def __repr__(self) -> str:
         return f"LongTermMemory(collection={self.collection!r}, tenant={self.tenant!r})"
@@ -398,3 +403,13 @@ class LongTermMemory:
         """Async twin of :meth:`close`."""
         if self._owns:
             await self.memory.aclose()
+
+
+# Per AgentMem (so per set of clients, so per server): what is known about each collection.
+_KNOWN: WeakKeyDictionary[AgentMem, dict[str, Known]] = WeakKeyDictionary()
+_KNOWN_LOCK = threading.Lock()
+
+
+def _known(memory: AgentMem, collection: str) -> Known:
+    with _KNOWN_LOCK:
+        return _KNOWN.setdefault(memory, {}).setdefault(collection, Known())

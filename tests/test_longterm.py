@@ -208,7 +208,11 @@ def test_tenant_is_created_on_first_use_and_then_cached(
         full_mem.weaviate().collections.use(memory.collection).tenants.get_by_names(["user-42"])
     )
     assert "user-42" in tenants
-    assert memory._target.tenant_ready  # later calls skip the tenant check
+    # Later calls, and other memory objects on the same AgentMem, skip the checks.
+    again = LongTermMemory(full_mem, tenant="user-42", collection=memory.collection)
+    assert again._target.ready and again._target.tenant_ready
+    other_tenant = LongTermMemory(full_mem, tenant="user-43", collection=memory.collection)
+    assert other_tenant._target.ready and not other_tenant._target.tenant_ready
 
 
 # -- search -------------------------------------------------------------------------------------

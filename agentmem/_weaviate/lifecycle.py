@@ -19,19 +19,57 @@ from agentmem._plan import Call, Plan
 from agentmem._weaviate import schema
 from agentmem.errors import SchemaVersionError
 
-__all__ = ["Target", "add_property", "col", "ensure", "refresh", "setup"]
+__all__ = ["Known", "Target", "add_property", "col", "ensure", "refresh", "setup"]
+
+
+@dataclass
+class Known:
+    """What this process has checked about one collection: shared by every memory object built
+    on the same :class:`~agentmem.AgentMem`, so a per-request object costs no extra calls."""
+
+    ready: bool = False
+    props: set[str] = field(default_factory=set)
+    tenants: set[str] = field(default_factory=set)
 
 
 @dataclass
 class Target:
-    """Where a memory object reads and writes, and what this process knows exists there."""
+    """Where a memory object reads and writes, and what is known to exist there."""
 
     collection: str
     tenant: str
-    ready: bool = False
-    tenant_ready: bool = False
-    props: set[str] = field(default_factory=set)
+    known: Known = field(default_factory=Known)
     bm25_window: int = 1000
+
+    @property
+    def ready(self) -> bool:
+        """The collection exists at the current schema version."""
+        return self.known.ready
+
+    @ready.setter
+    def ready(self, value: bool) -> None:
+        self.known.ready = value
+
+    @property
+    def props(self) -> set[str]:
+        """The collection's property names."""
+        return self.known.props
+
+    @props.setter
+    def props(self, value: set[str]) -> None:
+        self.known.props = value
+
+    @property
+    def tenant_ready(self) -> bool:
+        """The tenant exists."""
+        return self.tenant in self.known.tenants
+
+    @tenant_ready.setter
+    def tenant_ready(self, value: bool) -> None:
+        if value:
+            self.known.tenants.add(self.tenant)
+        else:
+            self.known.tenants.discard(self.tenant)
 
 
 def col(client: Any, t: Target) -> Any:
@@ -55,9 +93,11 @@ def _tolerate_exists(label: str, fn: Callable[[Any], Any]) -> Call:
 
 
 def _exists(exc: wx.WeaviateBaseError) -> bool:
-    # A duplicate collection comes back as a 422 status error, a duplicate property as an
-    # invalid-input error; both say "already exists".
-    return "already exists" in str(exc)
+    # A duplicate collection is a 422 "already exists"; a duplicate property is refused by the
+    # client ("already exists") or, when two writers race past that check, by the server with a
+    # 422 "conflict for property ...: already in use".
+    text = str(exc)
+    return "already exists" in text or "already in use" in text
 
 
 async def _absorb_exists(pending: Awaitable[Any]) -> Any:

@@ -201,7 +201,8 @@ def drop_collection(t: Target) -> Plan[None]:
     """Delete the whole collection, every tenant included."""
     yield Call("longterm.drop", lambda c: c.collections.delete(t.collection), True)
     t.ready = False
-    t.tenant_ready = False
+    t.props = set()
+    t.known.tenants.clear()
 
 
 def search(
