@@ -115,6 +115,14 @@ class AgentMemStore(BaseStore):
         except StopIteration as stop:
             return stop.value  # type: ignore[no-any-return]
 
+    def close(self) -> None:
+        """Close the clients if this store created its own AgentMem (a given one stays open)."""
+        self.memory.close()
+
+    async def aclose(self) -> None:
+        """Async twin of :meth:`close`."""
+        await self.memory.aclose()
+
     def sweep(self) -> int:
         """Delete expired items now; returns how many."""
         return self.memory.sweep()

@@ -256,6 +256,14 @@ class AgentMemVectorStore(VectorStore):
         )  # fmt: skip
         return [d for d, _ in _pairs(hits)]
 
+    def close(self) -> None:
+        """Close the clients if this store created its own AgentMem (a given one stays open)."""
+        self.memory.close()
+
+    async def aclose(self) -> None:
+        """Async twin of :meth:`close`."""
+        await self.memory.aclose()
+
     # -- construction ----------------------------------------------------------------------------
 
     @classmethod

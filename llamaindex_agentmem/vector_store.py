@@ -103,6 +103,14 @@ class AgentMemVectorStore(BasePydanticVectorStore):
         """The underlying agentmem long-term memory."""
         return self._memory
 
+    def close(self) -> None:
+        """Close the clients if this store created its own AgentMem (a given one stays open)."""
+        self._memory.close()
+
+    async def aclose(self) -> None:
+        """Async twin of :meth:`close`."""
+        await self._memory.aclose()
+
     # -- writes ----------------------------------------------------------------------------------
 
     def add(self, nodes: Sequence[BaseNode], **kwargs: Any) -> list[str]:

@@ -125,8 +125,8 @@ def test_constructor_with_no_arguments_reads_the_environment(
         tenant_probe.clear()
         if not existed:
             client.collections.delete("AgentMemory")
-        tenant_probe.memory.close()
-        vs.memory.close()
+        tenant_probe.close()
+        vs.close()
 
 
 async def test_async_retrievers_and_search(astore: AgentMemVectorStore) -> None:
