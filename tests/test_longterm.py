@@ -12,7 +12,7 @@ from weaviate.classes.config import Configure
 from agentmem import AgentMem, AgentMemSettings
 from agentmem._weaviate import schema
 from agentmem.errors import InvalidInputError, PartialWriteError, SchemaVersionError
-from agentmem.filters import Eq, Gte
+from agentmem.filters import Eq, Gte, Ne, Not
 from agentmem.longterm import SCHEMA_VERSION, LongTermMemory, MemoryRecord, Recency
 from agentmem.testing.embedding import HashingEmbedder
 
@@ -112,7 +112,10 @@ def test_collection_not_made_by_agentmem_is_refused(
 
 # -- ids, metadata, upserts ---------------------------------------------------------------------
 
-HOSTILE_IDS = ["1", "foo", "a/b c", "-.#,@{}", "ünïcødé 😀", "00000000-0000-0000-0000-000000000001"]
+HOSTILE_IDS = [
+    "1", "foo", "a/b c", "-.#,@{}", "ünïcødé 😀", "00000000-0000-0000-0000-000000000001", " ",
+    "*", "<õ}𫯦Ç\x95\x88\nt½\x9f\x87/硳\x9dÐ\x10²y\U000ff5bc\x7f",
+]  # fmt: skip
 
 
 def test_any_caller_id_and_any_metadata_round_trip_exactly(memory: LongTermMemory) -> None:
@@ -129,6 +132,7 @@ def test_any_caller_id_and_any_metadata_round_trip_exactly(memory: LongTermMemor
     for i, i_ in enumerate(HOSTILE_IDS):
         assert got[i_].metadata == {**meta, "i": i}
         assert got[i_].text == f"text {i}"
+    assert memory.clear() == len(HOSTILE_IDS) and memory.find() == []
 
 
 def test_readding_an_id_replaces_it_without_duplicates(memory: LongTermMemory) -> None:
@@ -370,3 +374,22 @@ async def test_concurrent_writers_adding_the_same_new_numeric_key_both_succeed(
     finally:
         await writers[0].adrop_collection()
         await mem.aclose()
+
+
+def test_negated_filters_stay_exact_after_an_id_is_deleted_and_written_again(
+    memory: LongTermMemory,
+) -> None:
+    # Weaviate 1.35 matches a re-written object against negations of its deleted version;
+    # agentmem re-checks such results, for reads and for deletes.
+    memory.add(
+        [MemoryRecord("v1", {"a": None, "n": 1}, id="0"), MemoryRecord("other", {"a": 5}, id="1")]
+    )
+    memory.clear()
+    memory.add(
+        [MemoryRecord("v2", {"a": None, "n": 1}, id="0"), MemoryRecord("other", {"a": 5}, id="1")]
+    )
+    assert {r.id for r in memory.find(filter=Ne("a", None))} == {"1"}
+    assert {r.id for r in memory.find(filter=Not(Eq("n", 1)))} == {"1"}
+    assert [h.record.id for h in memory.search("v2 other", k=5, filter=Ne("a", None))] == ["1"]
+    assert memory.delete(filter=Ne("a", None)) == 1
+    assert [r.id for r in memory.find()] == ["0"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
+from datetime import datetime, timezone
 from typing import Any
 
 from weaviate.classes.aggregate import GroupByAggregate
@@ -25,11 +26,14 @@ from agentmem._weaviate.codec import RETURN, Prepared, decode, hit, ns_token, pr
 from agentmem._weaviate.filters import NEVER, range_keys, to_weaviate
 from agentmem._weaviate.lifecycle import Target, add_property, col, ensure, refresh, setup
 from agentmem._weaviate.records import MemoryHit, MemoryRecord, Recency, Scope, ScoreKind
+from agentmem._weaviate.verify import has_negation, in_scope
 from agentmem.errors import PartialWriteError
 
 __all__ = ["Prepared", "Target", "ensure", "setup"]
 
 BATCH = 200
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MAX_RESULTS = 10_000  # Weaviate's default QUERY_MAXIMUM_RESULTS
 
 
 def _insert(t: Target, data: list[DataObject[Any, Any]]) -> Call:
@@ -122,18 +126,20 @@ def list_records(
         return []
     yield from ensure(t)
     where = yield from _compile(t, scope)
+    recheck = has_negation(scope.filter)
     found = yield Call(
         "longterm.list",
         lambda c: col(c, t).query.fetch_objects(
             filters=where,
-            limit=limit,
+            limit=_slack(limit) if recheck else limit,
             offset=offset or None,
             include_vector=include_vector,
             return_properties=RETURN,
         ),
         True,
     )
-    return [decode(o, include_vector) for o in found.objects]
+    records = [decode(o, include_vector) for o in found.objects]
+    return [r for r in records if in_scope(scope, r)][:limit] if recheck else records
 
 
 def namespaces(t: Target, scope: Scope) -> Plan[list[tuple[str, ...]]]:
@@ -171,7 +177,11 @@ def delete(t: Target, scope: Scope) -> Plan[int]:
     yield from ensure(t)
     target = yield from _compile(t, scope)
     if target is None:
-        target = WFilter.by_property("memory_id").like("*")
+        # Every object has a created_at; a wildcard on memory_id would miss ids that field
+        # tokenization reduces to nothing (whitespace) or cannot pattern-match.
+        target = WFilter.by_property("created_at").greater_than(_EPOCH)
+    if has_negation(scope.filter):
+        return (yield from _delete_checked(t, scope, target))
     total = 0
     while True:
         # One call deletes at most the server's QUERY_MAXIMUM_RESULTS objects; repeat until none.
@@ -187,6 +197,41 @@ def delete(t: Target, scope: Scope) -> Plan[int]:
             )
         if result.matches == 0 or result.successful == 0:
             return total
+
+
+def _delete_checked(t: Target, scope: Scope, target: _Filters) -> Plan[int]:
+    """Delete only what a Python re-check confirms (negated filters, see ``verify``)."""
+    total = 0
+    while True:
+        found = yield Call(
+            "longterm.delete.find",
+            lambda c: col(c, t).query.fetch_objects(
+                filters=target, limit=_MAX_RESULTS, return_properties=RETURN
+            ),
+            True,
+        )
+        doomed = [o.uuid for o in found.objects if in_scope(scope, decode(o, False))]
+        if not doomed:
+            return total
+        result = yield _delete_where(t, WFilter.by_id().contains_any(doomed))
+        total += int(result.successful)
+        if result.failed or len(found.objects) < _MAX_RESULTS:
+            if result.failed:
+                raise PartialWriteError(
+                    f"{result.failed} memories could not be deleted ({total} were); retry",
+                    succeeded=[],
+                    failed={"*": f"{result.failed} objects failed"},
+                )
+            return total
+
+
+def _delete_where(t: Target, where: _Filters) -> Call:
+    return Call("longterm.delete", lambda c: col(c, t).data.delete_many(where=where), True)
+
+
+def _slack(limit: int) -> int:
+    # Room for entries the re-check drops, so a page still fills.
+    return min(_MAX_RESULTS, 2 * limit + 10)
 
 
 def sweep(t: Target) -> Plan[int]:
@@ -223,7 +268,10 @@ def search(
         return []
     yield from ensure(t)
     where = yield from _compile(t, scope)
+    recheck = has_negation(scope.filter)
     limit = k if recency is None else max(3 * k, 20)
+    if recheck:
+        limit = _slack(limit)
     # Weaviate 1.35's BlockMax-WAND can prune rare-term matches that still sit in the memtable
     # (recent writes) once a *limited* result heap fills (weaviate#11780), which on LoCoMo cut
     # BM25 recall@10 from ~0.5 to ~0.05. Asking for a wide window of ids and scores only, then
@@ -276,6 +324,8 @@ def search(
         ]
     else:
         hits = [hit(o, kind, include_vector) for o in ranked]
+    if recheck:
+        hits = [h for h in hits if in_scope(scope, h.record)]
     if recency is not None:
-        hits = prefer_recent(hits, recency)[:k]
-    return hits
+        hits = prefer_recent(hits, recency)
+    return hits[:k]
