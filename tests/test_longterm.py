@@ -12,7 +12,7 @@ from weaviate.classes.config import Configure
 from agentmem import AgentMem, AgentMemSettings
 from agentmem._weaviate import schema
 from agentmem.errors import InvalidInputError, PartialWriteError, SchemaVersionError
-from agentmem.filters import Eq, Gte, Ne, Not
+from agentmem.filters import Eq, Gte, IsNull, Ne, Not
 from agentmem.longterm import SCHEMA_VERSION, LongTermMemory, MemoryRecord, Recency
 from agentmem.testing.embedding import HashingEmbedder
 
@@ -379,8 +379,8 @@ async def test_concurrent_writers_adding_the_same_new_numeric_key_both_succeed(
 def test_negated_filters_stay_exact_after_an_id_is_deleted_and_written_again(
     memory: LongTermMemory,
 ) -> None:
-    # Weaviate 1.35 matches a re-written object against negations of its deleted version;
-    # agentmem re-checks such results, for reads and for deletes.
+    # Weaviate 1.35 answers negations wrongly for an object removed and written again;
+    # agentmem deletes by writing tombstones instead, and re-checks negated results.
     memory.add(
         [MemoryRecord("v1", {"a": None, "n": 1}, id="0"), MemoryRecord("other", {"a": 5}, id="1")]
     )
@@ -393,3 +393,9 @@ def test_negated_filters_stay_exact_after_an_id_is_deleted_and_written_again(
     assert [h.record.id for h in memory.search("v2 other", k=5, filter=Ne("a", None))] == ["1"]
     assert memory.delete(filter=Ne("a", None)) == 1
     assert [r.id for r in memory.find()] == ["0"]
+    # The other direction: a rewritten memory must not be left out of a negation either.
+    memory.add([MemoryRecord("x", {"k": 1}, id="x1"), MemoryRecord("y", {"k": 1}, id="y1")])
+    memory.delete(["x1", "y1"])
+    memory.add([MemoryRecord("x", {}, id="x1"), MemoryRecord("y", {}, id="y1")])
+    found = [r.id for r in memory.find(filter=IsNull("k"))]
+    assert sorted(found) == ["0", "x1", "y1"]  # each once: no duplicates either

@@ -12,7 +12,22 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agentmem import AgentMem, AgentMemSettings, LocalSettings, RedisSettings, WeaviateSettings
-from agentmem.filters import Eq, Ne
+from agentmem.filters import (
+    And,
+    Contains,
+    Eq,
+    Filter,
+    Gt,
+    Gte,
+    In,
+    IsNull,
+    Lt,
+    Lte,
+    Ne,
+    Not,
+    NotIn,
+    Or,
+)
 from agentmem.longterm import LongTermMemory, MemoryRecord
 
 pytestmark = pytest.mark.weaviate
@@ -96,3 +111,81 @@ def _same(a: Any, b: Any) -> bool:
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
     return bool(a == b) and (isinstance(a, (int, float)) == isinstance(b, (int, float)))
+
+
+_KEYS = st.sampled_from(["a", "b", "id"])
+_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(-5, 5)
+    | st.sampled_from([0.5, 2.0, -1.5])
+    | st.sampled_from(["x", "y", ""])
+)
+_values = _scalars | st.lists(_scalars, max_size=3)
+_numbers = st.integers(-5, 5) | st.sampled_from([0.5, 2.0, -1.5])
+_leaf = st.one_of(
+    st.builds(Eq, _KEYS, _values),
+    st.builds(Ne, _KEYS, _values),
+    st.builds(In, _KEYS, st.lists(_scalars, max_size=3)),
+    st.builds(NotIn, _KEYS, st.lists(_scalars, max_size=3)),
+    st.builds(Contains, _KEYS, _scalars),
+    st.builds(IsNull, _KEYS),
+    st.builds(Gt, _KEYS, _numbers),
+    st.builds(Gte, _KEYS, _numbers),
+    st.builds(Lt, _KEYS, _numbers),
+    st.builds(Lte, _KEYS, _numbers),
+)
+_trees = st.recursive(
+    _leaf,
+    lambda inner: (
+        st.builds(lambda c: And(*c), st.lists(inner, max_size=3))
+        | st.builds(lambda c: Or(*c), st.lists(inner, max_size=3))
+        | st.builds(Not, inner)
+    ),
+    max_leaves=6,
+)
+
+
+def _spec(node: Filter, meta: dict[str, Any]) -> bool:
+    """An independent statement of the filter semantics documented in agentmem.filters."""
+    if isinstance(node, (And, Or)):
+        results = [_spec(c, meta) for c in node.children]
+        return all(results) if isinstance(node, And) else any(results)
+    if isinstance(node, Not):
+        return not _spec(node.child, meta)
+    present = node.key in meta
+    value = meta.get(node.key)
+    if isinstance(node, Eq):
+        return present and _same(value, node.value)
+    if isinstance(node, Ne):
+        return not (present and _same(value, node.value))
+    if isinstance(node, In):
+        return present and any(_same(value, v) for v in node.values)
+    if isinstance(node, NotIn):
+        return not (present and any(_same(value, v) for v in node.values))
+    if isinstance(node, Contains):
+        return isinstance(value, list) and any(_same(e, node.value) for e in value)
+    if isinstance(node, IsNull):
+        return value is None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    bound = float(node.value)
+    return {Gt: value > bound, Gte: value >= bound, Lt: value < bound, Lte: value <= bound}[
+        type(node)
+    ]
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    docs=st.lists(st.dictionaries(_KEYS, _values, max_size=3), min_size=1, max_size=6),
+    tree=_trees,
+)
+def test_any_filter_tree_selects_what_the_documented_semantics_select(
+    memory: LongTermMemory, docs: list[dict[str, Any]], tree: Filter
+) -> None:
+    memory.clear()
+    memory.add([MemoryRecord(f"doc {i}", meta, id=str(i)) for i, meta in enumerate(docs)])
+    expected = {str(i) for i, meta in enumerate(docs) if _spec(tree, meta)}
+    assert {r.id for r in memory.find(filter=tree)} == expected

@@ -9,11 +9,23 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from weaviate.classes.query import Filter as WFilter
+
 from agentmem._weaviate import schema
 from agentmem._weaviate.records import MemoryHit, MemoryRecord, Recency, ScoreKind
 from agentmem.errors import InvalidInputError
 
-__all__ = ["NEVER_EXPIRES", "RETURN", "Prepared", "decode", "hit", "prefer_recent", "prepare"]
+__all__ = [
+    "ALIVE",
+    "NEVER_EXPIRES",
+    "RETURN",
+    "Prepared",
+    "decode",
+    "hit",
+    "prefer_recent",
+    "prepare",
+    "tombstone",
+]
 
 # Namespaced objects always carry ``expires_at`` so "not expired" is one range filter
 # (Weaviate cannot test for a missing number without a null-state index).
@@ -22,6 +34,25 @@ RETURN = [
     "text", "memory_id", "ref_doc_id", "metadata_json", "extra_json", "created_at",
     "namespace", "expires_at",
 ]  # fmt: skip
+
+
+# A deleted memory is a tombstone written in its place (see plans.delete): created_at in 1970,
+# which no live write has, so "alive" is one positive range filter.
+TOMBSTONE_TIME = datetime(1970, 1, 1, tzinfo=timezone.utc)
+ALIVE = WFilter.by_property("created_at").greater_than(datetime(1971, 1, 1, tzinfo=timezone.utc))
+
+
+def tombstone(memory_id: str) -> dict[str, Any]:
+    """The properties of a deleted memory: nothing to find by text, vector or metadata."""
+    return {
+        "memory_id": memory_id,
+        "text": "",
+        "metadata_json": "{}",
+        "extra_json": "{}",
+        "meta_kv": [],
+        "meta_keys": [],
+        "created_at": TOMBSTONE_TIME,
+    }
 
 
 @dataclass(frozen=True)

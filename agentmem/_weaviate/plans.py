@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
-from datetime import datetime, timezone
 from typing import Any
 
 from weaviate.classes.aggregate import GroupByAggregate
@@ -22,7 +21,16 @@ from weaviate.collections.classes.filters import _Filters
 
 from agentmem._plan import Call, Plan
 from agentmem._weaviate import schema
-from agentmem._weaviate.codec import RETURN, Prepared, decode, hit, ns_token, prefer_recent
+from agentmem._weaviate.codec import (
+    ALIVE,
+    RETURN,
+    Prepared,
+    decode,
+    hit,
+    ns_token,
+    prefer_recent,
+    tombstone,
+)
 from agentmem._weaviate.filters import NEVER, range_keys, to_weaviate
 from agentmem._weaviate.lifecycle import Target, add_property, col, ensure, refresh, setup
 from agentmem._weaviate.records import MemoryHit, MemoryRecord, Recency, Scope, ScoreKind
@@ -32,7 +40,6 @@ from agentmem.errors import PartialWriteError
 __all__ = ["Prepared", "Target", "ensure", "setup"]
 
 BATCH = 200
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MAX_RESULTS = 10_000  # Weaviate's default QUERY_MAXIMUM_RESULTS
 
 
@@ -73,13 +80,13 @@ def add(t: Target, objects: Sequence[Prepared]) -> Plan[None]:
         )
 
 
-def _compile(t: Target, scope: Scope) -> Plan[_Filters | None]:
-    """The Weaviate filter of a scope (None: everything)."""
+def _compile(t: Target, scope: Scope) -> Plan[_Filters]:
+    """The Weaviate filter of a scope (live memories only)."""
     node = scope.filter
     if node is not None and any(schema.number_property(k) not in t.props for k in range_keys(node)):
         # Another process may have written the first number under this key since we looked.
         yield from refresh(t, check=False)
-    parts = [to_weaviate(node, lambda key: schema.number_property(key) in t.props)]
+    parts = [ALIVE, to_weaviate(node, lambda key: schema.number_property(key) in t.props)]
     if scope.ids is not None:
         parts.append(_by_ids(scope.ids) if scope.ids else NEVER)
     if scope.ref_doc_ids is not None:
@@ -90,10 +97,7 @@ def _compile(t: Target, scope: Scope) -> Plan[_Filters | None]:
         if scope.namespace:
             token = ns_token(scope.namespace)
             parts.append(WFilter.by_property("ns_prefixes").contains_any([token]))
-    present = [p for p in parts if p is not None]
-    if not present:
-        return None
-    return present[0] if len(present) == 1 else WFilter.all_of(present)
+    return WFilter.all_of([p for p in parts if p is not None])
 
 
 def _by_ids(ids: Sequence[str]) -> _Filters:
@@ -108,7 +112,7 @@ def get(t: Target, ids: Sequence[str], include_vector: bool = False) -> Plan[lis
     found = yield Call(
         "longterm.get",
         lambda c: col(c, t).query.fetch_objects(
-            filters=_by_ids(ids),
+            filters=WFilter.all_of([ALIVE, _by_ids(ids)]),
             limit=len(set(ids)),
             include_vector=include_vector,
             return_properties=RETURN,
@@ -171,36 +175,18 @@ def _update(t: Target, object_id: str, properties: dict[str, Any]) -> Call:
 
 
 def delete(t: Target, scope: Scope) -> Plan[int]:
-    """Delete what ``scope`` selects (an empty scope: the whole tenant). Returns the count."""
+    """Delete what ``scope`` selects (an empty scope: the whole tenant). Returns the count.
+
+    A deleted memory is overwritten with a tombstone (no text, metadata or vector; a
+    ``created_at`` of 1970) rather than removed: Weaviate 1.35 answers negated filters wrongly
+    for an id that was removed and written again (duplicates, and objects wrongly kept or left
+    out), while overwriting an object keeps every filter exact. Reads only see live memories.
+    """
     if scope.empty():
         return 0
     yield from ensure(t)
     target = yield from _compile(t, scope)
-    if target is None:
-        # Every object has a created_at; a wildcard on memory_id would miss ids that field
-        # tokenization reduces to nothing (whitespace) or cannot pattern-match.
-        target = WFilter.by_property("created_at").greater_than(_EPOCH)
-    if has_negation(scope.filter):
-        return (yield from _delete_checked(t, scope, target))
-    total = 0
-    while True:
-        # One call deletes at most the server's QUERY_MAXIMUM_RESULTS objects; repeat until none.
-        result = yield Call(
-            "longterm.delete", lambda c: col(c, t).data.delete_many(where=target), True
-        )
-        total += int(result.successful)
-        if result.failed:
-            raise PartialWriteError(
-                f"{result.failed} memories could not be deleted ({total} were); retry the delete",
-                succeeded=[],
-                failed={"*": f"{result.failed} objects failed"},
-            )
-        if result.matches == 0 or result.successful == 0:
-            return total
-
-
-def _delete_checked(t: Target, scope: Scope, target: _Filters) -> Plan[int]:
-    """Delete only what a Python re-check confirms (negated filters, see ``verify``)."""
+    recheck = has_negation(scope.filter)
     total = 0
     while True:
         found = yield Call(
@@ -210,23 +196,33 @@ def _delete_checked(t: Target, scope: Scope, target: _Filters) -> Plan[int]:
             ),
             True,
         )
-        doomed = [o.uuid for o in found.objects if in_scope(scope, decode(o, False))]
+        doomed = [o for o in found.objects if not recheck or in_scope(scope, decode(o, False))]
         if not doomed:
             return total
-        result = yield _delete_where(t, WFilter.by_id().contains_any(doomed))
-        total += int(result.successful)
-        if result.failed or len(found.objects) < _MAX_RESULTS:
-            if result.failed:
-                raise PartialWriteError(
-                    f"{result.failed} memories could not be deleted ({total} were); retry",
-                    succeeded=[],
-                    failed={"*": f"{result.failed} objects failed"},
-                )
+        yield from _bury(t, doomed)
+        total += len(doomed)
+        if len(found.objects) < _MAX_RESULTS:
             return total
 
 
-def _delete_where(t: Target, where: _Filters) -> Call:
-    return Call("longterm.delete", lambda c: col(c, t).data.delete_many(where=where), True)
+def _bury(t: Target, objects: Sequence[Any]) -> Plan[None]:
+    """Overwrite ``objects`` with tombstones, checking every result like a write."""
+    failed: dict[str, str] = {}
+    for start in range(0, len(objects), BATCH):
+        chunk = objects[start : start + BATCH]
+        data = [
+            DataObject(properties=tombstone(o.properties.get("memory_id") or ""), uuid=o.uuid)
+            for o in chunk
+        ]
+        result = yield _insert(t, data)
+        for index, error in result.errors.items():
+            failed[str(chunk[index].properties.get("memory_id"))] = str(error.message)
+    if failed:
+        raise PartialWriteError(
+            f"{len(failed)} memories could not be deleted (the others were); retry the delete",
+            succeeded=[],
+            failed=failed,
+        )
 
 
 def _slack(limit: int) -> int:
@@ -237,9 +233,16 @@ def _slack(limit: int) -> int:
 def sweep(t: Target) -> Plan[int]:
     """Delete namespaced memories whose expiry has passed. Returns the count."""
     yield from ensure(t)
-    target = WFilter.by_property("expires_at").less_than(time.time())
-    result = yield Call("longterm.sweep", lambda c: col(c, t).data.delete_many(where=target), True)
-    return int(result.successful)
+    target = WFilter.all_of([ALIVE, WFilter.by_property("expires_at").less_than(time.time())])
+    found = yield Call(
+        "longterm.sweep",
+        lambda c: col(c, t).query.fetch_objects(
+            filters=target, limit=_MAX_RESULTS, return_properties=["memory_id"]
+        ),
+        True,
+    )
+    yield from _bury(t, found.objects)
+    return len(found.objects)
 
 
 def drop_collection(t: Target) -> Plan[None]:
