@@ -115,6 +115,19 @@ class LongTermMemory:
         """Async twin of :meth:`setup`."""
         return await self._arun(plans.setup(self._target))
 
+    def drop_tenant(self) -> None:
+        """Remove this tenant with all its memories and their history (e.g. to forget a user).
+
+        :meth:`delete` and :meth:`clear` leave small tombstones (see
+        :func:`agentmem._weaviate.plans.delete`); this frees everything. The tenant is created
+        again on next use.
+        """
+        self._run(plans.drop_tenant(self._target))
+
+    async def adrop_tenant(self) -> None:
+        """Async twin of :meth:`drop_tenant`."""
+        await self._arun(plans.drop_tenant(self._target))
+
     def drop_collection(self) -> None:
         """Delete the whole collection, **every tenant's memories included**."""
         self._run(plans.drop_collection(self._target))

@@ -399,3 +399,22 @@ def test_negated_filters_stay_exact_after_an_id_is_deleted_and_written_again(
     memory.add([MemoryRecord("x", {}, id="x1"), MemoryRecord("y", {}, id="y1")])
     found = [r.id for r in memory.find(filter=IsNull("k"))]
     assert sorted(found) == ["0", "x1", "y1"]  # each once: no duplicates either
+
+
+def test_drop_tenant_forgets_one_user_entirely_and_others_keep_theirs(
+    full_mem: AgentMem, unique_collection: str
+) -> None:
+    alice = LongTermMemory(full_mem, tenant="alice", collection=unique_collection)
+    bob = LongTermMemory(full_mem, tenant="bob", collection=unique_collection)
+    try:
+        alice.add([MemoryRecord("alice secret", id="a")])
+        bob.add([MemoryRecord("bob note", id="b")])
+        alice.drop_tenant()
+        tenants = (
+            full_mem.weaviate().collections.use(unique_collection).tenants.get_by_names(["alice"])
+        )
+        assert "alice" not in tenants
+        assert alice.find() == [] and alice.get(["a"]) == []  # recreated empty on next use
+        assert [r.id for r in bob.find()] == ["b"]
+    finally:
+        alice.drop_collection()

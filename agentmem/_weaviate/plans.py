@@ -245,6 +245,18 @@ def sweep(t: Target) -> Plan[int]:
     return len(found.objects)
 
 
+def drop_tenant(t: Target) -> Plan[None]:
+    """Remove this tenant and everything in it (its shard is deleted on the server)."""
+    exists = yield Call("longterm.exists", lambda c: c.collections.exists(t.collection), True)
+    if exists:
+        yield Call(
+            "longterm.drop_tenant",
+            lambda c: c.collections.use(t.collection).tenants.remove([t.tenant]),
+            True,
+        )
+    t.tenant_ready = False
+
+
 def drop_collection(t: Target) -> Plan[None]:
     """Delete the whole collection, every tenant included."""
     yield Call("longterm.drop", lambda c: c.collections.delete(t.collection), True)
