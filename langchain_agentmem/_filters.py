@@ -7,7 +7,8 @@ Grammar::
     {"n": {"$gt": 1, "$lte": 5}}               operators on one key (all must hold)
     {"$and": [f, ...]}, {"$or": [f, ...]}, {"$not": f}
 
-Operators: ``$eq $ne $gt $gte $lt $lte $in $nin $contains $exists``. Anything else raises
+Operators: ``$eq $ne $gt $gte $lt $lte $in $nin $contains $exists`` (``$exists: true``: the key
+is present with a non-null value; ``$contains``: a list value has the element). Anything else raises
 :class:`~agentmem.errors.UnsupportedFilterError` (nothing is silently dropped). A ready-made
 :mod:`agentmem.filters` node is accepted as it is.
 """

@@ -3,7 +3,9 @@ agentmem's Weaviate long-term memory.
 
 Each item is one memory: its id is the JSON of ``[*namespace, key]`` (so any labels work), its
 value is the memory's metadata (so ``filter`` works on top-level value keys, with
-``$eq $ne $gt $gte $lt $lte`` and the rest of :mod:`langchain_agentmem._filters`), and its
+``$eq $ne $gt $gte $lt $lte`` and the rest of :mod:`langchain_agentmem._filters`; a nested
+dict in a filter must equal the whole nested value, where InMemoryStore also accepts a partial
+match), and its
 namespace is stored with every prefix for prefix search. Reads inside one batch see the state
 before the batch's puts, and a later put of the same item in a batch wins, as in
 ``InMemoryStore``. ``created_at`` is kept when an item is updated.
