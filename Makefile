@@ -43,11 +43,18 @@ lint: $(STAMP)
 # The Redis memories' suites run a second time, unchanged, against a 3-master Redis Cluster.
 CLUSTER_SUITES = $(wildcard tests/test_sessions*.py tests/test_*chat*.py tests/test_checkpoint*.py tests/test_workflow*.py)
 
+# The long-term memory suites run a third time on a 3-node Weaviate cluster (replication factor 3,
+# consistency QUORUM).
+WEAVIATE_CLUSTER_SUITES = $(wildcard tests/test_longterm*.py tests/test_*vector*.py tests/test_langgraph_store*.py tests/test_cross_framework.py)
+
 test: setup lint
 	$(BIN)/pytest
 	@if [ -n "$(CLUSTER_SUITES)" ]; then \
 	  echo "== the same Redis suites on a Redis Cluster"; \
 	  AGENTMEM_TEST_REDIS_MODE=cluster $(BIN)/pytest -q $(CLUSTER_SUITES); fi
+	@if [ -n "$(WEAVIATE_CLUSTER_SUITES)" ]; then \
+	  echo "== the same long-term memory suites on a 3-node Weaviate cluster"; \
+	  AGENTMEM_TEST_WEAVIATE_MODE=cluster $(BIN)/pytest -q $(WEAVIATE_CLUSTER_SUITES); fi
 
 demo: setup
 	$(BIN)/python examples/quickstart.py

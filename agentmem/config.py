@@ -19,6 +19,8 @@ Environment variables (all optional):
 ``AGENTMEM_WEAVIATE_GRPC_PORT``    gRPC port (default 50051)
 ``AGENTMEM_WEAVIATE_API_KEY``      Weaviate API key
 ``AGENTMEM_WEAVIATE_HEADERS``      JSON object of extra headers (e.g. model-provider keys)
+``AGENTMEM_WEAVIATE_REPLICATION_FACTOR``  replicas of collections agentmem creates (e.g. 3)
+``AGENTMEM_WEAVIATE_CONSISTENCY``  ``ONE``, ``QUORUM`` or ``ALL`` for every read and write
 ``AGENTMEM_TIMEOUT``               seconds for one backend call (default 10)
 ``AGENTMEM_HOME``                  data and cache folder of the local default (default ``~/.agentmem``)
 ``AGENTMEM_LOCAL_AUTOSTART``       ``0`` to never start local servers implicitly (default ``1``)
@@ -53,6 +55,7 @@ __all__ = [
 
 DEFAULT_TIMEOUT = 10.0
 _MASK = "***"
+_CONSISTENCY = ("ONE", "QUORUM", "ALL")
 
 
 def redact_url(url: str | None) -> str | None:
@@ -144,6 +147,10 @@ class WeaviateSettings:
         headers: extra headers sent with every request (values are treated as secrets).
         timeout: seconds for one query or write.
         startup_timeout: seconds to wait for the server's readiness when connecting.
+        replication_factor: replicas of each collection agentmem creates (``None``: the
+            server's default). Use 3 on a three-node cluster.
+        consistency: consistency level of every read and write, ``"ONE"``, ``"QUORUM"`` or
+            ``"ALL"`` (``None``: the server's default, QUORUM).
     """
 
     url: str | None = None
@@ -153,13 +160,26 @@ class WeaviateSettings:
     headers: Mapping[str, str] = field(default_factory=dict)
     timeout: float = DEFAULT_TIMEOUT
     startup_timeout: float = 30.0
+    replication_factor: int | None = None
+    consistency: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.consistency is not None and self.consistency not in _CONSISTENCY:
+            raise ConfigurationError(
+                f"consistency={self.consistency!r} is not one of {', '.join(_CONSISTENCY)}"
+            )
+        if self.replication_factor is not None and self.replication_factor < 1:
+            raise ConfigurationError(
+                f"replication_factor must be >= 1, got {self.replication_factor}"
+            )
 
     def __repr__(self) -> str:
         masked = {k: _MASK for k in self.headers}
         return (
             f"WeaviateSettings(url={redact_url(self.url)!r}, grpc_host={self.grpc_host!r}, "
             f"grpc_port={self.grpc_port!r}, api_key={_mask(self.api_key)}, headers={masked!r}, "
-            f"timeout={self.timeout!r})"
+            f"timeout={self.timeout!r}, replication_factor={self.replication_factor!r}, "
+            f"consistency={self.consistency!r})"
         )
 
 
@@ -245,6 +265,10 @@ class AgentMemSettings:
             api_key=get("AGENTMEM_WEAVIATE_API_KEY"),
             headers=_parse_headers(get("AGENTMEM_WEAVIATE_HEADERS")),
             timeout=timeout,
+            replication_factor=_optional_int(
+                "AGENTMEM_WEAVIATE_REPLICATION_FACTOR", get("AGENTMEM_WEAVIATE_REPLICATION_FACTOR")
+            ),
+            consistency=(get("AGENTMEM_WEAVIATE_CONSISTENCY") or "").upper() or None,
         )
         local = LocalSettings(
             redis_port=int(
@@ -288,6 +312,10 @@ def _parse_float(name: str, raw: str | None, default: float) -> float:
         return float(raw)
     except ValueError:
         raise ConfigurationError(f"{name}={raw!r} is not a number") from None
+
+
+def _optional_int(name: str, raw: str | None) -> int | None:
+    return None if raw is None else int(_parse_float(name, raw, 0))
 
 
 def _check_url(name: str, raw: str | None, schemes: tuple[str, ...]) -> str | None:

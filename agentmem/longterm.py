@@ -82,9 +82,11 @@ class LongTermMemory:
         self.tenant = tenant
         self.collection = collection
         self.embedder = embedder
+        wv = self.memory.settings.weaviate
         self._target = plans.Target(
-            collection, tenant_name(tenant), _known(self.memory, collection), bm25_window
-        )
+            collection, tenant_name(tenant), _known(self.memory, collection), bm25_window,
+            replication_factor=wv.replication_factor, consistency=wv.consistency,
+        )  # fmt: skip
 
     def __repr__(self) -> str:
         return f"LongTermMemory(collection={self.collection!r}, tenant={self.tenant!r})"

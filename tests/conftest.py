@@ -8,6 +8,9 @@ nothing is skipped.
 
 With ``AGENTMEM_TEST_REDIS_MODE=cluster`` the Redis fixture is a three-master Redis Cluster on
 loopback instead; ``make test`` runs the session and workflow suites a second time that way.
+With ``AGENTMEM_TEST_WEAVIATE_MODE=cluster`` the Weaviate fixture is a three-node cluster, and
+memories use a replication factor of 3 at consistency QUORUM; ``make test`` runs the long-term
+memory suites a third time that way.
 
 Every test gets its own Redis key prefix and Weaviate collection names, so tests never interfere
 and never flush shared data.
@@ -27,12 +30,14 @@ from agentmem import AgentMem, AgentMemSettings, LocalSettings, RedisSettings, W
 from agentmem.local import (
     LocalRedisCluster,
     LocalStack,
+    LocalWeaviateCluster,
     WeaviatePorts,
     free_cluster_ports,
     free_port,
 )
 
 REDIS_MODE = os.environ.get("AGENTMEM_TEST_REDIS_MODE", "standalone")
+WEAVIATE_MODE = os.environ.get("AGENTMEM_TEST_WEAVIATE_MODE", "standalone")
 
 
 @dataclass(frozen=True)
@@ -45,7 +50,9 @@ class RedisServer:
 class WeaviateServer:
     url: str
     grpc_port: int
-    stack: LocalStack | None
+    stack: LocalStack | LocalWeaviateCluster | None
+    replication_factor: int | None = None
+    consistency: str | None = None
 
 
 def _stack(root: Path) -> LocalStack:
@@ -82,6 +89,14 @@ def weaviate_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Weavia
             url, int(os.environ.get("AGENTMEM_TEST_WEAVIATE_GRPC_PORT", "50051")), None
         )
         return
+    if WEAVIATE_MODE == "cluster":
+        cluster = LocalWeaviateCluster(tmp_path_factory.mktemp("weaviate-cluster"), size=3)
+        cluster.up()
+        try:
+            yield WeaviateServer(cluster.urls[0], cluster.ports[0].grpc, cluster, 3, "QUORUM")
+        finally:
+            cluster.down()
+        return
     stack = _stack(tmp_path_factory.mktemp("weaviate-server"))
     stack.up(only=["weaviate"])
     try:
@@ -111,6 +126,8 @@ def settings_for(
         weaviate=WeaviateSettings(
             url=weaviate.url if weaviate else "http://127.0.0.1:1",
             grpc_port=weaviate.grpc_port if weaviate else 2,
+            replication_factor=weaviate.replication_factor if weaviate else None,
+            consistency=weaviate.consistency if weaviate else None,
         ),
         local=LocalSettings(autostart=False),
         key_prefix=key_prefix,

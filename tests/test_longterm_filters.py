@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 from llama_index.core.vector_stores.types import MetadataFilters, VectorStoreQuery
 
-from agentmem import AgentMem, AgentMemSettings, LocalSettings, RedisSettings, WeaviateSettings
+from agentmem import AgentMem
 from agentmem.errors import UnsupportedFilterError
 from agentmem.longterm import LongTermMemory, MemoryRecord
 from agentmem.testing.filter_cases import (
@@ -24,18 +24,12 @@ from langchain_agentmem import AgentMemVectorStore as LCStore
 from langchain_agentmem._filters import from_langchain
 from llamaindex_agentmem import AgentMemVectorStore as LIStore
 from llamaindex_agentmem._filters import from_llamaindex
+from tests.conftest import WeaviateServer, settings_for
 
 
 @pytest.fixture(scope="module")
-def seeded(weaviate_server: object) -> Iterator[LongTermMemory]:
-    settings = AgentMemSettings(
-        redis=RedisSettings(url="redis://127.0.0.1:1/0"),
-        weaviate=WeaviateSettings(
-            url=weaviate_server.url,  # type: ignore[attr-defined]
-            grpc_port=weaviate_server.grpc_port,  # type: ignore[attr-defined]
-        ),
-        local=LocalSettings(autostart=False),
-    )
+def seeded(weaviate_server: WeaviateServer) -> Iterator[LongTermMemory]:
+    settings = settings_for(None, weaviate_server, "filters")
     with AgentMem(settings) as mem:
         memory = LongTermMemory(mem, tenant="filters", collection=f"Filt{uuid.uuid4().hex[:10]}")
         # Equal vectors, so a k=10 vector search through an adapter returns every filter match.

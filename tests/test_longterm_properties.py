@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agentmem import AgentMem, AgentMemSettings, LocalSettings, RedisSettings, WeaviateSettings
+from agentmem import AgentMem
 from agentmem.filters import (
     And,
     Contains,
@@ -29,6 +29,7 @@ from agentmem.filters import (
     Or,
 )
 from agentmem.longterm import LongTermMemory, MemoryRecord
+from tests.conftest import WeaviateServer, settings_for
 
 pytestmark = pytest.mark.weaviate
 
@@ -48,12 +49,8 @@ _ids = st.text(min_size=1, max_size=40)
 
 
 @pytest.fixture(scope="module")
-def memory(weaviate_server: Any) -> Iterator[LongTermMemory]:
-    settings_ = AgentMemSettings(
-        redis=RedisSettings(url="redis://127.0.0.1:1/0"),
-        weaviate=WeaviateSettings(url=weaviate_server.url, grpc_port=weaviate_server.grpc_port),
-        local=LocalSettings(autostart=False),
-    )
+def memory(weaviate_server: WeaviateServer) -> Iterator[LongTermMemory]:
+    settings_ = settings_for(None, weaviate_server, "props")
     with AgentMem(settings_) as mem:
         lt = LongTermMemory(mem, tenant="props", collection=f"Prop{uuid.uuid4().hex[:10]}")
         try:

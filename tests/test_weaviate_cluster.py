@@ -64,3 +64,28 @@ def test_quorum_reads_and_writes_survive_one_stopped_node(
         one = replica.with_consistency_level(Consistency.ONE)
         assert one.query.fetch_object_by_id(after) is not None
     cluster.up()  # bring node 3 back for any later test
+
+
+def test_long_term_memory_keeps_working_at_quorum_with_a_node_down(
+    cluster: LocalWeaviateCluster, unique_collection: str
+) -> None:
+    from agentmem.longterm import LongTermMemory, MemoryRecord
+
+    replicated = AgentMemSettings(
+        weaviate=WeaviateSettings(url=cluster.urls[0], grpc_port=cluster.ports[0].grpc,
+                                  replication_factor=3, consistency="QUORUM"),
+        local=LocalSettings(autostart=False),
+    )  # fmt: skip
+    with AgentMem(replicated) as mem:
+        memory = LongTermMemory(mem, tenant="ada", collection=unique_collection)
+        memory.add([MemoryRecord("Ada prefers green tea", id="tea")])
+        config = mem.weaviate().collections.use(unique_collection).config.get()
+        assert config.replication_config.factor == 3
+        cluster.stop(1)
+        try:
+            memory.add([MemoryRecord("Ada's cat is called Turing", id="cat")])
+            found = {hit.record.id for hit in memory.search("Ada tea cat", k=5)}
+            assert found == {"tea", "cat"}
+            assert [r.text for r in memory.get(["tea"])] == ["Ada prefers green tea"]
+        finally:
+            cluster.up()

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import weaviate.exceptions as wx
-from weaviate.classes.config import Property
+from weaviate.classes.config import ConsistencyLevel, Property
 from weaviate.classes.tenants import Tenant
 
 from agentmem._plan import Call, Plan
@@ -40,6 +40,8 @@ class Target:
     tenant: str
     known: Known = field(default_factory=Known)
     bm25_window: int = 1000
+    replication_factor: int | None = None  # of the collection, when agentmem creates it
+    consistency: str | None = None  # "ONE" / "QUORUM" / "ALL" for every read and write
 
     @property
     def ready(self) -> bool:
@@ -74,7 +76,10 @@ class Target:
 
 def col(client: Any, t: Target) -> Any:
     """The tenant-bound collection handle of ``t`` on a sync or async client (no I/O)."""
-    return client.collections.use(t.collection).with_tenant(t.tenant)
+    handle = client.collections.use(t.collection).with_tenant(t.tenant)
+    if t.consistency is not None:
+        handle = handle.with_consistency_level(ConsistencyLevel[t.consistency])
+    return handle
 
 
 def _tolerate_exists(label: str, fn: Callable[[Any], Any]) -> Call:
@@ -111,7 +116,7 @@ async def _absorb_exists(pending: Awaitable[Any]) -> Any:
 
 def _create(t: Target) -> Call:
     # The winner's schema version is checked right after, so losing the race is harmless.
-    kwargs = schema.create_kwargs(t.collection)
+    kwargs = schema.create_kwargs(t.collection, replication_factor=t.replication_factor)
     return _tolerate_exists("longterm.create", lambda c: c.collections.create(**kwargs))
 
 

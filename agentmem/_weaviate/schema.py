@@ -203,9 +203,13 @@ def parse_version(description: str | None) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def create_kwargs(name: str) -> dict[str, Any]:
+def create_kwargs(name: str, *, replication_factor: int | None = None) -> dict[str, Any]:
     """Arguments of ``collections.create`` for a fresh collection at the current version."""
+    extra: dict[str, Any] = {}
+    if replication_factor is not None:
+        extra["replication_config"] = Configure.replication(factor=replication_factor)
     return {
+        **extra,
         "name": name,
         "description": describe(SCHEMA_VERSION),
         "properties": [p for m in MIGRATIONS for p in m.properties()],
