@@ -51,10 +51,11 @@ def _translate_redis(exc: rx.RedisError, where: str) -> AgentMemError:
     detail = str(exc) or type(exc).__name__
     if isinstance(exc, rx.AuthenticationError):
         return AuthenticationFailed(_REDIS_AUTH_HINT.format(detail=detail), backend="redis")
-    if isinstance(exc, rx.NoPermissionError):
+    # Inside a Lua script a denied command arrives as a plain ResponseError.
+    if isinstance(exc, rx.NoPermissionError) or "can't run this command" in detail:
         return AuthenticationFailed(
             f"The Redis ACL user may not run this command{where} ({detail}); grant it "
-            "+@read +@write +@scripting on agentmem's key prefix.",
+            "+@read +@write +@scripting +time +ping +client on agentmem's key prefix (~agentmem:*).",
             backend="redis",
         )
     if isinstance(exc, rx.TimeoutError):

@@ -33,7 +33,9 @@ def acl_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     stack = LocalStack(
         tmp_path_factory.mktemp("acl-redis"), redis_port=free_port(),
         weaviate_ports=WeaviatePorts.free(),
-        redis_args=["--user", "default", "off", "--user", "agent", "on", ">agent-pw", "~*", "+@all"],
+        # Exactly the permissions the README tells users to grant, on agentmem's key prefix.
+        redis_args=["--user", "default", "off", "--user", "agent", "on", ">agent-pw",
+                    "~agentmem:*", "+@read", "+@write", "+@scripting", "+time", "+ping", "+client"],
     )  # fmt: skip
     # The readiness probe sends an unauthenticated PING; with `default` off Redis answers NOAUTH,
     # which still proves the server is up.
@@ -48,6 +50,23 @@ def test_redis_acl_user_and_password_connect(acl_redis: LocalStack) -> None:
         mem.ping(weaviate=False)
     with AgentMem(_redis(f"redis://agent:agent-pw@127.0.0.1:{acl_redis.redis_port}/0")) as mem:
         mem.ping(weaviate=False)
+        from agentmem.sessions import SessionStore
+
+        store = SessionStore(mem, user_id="acl-user")
+        store.append("s", [{"content": "written with the documented ACL"}])
+        assert [m.data["content"] for m in store.read("s")] == ["written with the documented ACL"]
+        from langgraph.graph import END, START, StateGraph
+
+        from langchain_agentmem import AgentMemCheckpointSaver
+
+        builder = StateGraph(dict)
+        builder.add_node("n", lambda state: {"x": 1})
+        builder.add_edge(START, "n")
+        builder.add_edge("n", END)
+        graph = builder.compile(checkpointer=AgentMemCheckpointSaver(mem))
+        config = {"configurable": {"thread_id": "acl"}}
+        graph.invoke({"x": 0}, config)
+        assert graph.get_state(config).values == {"x": 1}
 
 
 def test_wrong_acl_password_raises_without_leaking_it(acl_redis: LocalStack) -> None:
@@ -158,3 +177,23 @@ async def test_async_weaviate_api_key(keyed_weaviate: LocalStack) -> None:
     async with AgentMem(_weaviate(keyed_weaviate, None)) as mem:
         with pytest.raises(AuthenticationFailed):
             await mem.aping(redis=False)
+
+
+def test_acl_without_the_documented_permissions_names_what_to_grant(
+    tmp_path: Path,
+) -> None:
+    stack = LocalStack(tmp_path, redis_port=free_port(), weaviate_ports=WeaviatePorts.free(),
+                       redis_args=["--user", "default", "off", "--user", "agent", "on", ">pw",
+                                   "~agentmem:*", "+@read", "+@write", "+@scripting", "+ping",
+                                   "+client"])  # no +time  # fmt: skip
+    stack.up(only=["redis"])
+    try:
+        url = f"redis://agent:pw@127.0.0.1:{stack.redis_port}/0"
+        from agentmem.sessions import SessionStore
+
+        with AgentMem(_redis(url)) as mem:
+            with pytest.raises(AuthenticationFailed, match=r"\+time"):
+                SessionStore(mem, user_id="u").append("s", [{"content": "x"}])
+            assert SessionStore(mem, user_id="u").read("s") == []  # nothing was written
+    finally:
+        stack.down()

@@ -29,9 +29,15 @@ local ttl = tonumber(ARGV[2])
 
 -- Server time, as a string of integer milliseconds: one clock for every client, and no float
 -- formatting ("1.7e+12") when it is stored in the hash.
-local function now_ms()
+-- Read once, before the script writes anything: Redis does not undo a script's earlier writes
+-- when a later command fails (a denied TIME under a narrow ACL would leave half a write).
+local NOW_MS
+do
   local t = redis.call('TIME')
-  return t[1] .. string.format('%03d', math.floor(tonumber(t[2]) / 1000))
+  NOW_MS = t[1] .. string.format('%03d', math.floor(tonumber(t[2]) / 1000))
+end
+local function now_ms()
+  return NOW_MS
 end
 
 local function touch()

@@ -30,9 +30,15 @@ __all__ = [
 ]
 
 _HELPERS = r"""
-local function now_ms()
+-- Read once, before the script writes anything: Redis does not undo a script's earlier writes
+-- when a later command fails (a denied TIME under a narrow ACL would leave half a write).
+local NOW_MS
+do
   local t = redis.call('TIME')
-  return t[1] .. string.format('%03d', math.floor(tonumber(t[2]) / 1000))
+  NOW_MS = t[1] .. string.format('%03d', math.floor(tonumber(t[2]) / 1000))
+end
+local function now_ms()
+  return NOW_MS
 end
 
 -- unpack() is bounded by Lua's C stack, so multi-value commands go in slices of 500.
