@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from agentmem.checkpoints import AsyncCheckpointStore, CheckpointStore
 from agentmem.config import (
     AgentMemSettings,
     LocalSettings,
@@ -29,6 +30,9 @@ from agentmem.errors import (
     ServerBinaryNotFound,
     UnsupportedFilterError,
 )
+from agentmem.longterm import LongTermMemory, MemoryHit, MemoryRecord
+from agentmem.runs import AsyncRunStore, RunStore
+from agentmem.sessions import AsyncSessionStore, SessionStore
 
 try:
     __version__ = version("agentmem")
@@ -39,22 +43,31 @@ __all__ = [
     "AgentMem",
     "AgentMemError",
     "AgentMemSettings",
+    "AsyncCheckpointStore",
+    "AsyncRunStore",
+    "AsyncSessionStore",
     "AuthenticationFailed",
     "BackendError",
     "BackendTimeout",
     "BackendUnavailable",
+    "CheckpointStore",
     "ClosedError",
     "ConfigurationError",
     "ConflictError",
     "InvalidInputError",
     "LocalSettings",
+    "LongTermMemory",
+    "MemoryHit",
+    "MemoryRecord",
     "NotFound",
     "PartialWriteError",
     "RedisSettings",
     "RetrySettings",
+    "RunStore",
     "SchemaVersionError",
     "SerializationError",
     "ServerBinaryNotFound",
+    "SessionStore",
     "UnsupportedFilterError",
     "WeaviateSettings",
     "__version__",

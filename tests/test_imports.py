@@ -13,7 +13,9 @@ FRAMEWORKS = ("langchain", "langchain_core", "langgraph", "llama_index", "workfl
 def test_public_exports_are_pinned() -> None:
     assert sorted(agentmem.__all__) == sorted(
         [
-            "AgentMem", "AgentMemError", "AgentMemSettings", "AuthenticationFailed",
+            "AgentMem", "AsyncCheckpointStore", "AsyncRunStore", "AsyncSessionStore",
+            "CheckpointStore", "LongTermMemory", "MemoryHit", "MemoryRecord", "RunStore",
+            "SessionStore", "AgentMemError", "AgentMemSettings", "AuthenticationFailed",
             "BackendError", "BackendTimeout", "BackendUnavailable", "ClosedError",
             "ConfigurationError", "ConflictError", "InvalidInputError", "LocalSettings",
             "NotFound", "PartialWriteError", "RedisSettings", "RetrySettings",
