@@ -1,6 +1,11 @@
-"""Faults against real servers: Redis killed with SIGKILL in the middle of a LangGraph run, with
-AOF `appendfsync always`. Every checkpoint whose put returned survives, the run resumes from the
-last one, and the thread is never half-written."""
+"""Faults against real servers.
+
+* Redis killed with SIGKILL in the middle of a LangGraph run, with AOF `appendfsync always`: every
+  checkpoint whose put returned survives, the run resumes from the last one, and the thread is
+  never half-written.
+* Weaviate killed in the middle of a batch write: the caller gets PartialWriteError naming what
+  landed and what did not, and re-running the same write stores each memory exactly once.
+"""
 
 from __future__ import annotations
 
@@ -94,3 +99,76 @@ def test_sigkill_of_redis_mid_run_loses_no_acknowledged_checkpoint(
     assert history[0] == list(range(STEPS))
     assert all(h == list(range(len(h))) for h in history)  # every stored state is whole
     mem.close()
+
+
+@pytest.fixture
+def weaviate_alone(tmp_path: Path) -> Iterator[LocalStack]:
+    stack = LocalStack(tmp_path, redis_port=free_port(), weaviate_ports=WeaviatePorts.free())
+    stack.up(only=["weaviate"])
+    yield stack
+    stack.down()
+
+
+# weaviate-client retries a failed gRPC batch itself (twice, with 1 s and 2 s sleeps), each try
+# waiting up to the timeout, so a dead server is reported after roughly 3 x timeout + 3 s.
+@pytest.mark.timeout(180)
+def test_weaviate_killed_mid_batch_reports_what_landed_and_a_rerun_stores_each_once(
+    weaviate_alone: LocalStack,
+) -> None:
+    import threading
+    import time
+
+    from agentmem import LongTermMemory, MemoryRecord, PartialWriteError, RetrySettings
+    from agentmem import WeaviateSettings as WS
+
+    settings = AgentMemSettings(
+        weaviate=WS(url=weaviate_alone.weaviate_url, grpc_port=weaviate_alone.weaviate_ports.grpc,
+                    timeout=2.0, startup_timeout=5.0),
+        local=LocalSettings(autostart=False),
+        retry=RetrySettings(attempts=1),
+    )  # fmt: skip
+    records = [
+        MemoryRecord(f"memory number {i}", {"i": i}, id=f"m{i}", vector=[float(i % 7) + 1.0] * 8)
+        for i in range(20_000)
+    ]
+    ids = {r.id for r in records}
+
+    def kill_once_some_landed() -> None:
+        with AgentMem(settings) as watcher_mem:
+            watcher = LongTermMemory(watcher_mem, tenant="crash", collection="Crash")
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                try:
+                    if len(watcher.find(limit=1000)) >= 1000:  # a few batches in
+                        break
+                except Exception:
+                    pass
+                time.sleep(0.02)
+        weaviate_alone.kill("weaviate")
+
+    with AgentMem(settings) as mem:
+        memory = LongTermMemory(mem, tenant="crash", collection="Crash")
+        killer = threading.Thread(target=kill_once_some_landed)
+        killer.start()
+        with pytest.raises(PartialWriteError) as info:
+            memory.add(records)
+        killer.join()
+    error = info.value
+    assert error.succeeded, "the kill came after the first batches were confirmed"
+    assert error.failed, "and before the last one"
+    assert set(error.succeeded) | set(error.failed) == ids
+    assert not set(error.succeeded) & set(error.failed)
+
+    weaviate_alone.up(only=["weaviate"])
+    with AgentMem(settings) as mem:
+        memory = LongTermMemory(mem, tenant="crash", collection="Crash")
+        landed = memory.get(error.succeeded)
+        assert {r.id for r in landed} == set(error.succeeded)  # acknowledged means stored
+        assert memory.add(records) == [r.id for r in records]  # the same write, again
+        from agentmem._weaviate.schema import tenant_name
+
+        tenant = mem.weaviate().collections.use("Crash").with_tenant(tenant_name("crash"))
+        total = tenant.aggregate.over_all(total_count=True).total_count
+        assert total == len(records)  # each memory once: upserts are idempotent
+        sample = [f"m{i}" for i in range(0, 20_000, 97)]
+        assert {r.id for r in memory.get(sample)} == set(sample)

@@ -35,7 +35,7 @@ from agentmem._weaviate.filters import NEVER, range_keys, to_weaviate
 from agentmem._weaviate.lifecycle import Target, add_property, col, ensure, refresh, setup
 from agentmem._weaviate.records import MemoryHit, MemoryRecord, Recency, Scope, ScoreKind
 from agentmem._weaviate.verify import has_negation, in_scope
-from agentmem.errors import PartialWriteError
+from agentmem.errors import BackendUnavailable, PartialWriteError
 
 __all__ = ["Prepared", "Target", "ensure", "setup"]
 
@@ -64,7 +64,20 @@ def add(t: Target, objects: Sequence[Prepared]) -> Plan[None]:
     for start in range(0, len(objects), BATCH):
         chunk = objects[start : start + BATCH]
         data = [DataObject(properties=o.properties, uuid=o.uuid, vector=o.vector) for o in chunk]
-        result = yield _insert(t, data)
+        try:
+            result = yield _insert(t, data)
+        except BackendUnavailable as exc:
+            # The server went away mid-write (after the driver's retries): earlier batches are
+            # stored, this one may be in part, later ones are not. Upserts are idempotent, so
+            # re-running the same write stores each memory once.
+            reason = f"not confirmed: {exc}; re-run the write (upserts are idempotent)"
+            failed.update({o.memory_id: reason for o in objects[start:]})
+            raise PartialWriteError(
+                f"Weaviate became unreachable after {len(succeeded)} of {len(objects)} memories "
+                "were stored; see .succeeded and .failed, and re-run the write once it is back",
+                succeeded=succeeded,
+                failed=failed,
+            ) from exc
         errors = result.errors
         for index, obj in enumerate(chunk):
             if index in errors:
