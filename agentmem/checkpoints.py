@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from datetime import timedelta
 from typing import TypeVar
 
+from agentmem._args import duration_ms
 from agentmem._plan import Plan, run_async, run_sync
 from agentmem._redis import checkpoint_plans as plans
 from agentmem._redis.checkpoint_plans import (
@@ -48,15 +49,6 @@ T = TypeVar("T")
 _PAGE = 100
 
 
-def _ms(value: float | timedelta | None, name: str) -> int:
-    if value is None:
-        return 0
-    seconds = value.total_seconds() if isinstance(value, timedelta) else value
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0.001:
-        raise InvalidInputError(f"{name} must be None or at least 0.001 seconds, got {value!r}")
-    return int(seconds * 1000)
-
-
 def _keep(value: int | None) -> int:
     if value is None:
         return 0
@@ -80,10 +72,10 @@ class _Base:
         self._memory = memory if memory is not None else AgentMem()
         self._cfg = StoreConfig(
             prefix=check_prefix(self._memory.key_prefix),
-            ttl_ms=_ms(ttl, "ttl"),
+            ttl_ms=duration_ms(ttl, "ttl"),
             cluster=self._memory.settings.redis.cluster,
             keep_last=_keep(keep_last),
-            max_age_ms=_ms(max_age, "max_age"),
+            max_age_ms=duration_ms(max_age, "max_age"),
         )
 
     def __repr__(self) -> str:
@@ -200,7 +192,7 @@ class CheckpointStore(_Base):
         checkpoint of each namespace always stays.
         """
         return self._run(
-            plans.prune(self._cfg, thread_id, _keep(keep_last), _ms(max_age, "max_age"))
+            plans.prune(self._cfg, thread_id, _keep(keep_last), duration_ms(max_age, "max_age"))
         )
 
     def close(self) -> None:
@@ -273,7 +265,7 @@ class AsyncCheckpointStore(_Base):
     ) -> int:
         """Async twin of :meth:`CheckpointStore.prune`."""
         return await self._run(
-            plans.prune(self._cfg, thread_id, _keep(keep_last), _ms(max_age, "max_age"))
+            plans.prune(self._cfg, thread_id, _keep(keep_last), duration_ms(max_age, "max_age"))
         )
 
     async def aclose(self) -> None:

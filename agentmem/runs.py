@@ -16,32 +16,23 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TypeVar
 
+from agentmem._args import duration_ms
 from agentmem._plan import Plan, run_async, run_sync
 from agentmem._redis import run_plans as plans
 from agentmem._redis.keys import check_prefix
 from agentmem._redis.run_plans import RunConfig, SavedRun
 from agentmem.core import AgentMem
-from agentmem.errors import InvalidInputError
 
 __all__ = ["AsyncRunStore", "RunStore", "SavedRun"]
 
 T = TypeVar("T")
 
 
-def _ttl_ms(ttl: float | timedelta | None) -> int:
-    if ttl is None:
-        return 0
-    seconds = ttl.total_seconds() if isinstance(ttl, timedelta) else ttl
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0.001:
-        raise InvalidInputError(f"ttl must be None or at least 0.001 seconds, got {ttl!r}")
-    return int(seconds * 1000)
-
-
 class _Base:
     def __init__(self, memory: AgentMem | None = None, *, ttl: float | timedelta | None = None):
         self._owns = memory is None
         self._memory = memory if memory is not None else AgentMem()
-        self._cfg = RunConfig(check_prefix(self._memory.key_prefix), _ttl_ms(ttl))
+        self._cfg = RunConfig(check_prefix(self._memory.key_prefix), duration_ms(ttl, "ttl"))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(ttl_ms={self._cfg.ttl_ms}, owns_memory={self._owns})"

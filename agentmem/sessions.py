@@ -22,6 +22,7 @@ from datetime import timedelta
 from types import TracebackType
 from typing import Any, Literal, TypeVar
 
+from agentmem._args import duration_ms
 from agentmem._plan import Plan, run_async, run_sync
 from agentmem._redis import session_plans as plans
 from agentmem._redis.keys import check_prefix, encode_id
@@ -51,15 +52,6 @@ DEFAULT_MAX_MESSAGE_BYTES = 1 << 20
 Which = Literal["all", "active", "archived"]
 
 
-def _ttl_ms(ttl: float | timedelta | None) -> int:
-    if ttl is None:
-        return 0
-    seconds = ttl.total_seconds() if isinstance(ttl, timedelta) else ttl
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0.001:
-        raise InvalidInputError(f"ttl must be None or at least 0.001 seconds, got {ttl!r}")
-    return int(seconds * 1000)
-
-
 def _positive(value: int | None, name: str, default: int) -> int:
     if value is None:
         return default
@@ -83,7 +75,7 @@ class _Base:
         # Validate everything before building an AgentMem, so bad arguments leave nothing behind.
         encode_id(user_id, "user_id")
         policy = {
-            "ttl_ms": _ttl_ms(ttl),
+            "ttl_ms": duration_ms(ttl, "ttl"),
             "max_messages": _positive(max_messages, "max_messages", 0),
             "max_message_bytes": _positive(
                 max_message_bytes, "max_message_bytes", DEFAULT_MAX_MESSAGE_BYTES

@@ -12,6 +12,8 @@ key of the session in the same step, so the session's keys always expire togethe
 
 from __future__ import annotations
 
+from agentmem._redis.lua import SERVER_TIME
+
 __all__ = [
     "APPEND",
     "CLEAR",
@@ -23,22 +25,12 @@ __all__ = [
     "SNAPSHOT",
 ]
 
-_PRELUDE = r"""
+_PRELUDE = (
+    SERVER_TIME
+    + r"""
 local sid = ARGV[1]
 local ttl = tonumber(ARGV[2])
 
--- Server time, as a string of integer milliseconds: one clock for every client, and no float
--- formatting ("1.7e+12") when it is stored in the hash.
--- Read once, before the script writes anything: Redis does not undo a script's earlier writes
--- when a later command fails (a denied TIME under a narrow ACL would leave half a write).
-local NOW_MS
-do
-  local t = redis.call('TIME')
-  NOW_MS = t[1] .. string.format('%03d', math.floor(tonumber(t[2]) / 1000))
-end
-local function now_ms()
-  return NOW_MS
-end
 
 local function touch()
   local now = now_ms()
@@ -71,6 +63,7 @@ local function push(key, first)
   end
 end
 """
+)
 
 APPEND = (
     _PRELUDE

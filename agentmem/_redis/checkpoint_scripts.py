@@ -16,6 +16,8 @@ msgpack array (both readable here; the values themselves are opaque and may be e
 
 from __future__ import annotations
 
+from agentmem._redis.lua import SERVER_TIME
+
 __all__ = [
     "COPY_IN",
     "COPY_OUT",
@@ -29,17 +31,9 @@ __all__ = [
     "REGISTER",
 ]
 
-_HELPERS = r"""
--- Read once, before the script writes anything: Redis does not undo a script's earlier writes
--- when a later command fails (a denied TIME under a narrow ACL would leave half a write).
-local NOW_MS
-do
-  local t = redis.call('TIME')
-  NOW_MS = t[1] .. string.format('%03d', math.floor(tonumber(t[2]) / 1000))
-end
-local function now_ms()
-  return NOW_MS
-end
+_HELPERS = (
+    SERVER_TIME
+    + r"""
 
 -- unpack() is bounded by Lua's C stack, so multi-value commands go in slices of 500.
 local function in_slices(cmd, key, items, step)
@@ -160,6 +154,7 @@ local function load(m)
   return {m, rec, values, writes}
 end
 """
+)
 
 _TOUCH = r"""
 local tid = ARGV[1]
