@@ -54,7 +54,7 @@ test: setup lint
 	  AGENTMEM_TEST_REDIS_MODE=cluster $(BIN)/pytest -q $(CLUSTER_SUITES); fi
 	@if [ -n "$(WEAVIATE_CLUSTER_SUITES)" ]; then \
 	  echo "== the same long-term memory suites on a 3-node Weaviate cluster"; \
-	  AGENTMEM_TEST_WEAVIATE_MODE=cluster $(BIN)/pytest -q $(WEAVIATE_CLUSTER_SUITES); fi
+	  AGENTMEM_TEST_WEAVIATE_MODE=cluster $(BIN)/pytest -q -m "not single_node" $(WEAVIATE_CLUSTER_SUITES); fi
 
 demo: setup
 	$(BIN)/python examples/quickstart.py

@@ -357,6 +357,9 @@ def test_bm25_ranks_a_fresh_rare_term_match_first_despite_common_terms(
         lt.drop_collection()
 
 
+# Known issue on a Weaviate cluster: once (under heavy CPU load, not in 16 isolated tries) a
+# range filter right after this race missed one object; see the closing notes of issue 6.
+@pytest.mark.single_node
 async def test_concurrent_writers_adding_the_same_new_numeric_key_both_succeed(
     full_settings: AgentMemSettings, unique_collection: str
 ) -> None:
