@@ -1,4 +1,6 @@
-"""The ``agentmem`` command: ``up``, ``status`` and ``down`` for the local default servers."""
+"""The ``agentmem`` command: ``up``, ``status``, ``down`` and ``install`` for the local default
+servers; ``sessions``, ``session``, ``threads``, ``checkpoints``, ``search`` and ``forget`` to look
+inside memory (see ``agentmem._cli_memory``)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from agentmem._cli_memory import COMMANDS, add_commands, run
 from agentmem.config import AgentMemSettings
 from agentmem.errors import AgentMemError
 from agentmem.local import (
@@ -51,6 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "install", parents=[common], help="find, build or download the server binaries (cached)"
     )
+    add_commands(commands)
     return parser
 
 
@@ -64,6 +68,12 @@ def _print(statuses: Sequence[ServerStatus]) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the process exit code."""
     args = _parser().parse_args(argv)
+    if args.command in COMMANDS:
+        try:
+            return run(args)
+        except AgentMemError as exc:
+            print(f"agentmem: {exc}", file=sys.stderr)
+            return 1
     stack: LocalStack = default_stack(
         args.home, args.redis_port, args.weaviate_port, args.grpc_port
     )

@@ -1,0 +1,68 @@
+"""The `agentmem` memory commands against the test servers: look inside each memory, and
+`forget` a user so that no trace of them is left in Redis or Weaviate."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from agentmem import AgentMem, AgentMemSettings, LongTermMemory, MemoryRecord, SessionStore
+from langchain_agentmem import AgentMemCheckpointSaver
+from tests.conftest import RedisServer, WeaviateServer
+
+USER = "ada-cli"
+
+
+def _cli(redis: RedisServer, weaviate: WeaviateServer, prefix: str, *args: str) -> str:
+    env = {**os.environ, "AGENTMEM_REDIS_URL": redis.url, "AGENTMEM_WEAVIATE_URL": weaviate.url,
+           "AGENTMEM_WEAVIATE_GRPC_PORT": str(weaviate.grpc_port), "AGENTMEM_KEY_PREFIX": prefix,
+           "AGENTMEM_LOCAL_AUTOSTART": "0"}  # fmt: skip
+    result = subprocess.run([sys.executable, "-m", "agentmem", *args], env=env,
+                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def _seed(mem: AgentMem) -> None:
+    SessionStore(mem, user_id=USER).append("chat-1", [{"role": "user", "content": "I like tea"}])
+    LongTermMemory(mem, tenant=USER).add([MemoryRecord("Ada prefers green tea", id="tea")])
+    saver = AgentMemCheckpointSaver(mem)
+    from langgraph.graph import END, START, StateGraph
+
+    builder = StateGraph(dict)
+    builder.add_node("n", lambda state: {"x": 1})
+    builder.add_edge(START, "n")
+    builder.add_edge("n", END)
+    builder.compile(checkpointer=saver).invoke({"x": 0}, {"configurable": {"thread_id": USER}})
+
+
+def test_memory_commands_show_what_was_written_and_forget_leaves_no_trace(
+    redis_server: RedisServer, weaviate_server: WeaviateServer, full_settings: AgentMemSettings,
+    full_mem: AgentMem,
+) -> None:  # fmt: skip
+    _seed(full_mem)
+    cli = (redis_server, weaviate_server, full_settings.key_prefix)
+
+    assert "chat-1\t1 messages" in _cli(*cli, "sessions", "--user", USER)
+    assert '"content": "I like tea"' in _cli(*cli, "session", "--user", USER, "chat-1")
+    assert USER in _cli(*cli, "threads").split()
+    assert "channel values" in _cli(*cli, "checkpoints", USER)
+    assert "Ada prefers green tea" in _cli(*cli, "search", "--tenant", USER, "tea")
+
+    from agentmem._weaviate.schema import tenant_name
+
+    tenants = full_mem.weaviate().collections.use("AgentMemory").tenants
+    assert tenant_name(USER) in tenants.get()  # so the check after forget means something
+    dry = _cli(*cli, "forget", "--user", USER, "--thread", USER)
+    assert dry.startswith("would delete")
+    assert SessionStore(full_mem, user_id=USER).count("chat-1") == 1  # nothing deleted yet
+
+    assert _cli(*cli, "forget", "--user", USER, "--thread", USER, "--yes").startswith("deleted")
+    assert SessionStore(full_mem, user_id=USER).list_sessions() == []
+    assert (
+        AgentMemCheckpointSaver(full_mem).get_tuple({"configurable": {"thread_id": USER}}) is None
+    )
+    assert tenant_name(USER) not in tenants.get()  # the tenant itself is gone
+    leftover = [key for key in full_mem.redis().scan_iter(match=f"{full_settings.key_prefix}:*")]
+    assert leftover == [], leftover  # no key of the user's sessions or thread is left
