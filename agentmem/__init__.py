@@ -30,6 +30,7 @@ from agentmem.errors import (
     ServerBinaryNotFound,
     UnsupportedFilterError,
 )
+from agentmem.forget import ForgetReport, aforget_user, forget_user
 from agentmem.longterm import LongTermMemory, MemoryHit, MemoryRecord
 from agentmem.runs import AsyncRunStore, RunStore
 from agentmem.sessions import AsyncSessionStore, SessionStore
@@ -54,6 +55,7 @@ __all__ = [
     "ClosedError",
     "ConfigurationError",
     "ConflictError",
+    "ForgetReport",
     "InvalidInputError",
     "LocalSettings",
     "LongTermMemory",
@@ -71,4 +73,6 @@ __all__ = [
     "UnsupportedFilterError",
     "WeaviateSettings",
     "__version__",
+    "aforget_user",
+    "forget_user",
 ]

@@ -1,24 +1,31 @@
 """``agentmem`` subcommands that look inside memory without writing code, and ``forget``.
 
 They connect like the library does: ``AGENTMEM_*`` environment variables, or the local default.
+Checkpoint values are shown as stored: JSON as is, msgpack decoded when ``ormsgpack`` is installed
+(LangGraph installs it; extension types appear as ``{"ext": code, "value": ...}``), anything
+else (encrypted values, say) as its tag and size.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 from typing import Any
 
-from agentmem.checkpoints import CheckpointStore
+from agentmem.checkpoints import CheckpointStore, Typed
 from agentmem.core import AgentMem
+from agentmem.errors import NotFound
+from agentmem.forget import forget_user
 from agentmem.longterm import DEFAULT_COLLECTION, LongTermMemory
+from agentmem.runs import RunStore
 from agentmem.sessions import SessionStore
 
-__all__ = ["add_commands", "run"]
+__all__ = ["COMMANDS", "add_commands", "run"]
 
-COMMANDS = ("sessions", "session", "threads", "checkpoints", "search", "forget")
-# The LangGraph store keeps its memories in a collection of its own (see langchain_agentmem.store).
-_STORE_COLLECTION = "AgentMemStore"
+COMMANDS = (
+    "sessions", "session", "threads", "checkpoints", "checkpoint", "runs", "search", "forget",
+)  # fmt: skip
 
 
 def add_commands(commands: Any) -> None:
@@ -30,19 +37,28 @@ def add_commands(commands: Any) -> None:
     session.add_argument("--user", required=True)
     session.add_argument("session_id")
     session.add_argument("--archived", action="store_true", help="print the archived messages")
-    commands.add_parser("threads", help="list the LangGraph threads that have checkpoints")
+    threads = commands.add_parser("threads", help="list LangGraph threads (all, or a user's)")
+    threads.add_argument("--user", help="only the threads linked to this user")
     checkpoints = commands.add_parser("checkpoints", help="list a thread's checkpoints")
     checkpoints.add_argument("thread_id")
     checkpoints.add_argument("--limit", type=int, default=20)
+    checkpoint = commands.add_parser("checkpoint", help="show one checkpoint (default: newest)")
+    checkpoint.add_argument("thread_id")
+    checkpoint.add_argument("checkpoint_id", nargs="?")
+    checkpoint.add_argument("--ns", default="", help="checkpoint namespace (default: root)")
+    runs = commands.add_parser("runs", help="list saved workflow runs of a workflow or a user")
+    which = runs.add_mutually_exclusive_group(required=True)
+    which.add_argument("--workflow")
+    which.add_argument("--user")
     search = commands.add_parser("search", help="search a tenant's long-term memory (BM25)")
     search.add_argument("--tenant", required=True)
     search.add_argument("query")
     search.add_argument("-k", type=int, default=5)
     search.add_argument("--collection", default=DEFAULT_COLLECTION)
-    forget = commands.add_parser("forget", help="delete a user's data everywhere")
+    forget = commands.add_parser("forget", help="delete a user's data in every memory")
     forget.add_argument("--user", required=True)
     forget.add_argument("--thread", action="append", default=[],
-                        help="also delete this LangGraph thread (repeatable)")  # fmt: skip
+                        help="also delete this thread, run without a user_id (repeatable)")  # fmt: skip
     forget.add_argument("--yes", action="store_true", help="do it (without it: say what would go)")
 
 
@@ -59,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
             for message in store.read(args.session_id, archived=args.archived):
                 print(json.dumps(message.data, ensure_ascii=False))
         elif args.command == "threads":
-            for thread in CheckpointStore(mem).threads():
+            for thread in CheckpointStore(mem).threads(user_id=args.user):
                 print(thread)
         elif args.command == "checkpoints":
             for n, record in enumerate(CheckpointStore(mem).iter(args.thread_id)):
@@ -68,6 +84,14 @@ def run(args: argparse.Namespace) -> int:
                 values, writes = len(record.values), len(record.writes)
                 print(f"{record.checkpoint_id}\tns={record.ns!r}\tparent={record.parent_id}\t"
                       f"{values} channel values\t{writes} pending writes")  # fmt: skip
+        elif args.command == "checkpoint":
+            _show_checkpoint(mem, args)
+        elif args.command == "runs":
+            runs = RunStore(mem)
+            found = runs.user_runs(args.user) if args.user else runs.list_runs(args.workflow)
+            for saved in found:
+                print(f"{saved.workflow}\t{saved.run_id}\t{saved.status}\t{saved.label}\t"
+                      f"saved {saved.saves}x, last {saved.saved_at:%Y-%m-%d %H:%M:%S}")  # fmt: skip
         elif args.command == "search":
             memory = LongTermMemory(mem, tenant=args.tenant, collection=args.collection)
             for hit in memory.search(args.query, k=args.k, mode="bm25"):
@@ -77,24 +101,58 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _show_checkpoint(mem: AgentMem, args: argparse.Namespace) -> None:
+    record = CheckpointStore(mem).get(args.thread_id, args.ns, args.checkpoint_id)
+    if record is None:
+        raise NotFound(
+            f"no checkpoint {args.checkpoint_id or '(newest)'} in thread {args.thread_id!r} "
+            f"namespace {args.ns!r}; 'agentmem checkpoints {args.thread_id}' lists them"
+        )
+    shown = {
+        "thread_id": record.thread_id,
+        "checkpoint_ns": record.ns,
+        "checkpoint_id": record.checkpoint_id,
+        "parent_id": record.parent_id,
+        "metadata": _readable(record.metadata),
+        "channel_values": {name: _readable(v) for name, v in sorted(record.values.items())},
+        "pending_writes": [
+            {"task_id": w.task_id, "channel": w.channel, "value": _readable(w.value)}
+            for w in record.writes
+        ],
+    }
+    print(json.dumps(shown, ensure_ascii=False, indent=2, default=repr))
+
+
+def _readable(value: Typed) -> Any:
+    """A stored value as JSON-able data where its tag says how to read it."""
+    try:
+        if value.tag == "json":
+            return json.loads(value.data)
+        if value.tag == "msgpack":
+            ormsgpack = importlib.import_module("ormsgpack")
+
+            def ext(code: int, data: bytes) -> Any:
+                return {"ext": code, "value": ormsgpack.unpackb(data, ext_hook=ext)}
+
+            return ormsgpack.unpackb(value.data, ext_hook=ext)
+        if value.tag == "null":
+            return None
+    except Exception:  # not decodable here: fall through to the tag and size
+        pass
+    return f"<{value.tag}, {len(value.data)} bytes>"
+
+
 def _forget(mem: AgentMem, args: argparse.Namespace) -> int:
-    sessions = SessionStore(mem, user_id=args.user)
-    found = [info.session_id for info in sessions.list_sessions()]
-    plan = [f"{len(found)} chat sessions of {args.user!r}",
-            f"long-term memories of tenant {args.user!r} (collections {DEFAULT_COLLECTION}, "
-            f"{_STORE_COLLECTION})",
-            *[f"LangGraph thread {t!r}" for t in args.thread]]  # fmt: skip
     if not args.yes:
-        print("would delete: " + "; ".join(plan) + " (add --yes to delete)")
+        sessions = SessionStore(mem, user_id=args.user).list_sessions()
+        threads = [*CheckpointStore(mem).threads(user_id=args.user), *args.thread]
+        runs = RunStore(mem).user_runs(args.user)
+        print(f"would delete for user {args.user!r}: {len(sessions)} chat sessions, "
+              f"{len(threads)} LangGraph threads, {len(runs)} saved workflow runs, and their "
+              "tenant in every agentmem Weaviate collection (add --yes to delete)")  # fmt: skip
         return 0
-    for session_id in found:
-        sessions.clear(session_id)
-    client = mem.weaviate()
-    for collection in (DEFAULT_COLLECTION, _STORE_COLLECTION):
-        if client.collections.exists(collection):
-            LongTermMemory(mem, tenant=args.user, collection=collection).drop_tenant()
-    checkpoints = CheckpointStore(mem)
-    for thread in args.thread:
-        checkpoints.delete_thread(thread)
-    print("deleted: " + "; ".join(plan))
+    report = forget_user(args.user, memory=mem, threads=args.thread)
+    print(f"deleted for user {args.user!r}: {len(report.sessions)} chat sessions, "
+          f"{len(report.threads)} LangGraph threads, {len(report.runs)} saved workflow runs; "
+          f"tenant removed from {', '.join(report.collections) or 'no collection'}")  # fmt: skip
     return 0

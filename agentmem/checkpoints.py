@@ -24,6 +24,7 @@ from typing import TypeVar
 from agentmem._args import duration_ms
 from agentmem._plan import Plan, run_async, run_sync
 from agentmem._redis import checkpoint_plans as plans
+from agentmem._redis import owner_plans as owners
 from agentmem._redis.checkpoint_plans import (
     CheckpointRecord,
     NewCheckpoint,
@@ -167,9 +168,24 @@ class CheckpointStore(_Base):
                 if thread_id is None and not page.alive:
                     self._run(plans.unregister(self._cfg, tid))  # it expired: unlist it
 
-    def threads(self) -> list[str]:
-        """Ids of the stored threads (one that expired stays listed until ``iter()`` meets it)."""
+    def threads(self, *, user_id: str | None = None) -> list[str]:
+        """Ids of the stored threads (one that expired stays listed until ``iter()`` meets it).
+
+        With ``user_id``: the threads linked to that user (:meth:`link_user`), oldest link first.
+        """
+        if user_id is not None:
+            return [o.id for o in self._run(owners.owned(self._cfg.prefix, user_id, "thread"))]
         return self._run(plans.threads(self._cfg))
+
+    def link_user(self, user_id: str, thread_id: str) -> None:
+        """Record that ``thread_id`` belongs to ``user_id`` (idempotent, one round trip).
+
+        Linked threads are listed by ``threads(user_id=...)`` and deleted by
+        :func:`agentmem.forget_user`. Link before the thread's first write, so forgetting the
+        user can never miss it.
+        """
+        item = owners.Owned("thread", thread_id)
+        self._run(owners.link(self._cfg.prefix, user_id, [item], self._cfg.ttl_ms))
 
     def delete_thread(self, thread_id: str) -> None:
         """Delete a thread: every namespace, checkpoint, write and value. No-op if missing."""
@@ -244,9 +260,17 @@ class AsyncCheckpointStore(_Base):
                 if thread_id is None and not page.alive:
                     await self._run(plans.unregister(self._cfg, tid))  # it expired: unlist it
 
-    async def threads(self) -> list[str]:
+    async def threads(self, *, user_id: str | None = None) -> list[str]:
         """Async twin of :meth:`CheckpointStore.threads`."""
+        if user_id is not None:
+            owned = await self._run(owners.owned(self._cfg.prefix, user_id, "thread"))
+            return [o.id for o in owned]
         return await self._run(plans.threads(self._cfg))
+
+    async def link_user(self, user_id: str, thread_id: str) -> None:
+        """Async twin of :meth:`CheckpointStore.link_user`."""
+        item = owners.Owned("thread", thread_id)
+        await self._run(owners.link(self._cfg.prefix, user_id, [item], self._cfg.ttl_ms))
 
     async def delete_thread(self, thread_id: str) -> None:
         """Async twin of :meth:`CheckpointStore.delete_thread`."""

@@ -13,11 +13,13 @@ Example:
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from typing import TypeVar
 
 from agentmem._args import duration_ms
 from agentmem._plan import Plan, run_async, run_sync
+from agentmem._redis import owner_plans as owners
 from agentmem._redis import run_plans as plans
 from agentmem._redis.keys import check_prefix
 from agentmem._redis.run_plans import RunConfig, SavedRun
@@ -59,10 +61,25 @@ class RunStore(_Base):
         return run_sync(plan, self._memory.redis(), self._memory.settings.retry)
 
     def save(
-        self, workflow: str, run_id: str, data: bytes, *, status: str = "", label: str = ""
+        self,
+        workflow: str,
+        run_id: str,
+        data: bytes,
+        *,
+        status: str = "",
+        label: str = "",
+        user_id: str | None = None,
     ) -> int:
-        """Save (replace) a run's snapshot in one atomic step; return its number of saves."""
-        return self._run(plans.save(self._cfg, workflow, run_id, data, status, label))
+        """Save (replace) a run's snapshot in one atomic step; return its number of saves.
+
+        With ``user_id`` the run is first linked to that user (one more round trip), so
+        :meth:`user_runs` lists it and :func:`agentmem.forget_user` deletes it.
+        """
+        return self._run(_save(self._cfg, workflow, run_id, data, status, label, user_id))
+
+    def user_runs(self, user_id: str) -> list[SavedRun]:
+        """The saved runs linked to ``user_id`` that still exist (without snapshots)."""
+        return self._run(_user_runs(self._cfg, user_id))
 
     def get(self, workflow: str, run_id: str) -> SavedRun | None:
         """The saved run with its snapshot bytes, or None."""
@@ -89,10 +106,21 @@ class AsyncRunStore(_Base):
         return await run_async(plan, await self._memory.aredis(), self._memory.settings.retry)
 
     async def save(
-        self, workflow: str, run_id: str, data: bytes, *, status: str = "", label: str = ""
+        self,
+        workflow: str,
+        run_id: str,
+        data: bytes,
+        *,
+        status: str = "",
+        label: str = "",
+        user_id: str | None = None,
     ) -> int:
         """Async twin of :meth:`RunStore.save`."""
-        return await self._run(plans.save(self._cfg, workflow, run_id, data, status, label))
+        return await self._run(_save(self._cfg, workflow, run_id, data, status, label, user_id))
+
+    async def user_runs(self, user_id: str) -> list[SavedRun]:
+        """Async twin of :meth:`RunStore.user_runs`."""
+        return await self._run(_user_runs(self._cfg, user_id))
 
     async def get(self, workflow: str, run_id: str) -> SavedRun | None:
         """Async twin of :meth:`RunStore.get`."""
@@ -110,3 +138,29 @@ class AsyncRunStore(_Base):
         """Close the :class:`AgentMem` if this store created it. Idempotent."""
         if self._owns:
             await self._memory.aclose()
+
+
+def _save(
+    cfg: RunConfig,
+    workflow: str,
+    run_id: str,
+    data: bytes,
+    status: str,
+    label: str,
+    user_id: str | None,
+) -> Plan[int]:
+    # Link first: a crash between the two steps leaves a link to nothing, never an unlisted run.
+    save = plans.save(cfg, workflow, run_id, data, status, label)  # validates, writes nothing
+    if user_id is not None:
+        item = owners.Owned("run", run_id, workflow)
+        yield from owners.link(cfg.prefix, user_id, [item], cfg.ttl_ms)
+    return (yield from save)
+
+
+def _user_runs(cfg: RunConfig, user_id: str) -> Plan[list[SavedRun]]:
+    found: list[SavedRun] = []
+    for item in (yield from owners.owned(cfg.prefix, user_id, "run")):
+        saved = yield from plans.get(cfg, item.workflow or "", item.id)
+        if saved is not None:
+            found.append(replace(saved, data=None))
+    return found

@@ -48,6 +48,7 @@ from langchain_agentmem._checkpoint_convert import (
 __all__ = ["AgentMemCheckpointSaver"]
 
 _STRATEGIES = ("keep_latest", "delete")
+_LINKED_CACHE = 10_000
 
 
 class AgentMemCheckpointSaver(BaseCheckpointSaver[str]):
@@ -63,6 +64,10 @@ class AgentMemCheckpointSaver(BaseCheckpointSaver[str]):
             the same atomic step. ``None``: threads stay until deleted or pruned.
         keep_last: keep only the newest N checkpoints per namespace, trimmed at each put.
         max_age: drop checkpoints older than this at each put of their namespace.
+        user_key: the ``configurable`` key that names the user a thread belongs to (default
+            ``"user_id"``; ``None``: never link). A thread run with it is linked to that user
+            before its first checkpoint, so ``agentmem.forget_user`` deletes it and
+            ``CheckpointStore.threads(user_id=...)`` lists it.
 
     The newest checkpoint of a namespace is never trimmed, so a thread waiting on an interrupt
     always resumes.
@@ -79,9 +84,13 @@ class AgentMemCheckpointSaver(BaseCheckpointSaver[str]):
         ttl: float | timedelta | None = None,
         keep_last: int | None = None,
         max_age: float | timedelta | None = None,
+        user_key: str | None = "user_id",
     ) -> None:
         super().__init__(serde=serde)
         self._owns = memory is None
+        self.user_key = user_key
+        # (user, thread) pairs this saver already linked: one extra round trip per new pair.
+        self._linked: set[tuple[str, str]] = set()
         self.memory = memory if memory is not None else AgentMem()
         policy: dict[str, Any] = {"ttl": ttl, "keep_last": keep_last, "max_age": max_age}
         self._store = CheckpointStore(self.memory, **policy)
@@ -113,6 +122,32 @@ class AgentMemCheckpointSaver(BaseCheckpointSaver[str]):
             str(ns) if ns is not None else None,
             conf.get("checkpoint_id") or None,
         )
+
+    def _owner(self, config: RunnableConfig) -> str | None:
+        """The user named by ``config`` (``configurable[user_key]``), checked, or None."""
+        if self.user_key is None:
+            return None
+        user = configurable(config).get(self.user_key)
+        if user in (None, ""):
+            return None
+        if isinstance(user, int) and not isinstance(user, bool):
+            return str(user)
+        if not isinstance(user, str):
+            raise InvalidInputError(
+                f"configurable[{self.user_key!r}] must be a str naming the user, got "
+                f"{type(user).__name__}; pass the user id as text (or user_key=None). "
+                "Nothing was written."
+            )
+        return user
+
+    def _unlinked_owner(self, config: RunnableConfig, thread_id: str) -> str | None:
+        """The user of ``config`` if this saver has not linked ``thread_id`` to them yet."""
+        user = self._owner(config)
+        if user is None or (user, thread_id) in self._linked:
+            return None
+        if len(self._linked) >= _LINKED_CACHE:
+            self._linked.clear()
+        return user
 
     # -- sync ------------------------------------------------------------------------------------
 
@@ -159,8 +194,16 @@ class AgentMemCheckpointSaver(BaseCheckpointSaver[str]):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        """Store a checkpoint (one atomic round trip); return the config that names it."""
+        """Store a checkpoint (one atomic round trip); return the config that names it.
+
+        The first put of a thread for a user (``configurable[user_key]``) first links the thread
+        to that user (one more round trip, once per saver and thread).
+        """
         new = to_new_checkpoint(self.serde, config, checkpoint, metadata, new_versions)
+        user = self._unlinked_owner(config, new.thread_id)
+        if user is not None:
+            self._store.link_user(user, new.thread_id)
+            self._linked.add((user, new.thread_id))
         self._store.put(new)
         return config_of(new.thread_id, new.ns, new.checkpoint_id)
 
@@ -173,6 +216,7 @@ class AgentMemCheckpointSaver(BaseCheckpointSaver[str]):
     ) -> None:
         """Store a task's pending writes on the checkpoint named by ``config``."""
         conf = configurable(config)
+        self._owner(config)  # a bad user id fails every write of the thread alike
         self._store.put_writes(
             thread_id_of(config),
             str(conf.get("checkpoint_ns") or ""),
@@ -258,6 +302,10 @@ class AgentMemCheckpointSaver(BaseCheckpointSaver[str]):
     ) -> RunnableConfig:
         """Async twin of :meth:`put`."""
         new = to_new_checkpoint(self.serde, config, checkpoint, metadata, new_versions)
+        user = self._unlinked_owner(config, new.thread_id)
+        if user is not None:
+            await self._astore.link_user(user, new.thread_id)
+            self._linked.add((user, new.thread_id))
         await self._astore.put(new)
         return config_of(new.thread_id, new.ns, new.checkpoint_id)
 
@@ -270,6 +318,7 @@ class AgentMemCheckpointSaver(BaseCheckpointSaver[str]):
     ) -> None:
         """Async twin of :meth:`put_writes`."""
         conf = configurable(config)
+        self._owner(config)
         await self._astore.put_writes(
             thread_id_of(config),
             str(conf.get("checkpoint_ns") or ""),

@@ -118,6 +118,7 @@ class AgentMemWorkflowCheckpointer:
         *,
         status: str = "paused",
         label: str = "",
+        user_id: str | None = None,
     ) -> int:
         """Save the context of a run (one atomic write); return how often it has been saved.
 
@@ -127,12 +128,16 @@ class AgentMemWorkflowCheckpointer:
             ctx: ``handler.ctx`` of the run.
             status: free text kept with the snapshot (``"paused"``, ``"running"``, ``"completed"``).
             label: why it was saved (an event name, say).
+            user_id: the user the run belongs to: it is linked to them first, so
+                :meth:`alist_user_runs` lists it and ``agentmem.forget_user`` deletes it.
 
         Raises:
             SerializationError: the context cannot be snapshotted; nothing was written.
         """
         data = self._snapshot(ctx)
-        return await self._aruns.save(_name(workflow), run_id, data, status=status, label=label)
+        return await self._aruns.save(
+            _name(workflow), run_id, data, status=status, label=label, user_id=user_id
+        )
 
     async def aload(self, workflow: Workflow, run_id: str) -> Context[Any]:
         """A context restored from the saved run, for ``workflow.run(ctx=...)``.
@@ -159,6 +164,10 @@ class AgentMemWorkflowCheckpointer:
         """Saved runs of a workflow, most recently saved first (without snapshots)."""
         return await self._aruns.list_runs(_name(workflow))
 
+    async def alist_user_runs(self, user_id: str) -> list[SavedRun]:
+        """Saved runs of every workflow that were saved with this ``user_id``."""
+        return await self._aruns.user_runs(user_id)
+
     async def aget(self, workflow: Workflow | str, run_id: str) -> SavedRun | None:
         """A saved run with its snapshot (JSON bytes of ``Context.to_dict()``), or None."""
         return await self._aruns.get(_name(workflow), run_id)
@@ -175,6 +184,7 @@ class AgentMemWorkflowCheckpointer:
         run_id: str | None = None,
         save_on: tuple[type[Event], ...] = (InputRequiredEvent,),
         save_completed: bool = True,
+        user_id: str | None = None,
     ) -> AsyncIterator[Event]:
         """Stream a run's events, saving the run at each event of ``save_on`` and at the end.
 
@@ -189,6 +199,7 @@ class AgentMemWorkflowCheckpointer:
             run_id: the id to save under (default: ``handler.run_id``).
             save_on: event classes that trigger a save.
             save_completed: also save once the run finished.
+            user_id: the user the run belongs to (see :meth:`asave`).
         """
         rid = run_id or handler.run_id
         async for event in handler.stream_events():
@@ -200,11 +211,14 @@ class AgentMemWorkflowCheckpointer:
                     handler.ctx,
                     status="paused" if paused else "running",
                     label=type(event).__name__,
+                    user_id=user_id,
                 )
             yield event
         if save_completed and handler.done() and not handler.cancelled():
             await handler
-            await self.asave(workflow, rid, handler.ctx, status="completed", label="completed")
+            await self.asave(
+                workflow, rid, handler.ctx, status="completed", label="completed", user_id=user_id
+            )
 
     async def aclose(self) -> None:
         """Close every client of the ``AgentMem`` if this object created it."""
@@ -221,10 +235,13 @@ class AgentMemWorkflowCheckpointer:
         *,
         status: str = "paused",
         label: str = "",
+        user_id: str | None = None,
     ) -> int:
         """Sync twin of :meth:`asave` (sync Redis client)."""
         data = self._snapshot(ctx)
-        return self._runs.save(_name(workflow), run_id, data, status=status, label=label)
+        return self._runs.save(
+            _name(workflow), run_id, data, status=status, label=label, user_id=user_id
+        )
 
     def load(self, workflow: Workflow, run_id: str) -> Context[Any]:
         """Sync twin of :meth:`aload`."""
@@ -233,6 +250,10 @@ class AgentMemWorkflowCheckpointer:
     def list_runs(self, workflow: Workflow | str) -> list[SavedRun]:
         """Sync twin of :meth:`alist_runs`."""
         return self._runs.list_runs(_name(workflow))
+
+    def list_user_runs(self, user_id: str) -> list[SavedRun]:
+        """Sync twin of :meth:`alist_user_runs`."""
+        return self._runs.user_runs(user_id)
 
     def get(self, workflow: Workflow | str, run_id: str) -> SavedRun | None:
         """Sync twin of :meth:`aget`."""

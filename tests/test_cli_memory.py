@@ -3,11 +3,19 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 
-from agentmem import AgentMem, AgentMemSettings, LongTermMemory, MemoryRecord, SessionStore
+from agentmem import (
+    AgentMem,
+    AgentMemSettings,
+    LongTermMemory,
+    MemoryRecord,
+    RunStore,
+    SessionStore,
+)
 from langchain_agentmem import AgentMemCheckpointSaver
 from tests.conftest import RedisServer, WeaviateServer
 
@@ -34,7 +42,9 @@ def _seed(mem: AgentMem) -> None:
     builder.add_node("n", lambda state: {"x": 1})
     builder.add_edge(START, "n")
     builder.add_edge("n", END)
-    builder.compile(checkpointer=saver).invoke({"x": 0}, {"configurable": {"thread_id": USER}})
+    config = {"configurable": {"thread_id": USER, "user_id": USER}}
+    builder.compile(checkpointer=saver).invoke({"x": 0}, config)
+    RunStore(mem).save("approval", "run-1", b"{}", status="paused", user_id=USER)
 
 
 def test_memory_commands_show_what_was_written_and_forget_leaves_no_trace(
@@ -47,18 +57,28 @@ def test_memory_commands_show_what_was_written_and_forget_leaves_no_trace(
     assert "chat-1\t1 messages" in _cli(*cli, "sessions", "--user", USER)
     assert '"content": "I like tea"' in _cli(*cli, "session", "--user", USER, "chat-1")
     assert USER in _cli(*cli, "threads").split()
+    assert _cli(*cli, "threads", "--user", USER).split() == [USER]
+    assert _cli(*cli, "threads", "--user", "someone-else") == ""
     assert "channel values" in _cli(*cli, "checkpoints", USER)
+    shown = json.loads(_cli(*cli, "checkpoint", USER))
+    assert shown["thread_id"] == USER
+    assert shown["channel_values"]["__root__"] == {"x": 1}  # msgpack decoded
+    assert "approval\trun-1\tpaused" in _cli(*cli, "runs", "--user", USER)
+    assert "approval\trun-1\tpaused" in _cli(*cli, "runs", "--workflow", "approval")
     assert "Ada prefers green tea" in _cli(*cli, "search", "--tenant", USER, "tea")
 
     from agentmem._weaviate.schema import tenant_name
 
     tenants = full_mem.weaviate().collections.use("AgentMemory").tenants
     assert tenant_name(USER) in tenants.get()  # so the check after forget means something
-    dry = _cli(*cli, "forget", "--user", USER, "--thread", USER)
+    dry = _cli(*cli, "forget", "--user", USER)
     assert dry.startswith("would delete")
+    assert "1 chat sessions, 1 LangGraph threads, 1 saved workflow runs" in dry
     assert SessionStore(full_mem, user_id=USER).count("chat-1") == 1  # nothing deleted yet
 
-    assert _cli(*cli, "forget", "--user", USER, "--thread", USER, "--yes").startswith("deleted")
+    # The thread was linked to the user by the saver: forget finds it without --thread.
+    assert _cli(*cli, "forget", "--user", USER, "--yes").startswith("deleted")
+    assert RunStore(full_mem).get("approval", "run-1") is None
     assert SessionStore(full_mem, user_id=USER).list_sessions() == []
     assert (
         AgentMemCheckpointSaver(full_mem).get_tuple({"configurable": {"thread_id": USER}}) is None

@@ -136,6 +136,10 @@ def save(
         raise InvalidInputError("a run snapshot must be bytes")
     keys = [cfg.run(workflow, run_id), cfg.index(workflow)]
     args = [encode_id(run_id, "run id"), cfg.ttl_ms, bytes(data), status, label]
+    return _save(keys, args)  # validated above, when called, before any plan step runs
+
+
+def _save(keys: list[str], args: list[Any]) -> Plan[int]:
     saves = yield Call(
         "runs.save", lambda r: r.register_script(_SAVE)(keys=keys, args=args), idempotent=False
     )

@@ -1,0 +1,135 @@
+"""Forget a user: delete everything agentmem keeps about one user, in all three memories.
+
+:func:`forget_user` (and :func:`aforget_user`) delete, in this order:
+
+1. the user's LangGraph threads and saved workflow runs, found in the user's owner index (the
+   adapters link them when they are given a ``user_id``; see
+   :meth:`agentmem.CheckpointStore.link_user`), plus any ``threads`` named by the caller;
+2. every chat session of the user (messages, archive, metadata and index);
+3. the user's tenant in every agentmem collection on the Weaviate server (long-term memories
+   written through LangChain, LangGraph's store and LlamaIndex alike);
+4. the owner index itself, last, so an interrupted call can simply be run again.
+
+Example:
+    >>> report = forget_user("ada")
+    >>> report.sessions, report.threads, report.runs, report.collections
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from agentmem._plan import Call, Plan, run_async, run_sync
+from agentmem._redis import owner_plans as owners
+from agentmem._redis.keys import check_prefix
+from agentmem._weaviate.schema import parse_version
+from agentmem.checkpoints import AsyncCheckpointStore, CheckpointStore
+from agentmem.core import AgentMem
+from agentmem.longterm import LongTermMemory
+from agentmem.runs import AsyncRunStore, RunStore
+from agentmem.sessions import AsyncSessionStore, SessionStore
+
+__all__ = ["ForgetReport", "aforget_user", "forget_user"]
+
+
+@dataclass
+class ForgetReport:
+    """What :func:`forget_user` deleted.
+
+    Attributes:
+        user_id: the user.
+        sessions: ids of the chat sessions deleted.
+        threads: ids of the LangGraph threads deleted.
+        runs: ``(workflow, run id)`` of the saved workflow runs deleted.
+        collections: the Weaviate collections the user's tenant was removed from.
+    """
+
+    user_id: str
+    sessions: list[str] = field(default_factory=list)
+    threads: list[str] = field(default_factory=list)
+    runs: list[tuple[str, str]] = field(default_factory=list)
+    collections: list[str] = field(default_factory=list)
+
+
+def _collections() -> Plan[list[str]]:
+    """The agentmem collections on the server (their description carries a schema version)."""
+    configs = yield Call("forget.collections", lambda c: c.collections.list_all(simple=True), True)
+    return sorted(n for n, c in configs.items() if parse_version(c.description) is not None)
+
+
+def forget_user(
+    user_id: str, *, memory: AgentMem | None = None, threads: Sequence[str] = ()
+) -> ForgetReport:
+    """Delete every session, linked thread and run, and long-term memory of ``user_id``.
+
+    Args:
+        user_id: the user to forget.
+        memory: the :class:`AgentMem` to use (``None``: one from ``AGENTMEM_*`` variables).
+        threads: more LangGraph thread ids to delete (threads written without a ``user_id``).
+
+    Returns:
+        A :class:`ForgetReport` of what was deleted. Running it again deletes nothing more.
+    """
+    mem = memory if memory is not None else AgentMem()
+    try:
+        report = ForgetReport(user_id)
+        prefix = check_prefix(mem.key_prefix)
+        owned = run_sync(owners.owned(prefix, user_id), mem.redis(), mem.settings.retry)
+        checkpoints, runs = CheckpointStore(mem), RunStore(mem)
+        for item in owned:
+            if item.kind == "thread":
+                checkpoints.delete_thread(item.id)
+                report.threads.append(item.id)
+            elif runs.delete(item.workflow or "", item.id):
+                report.runs.append((item.workflow or "", item.id))
+        for thread in threads:
+            checkpoints.delete_thread(thread)
+            report.threads.append(thread)
+        sessions = SessionStore(mem, user_id=user_id)
+        for info in sessions.list_sessions():
+            sessions.clear(info.session_id)
+            report.sessions.append(info.session_id)
+        for name in run_sync(_collections(), mem.weaviate(), mem.settings.retry):
+            LongTermMemory(mem, tenant=user_id, collection=name).drop_tenant()
+            report.collections.append(name)
+        run_sync(owners.unlink_all(prefix, user_id), mem.redis(), mem.settings.retry)
+        return report
+    finally:
+        if memory is None:
+            mem.close()
+
+
+async def aforget_user(
+    user_id: str, *, memory: AgentMem | None = None, threads: Sequence[str] = ()
+) -> ForgetReport:
+    """Async twin of :func:`forget_user`."""
+    mem = memory if memory is not None else AgentMem()
+    try:
+        report = ForgetReport(user_id)
+        prefix = check_prefix(mem.key_prefix)
+        redis = await mem.aredis()
+        owned = await run_async(owners.owned(prefix, user_id), redis, mem.settings.retry)
+        checkpoints, runs = AsyncCheckpointStore(mem), AsyncRunStore(mem)
+        for item in owned:
+            if item.kind == "thread":
+                await checkpoints.delete_thread(item.id)
+                report.threads.append(item.id)
+            elif await runs.delete(item.workflow or "", item.id):
+                report.runs.append((item.workflow or "", item.id))
+        for thread in threads:
+            await checkpoints.delete_thread(thread)
+            report.threads.append(thread)
+        sessions = AsyncSessionStore(mem, user_id=user_id)
+        for info in await sessions.list_sessions():
+            await sessions.clear(info.session_id)
+            report.sessions.append(info.session_id)
+        weaviate = await mem.aweaviate()
+        for name in await run_async(_collections(), weaviate, mem.settings.retry):
+            await LongTermMemory(mem, tenant=user_id, collection=name).adrop_tenant()
+            report.collections.append(name)
+        await run_async(owners.unlink_all(prefix, user_id), redis, mem.settings.retry)
+        return report
+    finally:
+        if memory is None:
+            await mem.aclose()
