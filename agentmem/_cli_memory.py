@@ -2,7 +2,7 @@
 
 They connect like the library does: ``AGENTMEM_*`` environment variables, or the local default.
 Checkpoint values are shown as stored: JSON as is, msgpack decoded when ``ormsgpack`` is installed
-(LangGraph installs it; extension types appear as ``{"ext": code, "value": ...}``), anything
+(LangGraph installs it; objects appear as ``{"type": "module.Class", "value": ...}``), anything
 else (encrypted values, say) as its tag and size.
 """
 
@@ -132,7 +132,10 @@ def _readable(value: Typed) -> Any:
             ormsgpack = importlib.import_module("ormsgpack")
 
             def ext(code: int, data: bytes) -> Any:
-                return {"ext": code, "value": ormsgpack.unpackb(data, ext_hook=ext)}
+                inner = ormsgpack.unpackb(data, ext_hook=ext)
+                if isinstance(inner, list) and len(inner) >= 3 and isinstance(inner[1], str):
+                    return {"type": f"{inner[0]}.{inner[1]}", "value": inner[2]}  # a class
+                return {"ext": code, "value": inner}
 
             return ormsgpack.unpackb(value.data, ext_hook=ext)
         if value.tag == "null":
