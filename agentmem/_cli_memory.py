@@ -59,6 +59,8 @@ def add_commands(commands: Any) -> None:
     forget.add_argument("--user", required=True)
     forget.add_argument("--thread", action="append", default=[],
                         help="also delete this thread, run without a user_id (repeatable)")  # fmt: skip
+    forget.add_argument("--redis-only", action="store_true",
+                        help="leave Weaviate alone (deployments without long-term memory)")  # fmt: skip
     forget.add_argument("--yes", action="store_true", help="do it (without it: say what would go)")
 
 
@@ -154,7 +156,7 @@ def _forget(mem: AgentMem, args: argparse.Namespace) -> int:
               f"{len(threads)} LangGraph threads, {len(runs)} saved workflow runs, and their "
               "tenant in every agentmem Weaviate collection (add --yes to delete)")  # fmt: skip
         return 0
-    report = forget_user(args.user, memory=mem, threads=args.thread)
+    report = forget_user(args.user, memory=mem, threads=args.thread, longterm=not args.redis_only)
     print(f"deleted for user {args.user!r}: {len(report.sessions)} chat sessions, "
           f"{len(report.threads)} LangGraph threads, {len(report.runs)} saved workflow runs; "
           f"tenant removed from {', '.join(report.collections) or 'no collection'}")  # fmt: skip

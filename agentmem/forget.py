@@ -59,7 +59,11 @@ def _collections() -> Plan[list[str]]:
 
 
 def forget_user(
-    user_id: str, *, memory: AgentMem | None = None, threads: Sequence[str] = ()
+    user_id: str,
+    *,
+    memory: AgentMem | None = None,
+    threads: Sequence[str] = (),
+    longterm: bool = True,
 ) -> ForgetReport:
     """Delete every session, linked thread and run, and long-term memory of ``user_id``.
 
@@ -67,6 +71,8 @@ def forget_user(
         user_id: the user to forget.
         memory: the :class:`AgentMem` to use (``None``: one from ``AGENTMEM_*`` variables).
         threads: more LangGraph thread ids to delete (threads written without a ``user_id``).
+        longterm: also remove the user's Weaviate tenants; ``False`` leaves Weaviate alone (for
+            deployments that use only the Redis memories).
 
     Returns:
         A :class:`ForgetReport` of what was deleted. Running it again deletes nothing more.
@@ -90,7 +96,8 @@ def forget_user(
         for info in sessions.list_sessions():
             sessions.clear(info.session_id)
             report.sessions.append(info.session_id)
-        for name in run_sync(_collections(), mem.weaviate(), mem.settings.retry):
+        names = run_sync(_collections(), mem.weaviate(), mem.settings.retry) if longterm else []
+        for name in names:
             LongTermMemory(mem, tenant=user_id, collection=name).drop_tenant()
             report.collections.append(name)
         run_sync(owners.unlink_all(prefix, user_id), mem.redis(), mem.settings.retry)
@@ -101,7 +108,11 @@ def forget_user(
 
 
 async def aforget_user(
-    user_id: str, *, memory: AgentMem | None = None, threads: Sequence[str] = ()
+    user_id: str,
+    *,
+    memory: AgentMem | None = None,
+    threads: Sequence[str] = (),
+    longterm: bool = True,
 ) -> ForgetReport:
     """Async twin of :func:`forget_user`."""
     mem = memory if memory is not None else AgentMem()
@@ -124,8 +135,10 @@ async def aforget_user(
         for info in await sessions.list_sessions():
             await sessions.clear(info.session_id)
             report.sessions.append(info.session_id)
-        weaviate = await mem.aweaviate()
-        for name in await run_async(_collections(), weaviate, mem.settings.retry):
+        names = []
+        if longterm:
+            names = await run_async(_collections(), await mem.aweaviate(), mem.settings.retry)
+        for name in names:
             await LongTermMemory(mem, tenant=user_id, collection=name).adrop_tenant()
             report.collections.append(name)
         await run_async(owners.unlink_all(prefix, user_id), redis, mem.settings.retry)

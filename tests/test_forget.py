@@ -176,3 +176,12 @@ async def test_aforget_user_is_the_async_twin(full_mem: AgentMem, unique_collect
     assert _tenants(full_mem, ada, ["AgentMemory", "AgentMemStore", unique_collection]) == []
     assert _redis_keys(full_mem) == []
     LongTermMemory(full_mem, collection=unique_collection).drop_collection()
+
+
+def test_forget_user_can_leave_weaviate_alone_for_redis_only_deployments(mem: AgentMem) -> None:
+    # `mem` points Weaviate at a closed port: touching it would fail the call.
+    SessionStore(mem, user_id="ada").append("chat", [{"role": "user", "content": "hi"}])
+    _graph(AgentMemCheckpointSaver(mem)).invoke({"x": 0}, _config("ada-t", "ada"))
+    report = forget_user("ada", memory=mem, longterm=False)
+    assert (report.sessions, report.threads, report.collections) == (["chat"], ["ada-t"], [])
+    assert _redis_keys(mem) == []

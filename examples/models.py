@@ -1,0 +1,157 @@
+"""The chat models the examples use: a real one when you have a key, a scripted one otherwise.
+
+With ``OPENAI_API_KEY`` set (and ``langchain-openai`` / ``llama-index-llms-openai`` installed),
+:func:`langchain_model` and :func:`llamaindex_llm` return OpenAI's ``gpt-4o-mini`` (override with
+``AGENTMEM_EXAMPLES_MODEL=<model name>``). Without a key, or with
+``AGENTMEM_EXAMPLES_MODEL=scripted`` (what the test suite sets), they return a small scripted model
+so every example runs anywhere, offline and deterministically. The scripted model is not clever:
+it follows the rules in :func:`decide`, which is enough to drive tools and show memory at work.
+Everything else in the examples (Redis, Weaviate, agentmem) is real either way.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Reply", "decide", "langchain_model", "llamaindex_llm", "model_name"]
+
+
+@dataclass
+class Reply:
+    """What the scripted model says: text, or calls of tools (name, arguments)."""
+
+    text: str = ""
+    calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+
+_REMEMBER = re.compile(r"\bremember(?:\s+that)?[\s:,]+(?P<fact>[^\n]+)", re.I)
+_NAME = re.compile(r"\b(?:I'm|I am|my name is|call me)\s+(?P<name>[A-Z][\w-]*)", re.I)
+_RECALL_OWN = re.compile(r"what did i (?:ask|tell) you", re.I)
+_CONTEXT = re.compile(r"Context:\s*\n(?P<first>[^\n]+)", re.I)
+_USER_NAME = re.compile(r"The user's name is (?P<name>[\w-]+)")
+# "Email bob@example.com: the report is ready" -> tool send_email(to, body)
+_EMAIL = re.compile(r"^\s*email\s+(?P<to>[^\s:,]+@[^\s:,]+)[\s:,]+(?P<body>.+)$", re.I | re.S)
+
+
+def decide(messages: list[tuple[str, str]], tools: list[str]) -> Reply:
+    """The scripted model's rules; ``messages`` are ``(role, text)`` pairs, roles ``system``,
+    ``user``, ``assistant`` and ``tool``; ``tools`` are the names of the tools it may call."""
+    system = "\n".join(text for role, text in messages if role == "system")
+    known = _USER_NAME.search(system)
+    hello = f"{known['name']}, " if known else ""
+    role, last = messages[-1] if messages else ("user", "")
+    if role == "tool":
+        if last.lower().startswith("saved"):
+            return Reply(f"{hello}I will remember that.")
+        return Reply(f"{hello}from memory: {last}" if last else "I found nothing in memory.")
+    if context := _CONTEXT.search(last):
+        return Reply(f"According to your memory: {context['first'].strip()}")
+    if _RECALL_OWN.search(last):
+        earlier = [t for r, t in messages[:-1] if r == "user" and _REMEMBER.search(t)]
+        if earlier:
+            fact = _REMEMBER.search(earlier[-1])["fact"]  # type: ignore[index]
+            return Reply(f"You asked me to remember: {fact.strip()!r}")
+        return Reply("You have not asked me to remember anything in this conversation.")
+    calls: list[tuple[str, dict[str, Any]]] = []
+    if (name := _NAME.search(last)) and "save_name" in tools:
+        calls.append(("save_name", {"name": name["name"]}))
+    if (email := _EMAIL.search(last)) and "send_email" in tools:
+        calls.append(("send_email", {"to": email["to"], "body": email["body"].strip()}))
+    if (fact := _REMEMBER.search(last)) and "remember" in tools:
+        calls.append(("remember", {"fact": fact["fact"].strip()}))
+    elif last.rstrip().endswith("?") and "recall" in tools:
+        calls.append(("recall", {"query": last.strip()}))
+    if calls:
+        return Reply(calls=calls)
+    return Reply(f"{hello}noted." if last else "Hello!")
+
+
+def model_name() -> str:
+    """``"scripted"``, or the name of the real model the examples will use."""
+    wanted = os.environ.get("AGENTMEM_EXAMPLES_MODEL", "")
+    if wanted == "scripted" or not os.environ.get("OPENAI_API_KEY"):
+        return "scripted"
+    return wanted or "gpt-4o-mini"
+
+
+def _roles_langchain(messages: list[Any]) -> list[tuple[str, str]]:
+    roles = {"system": "system", "human": "user", "ai": "assistant", "tool": "tool"}
+    return [(roles.get(m.type, m.type), m.text) for m in messages]
+
+
+def langchain_model() -> Any:
+    """A LangChain chat model that supports ``bind_tools`` (for ``create_agent``)."""
+    name = model_name()
+    if name != "scripted":
+        from langchain.chat_models import init_chat_model
+
+        return init_chat_model(f"openai:{name}", temperature=0)
+
+    from langchain_core.language_models import BaseChatModel
+    from langchain_core.messages import AIMessage
+    from langchain_core.outputs import ChatGeneration, ChatResult
+    from langchain_core.utils.function_calling import convert_to_openai_tool
+    from pydantic import Field
+
+    class ScriptedChatModel(BaseChatModel):
+        """Follows :func:`decide`; no network."""
+
+        tool_names: list[str] = Field(default_factory=list)
+        turn: int = 0
+
+        @property
+        def _llm_type(self) -> str:
+            return "scripted"
+
+        def _reply(self, messages: list[Any]) -> ChatResult:
+            reply = decide(_roles_langchain(messages), self.tool_names)
+            self.turn += 1
+            calls = [
+                {"name": n, "args": a, "id": f"call-{self.turn}-{i}", "type": "tool_call"}
+                for i, (n, a) in enumerate(reply.calls)
+            ]
+            message = AIMessage(reply.text, tool_calls=calls)
+            return ChatResult(generations=[ChatGeneration(message=message)])
+
+        def _generate(self, messages: list[Any], stop: Any = None, run_manager: Any = None,
+                      **kwargs: Any) -> ChatResult:  # fmt: skip
+            return self._reply(messages)
+
+        async def _agenerate(self, messages: list[Any], stop: Any = None,
+                             run_manager: Any = None, **kwargs: Any) -> ChatResult:  # fmt: skip
+            return self._reply(messages)
+
+        def bind_tools(self, tools: Any, **kwargs: Any) -> Any:
+            names = [convert_to_openai_tool(t)["function"]["name"] for t in tools]
+            return ScriptedChatModel(tool_names=names)
+
+    return ScriptedChatModel()
+
+
+def llamaindex_llm() -> Any:
+    """A LlamaIndex function-calling LLM (for ``FunctionAgent`` and chat engines)."""
+    name = model_name()
+    if name != "scripted":
+        from llama_index.llms.openai import OpenAI  # type: ignore[import-not-found]
+
+        return OpenAI(model=name, temperature=0)
+
+    from llama_index.core.base.llms.types import ChatMessage, MessageRole, ToolCallBlock
+    from llama_index.core.llms.mock import MockFunctionCallingLLM
+
+    def respond(messages: list[ChatMessage], **kwargs: Any) -> ChatMessage:
+        tools = [t.metadata.name for t in kwargs.get("tools") or []]
+        pairs = [(str(m.role.value), m.content or "") for m in messages]
+        reply = decide(pairs, tools)
+        if not reply.calls:
+            return ChatMessage(role=MessageRole.ASSISTANT, content=reply.text)
+        blocks = [
+            ToolCallBlock(tool_call_id=f"call-{len(messages)}-{i}", tool_name=n, tool_kwargs=a)
+            for i, (n, a) in enumerate(reply.calls)
+        ]
+        return ChatMessage(role=MessageRole.ASSISTANT, blocks=blocks)  # type: ignore[arg-type]
+
+    return MockFunctionCallingLLM(response_generator=respond, is_chat_model=True)
