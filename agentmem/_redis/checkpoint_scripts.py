@@ -16,7 +16,7 @@ msgpack array (both readable here; the values themselves are opaque and may be e
 
 from __future__ import annotations
 
-from agentmem._redis.lua import SERVER_TIME
+from agentmem._redis.lua import OUTLIVE, SERVER_TIME
 
 __all__ = [
     "COPY_IN",
@@ -156,7 +156,9 @@ end
 """
 )
 
-_TOUCH = r"""
+_TOUCH = (
+    OUTLIVE
+    + r"""
 local tid = ARGV[1]
 local ttl = tonumber(ARGV[2])
 
@@ -164,14 +166,7 @@ local function extend_registry()
   if #KEYS < 7 then return end
   local fresh = redis.call('EXISTS', KEYS[7]) == 0
   redis.call('ZADD', KEYS[7], 0, tid)
-  if ttl > 0 then
-    -- The registry outlives every thread it lists: only extend it, and keep it persistent if
-    -- a thread without TTL made it so.
-    local left = redis.call('PTTL', KEYS[7])
-    if fresh or (left >= 0 and left < ttl) then redis.call('PEXPIRE', KEYS[7], ttl) end
-  else
-    redis.call('PERSIST', KEYS[7])
-  end
+  outlive(KEYS[7], ttl, fresh)
 end
 
 -- Returns 1 when the thread did not exist before this write.
@@ -184,6 +179,7 @@ local function touch()
   return fresh
 end
 """
+)
 
 PUT = (
     _HELPERS
@@ -365,16 +361,13 @@ return touch()
 """
 )
 
-REGISTER = r"""
+REGISTER = (
+    OUTLIVE
+    + r"""
 -- Cluster only: KEYS[1] the registry, ARGV[1] thread id, ARGV[2] TTL ms (extend-only).
-local ttl = tonumber(ARGV[2])
 local fresh = redis.call('EXISTS', KEYS[1]) == 0
 redis.call('ZADD', KEYS[1], 0, ARGV[1])
-if ttl > 0 then
-  local left = redis.call('PTTL', KEYS[1])
-  if fresh or (left >= 0 and left < ttl) then redis.call('PEXPIRE', KEYS[1], ttl) end
-else
-  redis.call('PERSIST', KEYS[1])
-end
+outlive(KEYS[1], tonumber(ARGV[2]), fresh)
 return 1
 """
+)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["SERVER_TIME"]
+__all__ = ["OUTLIVE", "SERVER_TIME"]
 
 # Server time as a string of integer milliseconds: one clock for every client, and no float
 # formatting ("1.7e+12") when it is stored in a hash.
@@ -16,5 +16,19 @@ do
 end
 local function now_ms()
   return NOW_MS
+end
+"""
+
+# An index (of threads, of a user's items) must outlive everything it lists: with a TTL its expiry
+# is only ever extended, and once anything without a TTL made it persistent it stays so. ``fresh``
+# says the caller created the key in this script (it has no TTL yet).
+OUTLIVE = r"""
+local function outlive(key, ttl, fresh)
+  if ttl > 0 then
+    local left = redis.call('PTTL', key)
+    if fresh or (left >= 0 and left < ttl) then redis.call('PEXPIRE', key, ttl) end
+  else
+    redis.call('PERSIST', key)
+  end
 end
 """

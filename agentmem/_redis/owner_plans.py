@@ -21,24 +21,19 @@ from typing import Any
 
 from agentmem._plan import Call, Plan
 from agentmem._redis.keys import encode_id, user_tag
-from agentmem._redis.lua import SERVER_TIME
+from agentmem._redis.lua import OUTLIVE, SERVER_TIME
 from agentmem.errors import InvalidInputError
 
 __all__ = ["Owned", "link", "owned", "owner_key", "unlink_all"]
 
 _LINK = (
     SERVER_TIME
+    + OUTLIVE
     + r"""
 -- KEYS[1] the user's owner index; ARGV[1] TTL ms (0: persistent), ARGV[2..] members.
-local ttl = tonumber(ARGV[1])
 local fresh = redis.call('EXISTS', KEYS[1]) == 0
 for i = 2, #ARGV do redis.call('ZADD', KEYS[1], 'NX', now_ms(), ARGV[i]) end
-if ttl > 0 then
-  local left = redis.call('PTTL', KEYS[1])
-  if fresh or (left >= 0 and left < ttl) then redis.call('PEXPIRE', KEYS[1], ttl) end
-else
-  redis.call('PERSIST', KEYS[1])
-end
+outlive(KEYS[1], tonumber(ARGV[1]), fresh)
 return 1
 """
 )
