@@ -93,6 +93,12 @@ def _translate_weaviate(exc: wx.WeaviateBaseError, where: str) -> AgentMemError:
             return BackendUnavailable(
                 f"Weaviate could not be reached{where} ({detail})", backend="weaviate"
             )
+        if "query maximum results exceeded" in lowered:
+            return InvalidInputError(
+                f"offset + limit is larger than the server lets one query return{where} "
+                "(Weaviate's QUERY_MAXIMUM_RESULTS, 10,000 by default): narrow the filter, ask "
+                "for fewer, or raise QUERY_MAXIMUM_RESULTS on the server"
+            )
     if isinstance(exc, wx.WeaviateTimeoutError):
         return BackendTimeout(
             f"Weaviate did not answer in time{where} ({detail})", backend="weaviate"

@@ -1,9 +1,11 @@
 """LangGraph long-term memory through the store: what one thread saves, the user's next thread knows.
 
-AgentMemStore is LangGraph's BaseStore on Weaviate, bound to one tenant: here, one user. The agent
-saves a fact in one thread (`runtime.store.put` in a tool); a NEW thread of the same user finds it
-(`runtime.store.search`), and so does plain `store.search`. Another user's store (another tenant)
-sees nothing. Threads are checkpointed in Redis and linked to their user.
+AgentMemStore is LangGraph's BaseStore on Weaviate. One store and one agent serve every user: with
+`tenant_from=1` the store takes the Weaviate tenant from the second element of each namespace,
+`("facts", user_id)`, so users are kept apart by Weaviate's multi-tenancy, not by a filter. The
+agent saves a fact in one thread (`runtime.store.put` in a tool); a NEW thread of the same user
+finds it (`runtime.store.search`); another user finds nothing. The user comes in the run's
+`context`, which also links each thread to its user, so `forget_user` deletes all of it.
 
 Run it with `.venv/bin/python examples/langgraph_store.py` (zero-config local servers, or the
 AGENTMEM_* environment variables). Set OPENAI_API_KEY to use a real model instead of the script.
@@ -12,6 +14,7 @@ AGENTMEM_* environment variables). Set OPENAI_API_KEY to use a real model instea
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from langchain.agents import create_agent
 from langchain.tools import ToolRuntime, tool
@@ -24,35 +27,37 @@ from langchain_agentmem import AgentMemCheckpointSaver, AgentMemStore
 @tool
 def remember(fact: str, runtime: ToolRuntime) -> str:
     """Save a fact about the user for later conversations."""
-    runtime.store.put(("facts",), uuid.uuid4().hex, {"text": fact})
+    runtime.store.put(("facts", runtime.context["user_id"]), uuid.uuid4().hex, {"text": fact})
     return f"saved {fact!r}"
 
 
 @tool
 def recall(query: str, runtime: ToolRuntime) -> str:
     """Find what is known about the user."""
-    return "; ".join(item.value["text"] for item in runtime.store.search(("facts",), query=query))
+    found = runtime.store.search(("facts", runtime.context["user_id"]), query=query)
+    return "; ".join(item.value["text"] for item in found)
 
 
-def ask(mem: AgentMem, user_id: str, thread_id: str, text: str) -> str:
-    store = AgentMemStore(mem, tenant=user_id)  # this user's long-term memory
-    agent = create_agent(langchain_model(), tools=[remember, recall],
-                         checkpointer=AgentMemCheckpointSaver(mem), store=store)  # fmt: skip
-    config = {"configurable": {"thread_id": thread_id, "user_id": user_id}}
-    return agent.invoke({"messages": [("user", text)]}, config)["messages"][-1].text
+def ask(agent: Any, user_id: str, thread_id: str, text: str) -> str:
+    config = {"configurable": {"thread_id": thread_id}}
+    state = agent.invoke({"messages": [("user", text)]}, config, context={"user_id": user_id})
+    return state["messages"][-1].text
 
 
 def main() -> None:
     run = uuid.uuid4().hex[:6]
     ada, bob = f"ada-{run}", f"bob-{run}"
     with AgentMem() as mem:
-        print(f"thread 1 of ada: {ask(mem, ada, f'a1-{run}', 'Remember that I am vegetarian')}")
-        print(f"thread 2 of ada: {ask(mem, ada, f'a2-{run}', 'What do I eat?')}")
-        print(f"thread 1 of bob: {ask(mem, bob, f'b1-{run}', 'What do I eat?')}")
+        store = AgentMemStore(mem, tenant_from=1)  # ("facts", user_id): one tenant per user
+        agent = create_agent(langchain_model(), tools=[remember, recall],
+                             checkpointer=AgentMemCheckpointSaver(mem), store=store)  # fmt: skip
+        print(f"thread 1 of ada: {ask(agent, ada, f'a1-{run}', 'Remember that I am vegetarian')}")
+        print(f"thread 2 of ada: {ask(agent, ada, f'a2-{run}', 'What do I eat?')}")
+        print(f"thread 1 of bob: {ask(agent, bob, f'b1-{run}', 'What do I eat?')}")
 
-        items = AgentMemStore(mem, tenant=ada).search(("facts",))
+        items = store.search(("facts", ada))
         print(f"ada's store holds: {[item.value['text'] for item in items]}")
-        print(f"bob's store holds: {AgentMemStore(mem, tenant=bob).search(('facts',))}")
+        print(f"bob's store holds: {store.search(('facts', bob))}")
 
         for user in (ada, bob):  # their threads (linked by user_id) and their tenant go
             forget_user(user, memory=mem)

@@ -11,8 +11,10 @@ Everything else in the examples (Redis, Weaviate, agentmem) is real either way.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,12 +71,28 @@ def decide(messages: list[tuple[str, str]], tools: list[str]) -> Reply:
     return Reply(f"{hello}noted." if last else "Hello!")
 
 
+_PROVIDERS = ("langchain_openai", "llama_index.llms.openai")
+
+
 def model_name() -> str:
     """``"scripted"``, or the name of the real model the examples will use."""
     wanted = os.environ.get("AGENTMEM_EXAMPLES_MODEL", "")
     if wanted == "scripted" or not os.environ.get("OPENAI_API_KEY"):
         return "scripted"
+    missing = [name for name in _PROVIDERS if not _importable(name)]
+    if missing:
+        print(f"OPENAI_API_KEY is set, but {', '.join(missing)} cannot be imported: using the "
+              "scripted model (pip install langchain-openai llama-index-llms-openai)",
+              file=sys.stderr)  # fmt: skip
+        return "scripted"
     return wanted or "gpt-4o-mini"
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # a parent package is missing
+        return False
 
 
 def _roles_langchain(messages: list[Any]) -> list[tuple[str, str]]:

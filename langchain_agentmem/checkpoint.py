@@ -49,6 +49,9 @@ __all__ = ["AgentMemCheckpointSaver"]
 
 _STRATEGIES = ("keep_latest", "delete")
 _LINKED_CACHE = 10_000
+# Where LangGraph puts the run's Runtime (and so its context) in the config a saver receives. A
+# test pins it, so a LangGraph release that moves it fails loudly instead of linking nothing.
+_RUNTIME = "__pregel_runtime"
 
 
 class AgentMemCheckpointSaver(BaseCheckpointSaver[str]):
@@ -64,10 +67,10 @@ class AgentMemCheckpointSaver(BaseCheckpointSaver[str]):
             the same atomic step. ``None``: threads stay until deleted or pruned.
         keep_last: keep only the newest N checkpoints per namespace, trimmed at each put.
         max_age: drop checkpoints older than this at each put of their namespace.
-        user_key: the ``configurable`` key that names the user a thread belongs to (default
-            ``"user_id"``; ``None``: never link). A thread run with it is linked to that user
-            before its first checkpoint, so ``agentmem.forget_user`` deletes it and
-            ``CheckpointStore.threads(user_id=...)`` lists it.
+        user_key: the key that names the user a thread belongs to, in ``configurable`` or in the
+            run's ``context`` (default ``"user_id"``; ``None``: never link). A thread run with it
+            is linked to that user before its first checkpoint, so ``agentmem.forget_user``
+            deletes it and ``CheckpointStore.threads(user_id=...)`` lists it.
 
     The newest checkpoint of a namespace is never trimmed, so a thread waiting on an interrupt
     always resumes.
@@ -124,10 +127,22 @@ class AgentMemCheckpointSaver(BaseCheckpointSaver[str]):
         )
 
     def _owner(self, config: RunnableConfig) -> str | None:
-        """The user named by ``config`` (``configurable[user_key]``), checked, or None."""
+        """The user named by ``config``, checked, or None.
+
+        ``configurable[user_key]`` first, else the run's context (``graph.invoke(...,
+        context=...)``, a dict or an object with that attribute), which LangGraph hands to the
+        saver inside ``configurable`` as the runtime.
+        """
         if self.user_key is None:
             return None
-        user = configurable(config).get(self.user_key)
+        conf = configurable(config)
+        user = conf.get(self.user_key)
+        if user is None:
+            context = getattr(conf.get(_RUNTIME), "context", None)
+            if isinstance(context, dict):
+                user = context.get(self.user_key)
+            else:
+                user = getattr(context, self.user_key, None)
         if user in (None, ""):
             return None
         if isinstance(user, int) and not isinstance(user, bool):

@@ -57,8 +57,13 @@ from langchain_agentmem._filters import from_langchain
 __all__ = ["AgentMemStore"]
 
 DEFAULT_STORE_COLLECTION = "AgentMemStore"
-# A step asks the driver to call ``<target>.<method>(*args, **kwargs)`` (or its async twin).
-Step = tuple[str, str, tuple[Any, ...], dict[str, Any]]
+# A step asks the driver to call ``<target>.<method>(*args, **kwargs)`` (or its async twin). The
+# target is ``"embeddings"`` or the tenant whose memory to use (``None``: the store's own tenant).
+Step = tuple[object, str, tuple[Any, ...], dict[str, Any]]
+_EMBEDDINGS = object()
+# Memory objects kept for tenants named by namespaces; cheap to rebuild, so the cache is reset
+# when it grows past this.
+_TENANT_CACHE = 10_000
 Steps = Generator[Step, Any, list[Result]]
 
 
@@ -71,6 +76,15 @@ class AgentMemStore(BaseStore):
         collection: the Weaviate collection (default ``AgentMemStore``).
         index: LangGraph ``IndexConfig`` for semantic search (None: no vectors).
         ttl: LangGraph ``TTLConfig`` (``default_ttl`` in minutes, ``refresh_on_read``).
+        tenant_from: take each call's tenant from this element of its namespace instead of
+            ``tenant`` (e.g. ``1`` for LangGraph's usual ``("memories", user_id)``), so one
+            store serves every user of a compiled graph while Weaviate keeps users apart and
+            ``agentmem.forget_user(user_id)`` removes theirs. Every namespace, search prefix and
+            ``list_namespaces`` prefix must then reach that element.
+
+    Raises:
+        InvalidInputError: ``tenant_from`` is not an int >= 0; or, later, a namespace that does
+            not name a tenant.
     """
 
     supports_ttl: bool = True
@@ -83,8 +97,15 @@ class AgentMemStore(BaseStore):
         collection: str = DEFAULT_STORE_COLLECTION,
         index: IndexConfig | None = None,
         ttl: TTLConfig | None = None,
+        tenant_from: int | None = None,
     ) -> None:
+        if tenant_from is not None and (
+            isinstance(tenant_from, bool) or not isinstance(tenant_from, int) or tenant_from < 0
+        ):
+            raise InvalidInputError(f"tenant_from must be None or an int >= 0, got {tenant_from!r}")
         self.memory = LongTermMemory(memory, tenant=tenant, collection=collection)
+        self.tenant_from = tenant_from
+        self._tenants: dict[str, LongTermMemory] = {}
         self.index_config = index
         self.embeddings = ensure_embeddings(index.get("embed")) if index else None
         fields = (index or {}).get("fields") or ["$"]
@@ -100,8 +121,7 @@ class AgentMemStore(BaseStore):
             step = next(steps)
             while True:
                 target, method, args, kwargs = step
-                owner = self.memory if target == "memory" else self.embeddings
-                step = steps.send(getattr(owner, method)(*args, **kwargs))
+                step = steps.send(getattr(self._target(target), method)(*args, **kwargs))
         except StopIteration as stop:
             return stop.value  # type: ignore[no-any-return]
 
@@ -112,10 +132,37 @@ class AgentMemStore(BaseStore):
             step = next(steps)
             while True:
                 target, method, args, kwargs = step
-                owner = self.memory if target == "memory" else self.embeddings
+                owner = self._target(target)
                 step = steps.send(await getattr(owner, "a" + method)(*args, **kwargs))
         except StopIteration as stop:
             return stop.value  # type: ignore[no-any-return]
+
+    def _target(self, target: object) -> Any:
+        if target is _EMBEDDINGS:
+            return self.embeddings
+        if not isinstance(target, str):
+            return self.memory
+        found = self._tenants.get(target)
+        if found is None:
+            if len(self._tenants) >= _TENANT_CACHE:
+                self._tenants.clear()
+            found = LongTermMemory(
+                self.memory.memory, tenant=target, collection=self.memory.collection
+            )
+            self._tenants[target] = found
+        return found
+
+    def _tenant(self, namespace: tuple[str, ...]) -> str | None:
+        """The tenant a namespace (or namespace prefix) names; None without ``tenant_from``."""
+        if self.tenant_from is None:
+            return None
+        if len(namespace) <= self.tenant_from:
+            raise InvalidInputError(
+                f"this store takes the tenant from element {self.tenant_from} of the namespace, "
+                f"and {namespace!r} has none; use namespaces like ('memories', user_id) and "
+                "search or list within one user's prefix"
+            )
+        return namespace[self.tenant_from]
 
     def close(self) -> None:
         """Close the clients if this store created its own AgentMem (a given one stays open)."""
@@ -125,44 +172,54 @@ class AgentMemStore(BaseStore):
         """Async twin of :meth:`close`."""
         await self.memory.aclose()
 
-    def sweep(self) -> int:
-        """Delete expired items now; returns how many."""
-        return self.memory.sweep()
+    def sweep(self, tenant: str | None = None) -> int:
+        """Delete expired items now; returns how many.
 
-    async def asweep(self) -> int:
+        With ``tenant_from``, name the tenant to sweep (items of other tenants are untouched).
+        """
+        return int(self._target(tenant).sweep())
+
+    async def asweep(self, tenant: str | None = None) -> int:
         """Async twin of :meth:`sweep`."""
-        return await self.memory.asweep()
+        return int(await self._target(tenant).asweep())
 
     # -- the one implementation ------------------------------------------------------------------
 
     def _steps(self, ops: list[Op]) -> Steps:
+        # Every op's tenant first: a namespace that names none fails the batch before any call.
+        tenants = [self._tenant(_namespace_of(op)) for op in ops]
         results: list[Result] = []
-        puts: dict[tuple[tuple[str, ...], str], PutOp] = {}
-        refresh: dict[str, float] = {}
-        for op in ops:
+        puts: dict[tuple[tuple[str, ...], str], tuple[str | None, PutOp]] = {}
+        refresh: dict[str | None, dict[str, float]] = {}
+        for op, tenant in zip(ops, tenants, strict=True):
             if isinstance(op, GetOp):
-                records = yield ("memory", "get", ([_item_id(op.namespace, op.key)],), {})
+                records = yield (tenant, "get", ([_item_id(op.namespace, op.key)],), {})
                 live = [r for r in records if _alive(r)]
                 results.append(_item(live[0]) if live else None)
                 if live and op.refresh_ttl:
-                    self._refresh(live, refresh)
+                    self._refresh(live, refresh.setdefault(tenant, {}))
             elif isinstance(op, SearchOp):
-                found, records = yield from self._search(op)
+                found, records = yield from self._search(op, tenant)
                 results.append(found)
                 if op.refresh_ttl:
-                    self._refresh(records, refresh)
+                    self._refresh(records, refresh.setdefault(tenant, {}))
             elif isinstance(op, ListNamespacesOp):
                 prefix = _literal_prefix(op.match_conditions)
-                names = yield ("memory", "namespaces", (prefix,), {})
+                names = yield (tenant, "namespaces", (prefix,), {})
                 results.append(_list_namespaces(names, op))
             elif isinstance(op, PutOp):
-                puts[(op.namespace, op.key)] = op
+                puts[(op.namespace, op.key)] = (tenant, op)
                 results.append(None)
             else:
                 raise InvalidInputError(f"unknown store operation: {type(op).__name__}")
-        yield from self._apply_puts(list(puts.values()))
-        if refresh:
-            yield ("memory", "set_expiry", (sorted(refresh.items()),), {})
+        by_tenant: dict[str | None, list[PutOp]] = {}
+        for tenant, op in puts.values():
+            by_tenant.setdefault(tenant, []).append(op)
+        for tenant, group in by_tenant.items():
+            yield from self._apply_puts(tenant, group)
+        for tenant, updates in refresh.items():
+            if updates:
+                yield (tenant, "set_expiry", (sorted(updates.items()),), {})
         return results
 
     def _refresh(self, records: Sequence[MemoryRecord], into: dict[str, float]) -> None:
@@ -173,7 +230,7 @@ class AgentMemStore(BaseStore):
                 into[record.id] = time.time() + float(minutes) * 60
 
     def _search(
-        self, op: SearchOp
+        self, op: SearchOp, tenant: str | None
     ) -> Generator[Step, Any, tuple[list[SearchItem], list[MemoryRecord]]]:
         scope: dict[str, Any] = {
             "namespace": op.namespace_prefix,
@@ -181,18 +238,18 @@ class AgentMemStore(BaseStore):
         }
         if op.query is None or self.embeddings is None:
             page = {**scope, "limit": op.limit, "offset": op.offset}
-            records = yield ("memory", "find", (), page)
+            records = yield (tenant, "find", (), page)
             live = [r for r in records if _alive(r)]
             return [_search_item(r, None) for r in live], live
-        vector = yield ("embeddings", "embed_query", (op.query,), {})
+        vector = yield (_EMBEDDINGS, "embed_query", (op.query,), {})
         kw = {**scope, "vector": vector, "mode": "vector", "k": op.limit, "offset": op.offset}
-        hits = yield ("memory", "search", (), kw)
+        hits = yield (tenant, "search", (), kw)
         live = [h for h in hits if _alive(h.record)]
         out = [_search_item(h.record, 1.0 - h.score) for h in live]
         used = [h.record for h in live]
         if len(out) < op.limit:
             # Items stored without a vector fill the remaining places, unscored.
-            more = yield ("memory", "find", (), {**scope, "limit": op.offset + op.limit + len(out)})
+            more = yield (tenant, "find", (), {**scope, "limit": op.offset + op.limit + len(out)})
             seen = {(i.namespace, i.key) for i in out}
             for record in more:
                 item = _search_item(record, None)
@@ -207,21 +264,21 @@ class AgentMemStore(BaseStore):
                         break
         return out, used
 
-    def _apply_puts(self, puts: list[PutOp]) -> Generator[Step, Any, None]:
+    def _apply_puts(self, tenant: str | None, puts: list[PutOp]) -> Generator[Step, Any, None]:
         gone = [_item_id(p.namespace, p.key) for p in puts if p.value is None]
         if gone:
-            yield ("memory", "delete", (gone,), {})
+            yield (tenant, "delete", (gone,), {})
         writes = [p for p in puts if p.value is not None]
         if not writes:
             return
         ids = [_item_id(p.namespace, p.key) for p in writes]
-        existing = yield ("memory", "get", (ids,), {})
+        existing = yield (tenant, "get", (ids,), {})
         created = {r.id: r.extra.get("created_at") for r in existing}
         texts = [self._index_text(p) for p in writes]
         todo = [i for i, text in enumerate(texts) if text is not None]
         vectors: list[list[float] | None] = [None] * len(writes)
         if todo:
-            embedded = yield ("embeddings", "embed_documents", ([texts[i] for i in todo],), {})
+            embedded = yield (_EMBEDDINGS, "embed_documents", ([texts[i] for i in todo],), {})
             for i, vector in zip(todo, embedded, strict=True):
                 vectors[i] = vector
         now = datetime.now(timezone.utc).isoformat()
@@ -229,7 +286,7 @@ class AgentMemStore(BaseStore):
             _record(p, item_id, created.get(item_id) or now, now, text, vector)
             for p, item_id, text, vector in zip(writes, ids, texts, vectors, strict=True)
         ]
-        yield ("memory", "add", (records,), {})
+        yield (tenant, "add", (records,), {})
 
     def _index_text(self, op: PutOp) -> str | None:
         if self.embeddings is None or op.index is False or op.value is None:
@@ -237,6 +294,17 @@ class AgentMemStore(BaseStore):
         paths = self._fields if op.index is None else [(p, tokenize_path(p)) for p in op.index]
         texts = [t for _, path in paths for t in get_text_at_path(op.value, path)]
         return "\n".join(texts) if texts else None
+
+
+def _namespace_of(op: Op) -> tuple[str, ...]:
+    """The namespace an op works in (its prefix, for searches and listings)."""
+    if isinstance(op, (GetOp, PutOp)):
+        return op.namespace
+    if isinstance(op, SearchOp):
+        return op.namespace_prefix
+    if isinstance(op, ListNamespacesOp):
+        return _literal_prefix(op.match_conditions)
+    raise InvalidInputError(f"unknown store operation: {type(op).__name__}")
 
 
 def _item_id(namespace: tuple[str, ...], key: str) -> str:

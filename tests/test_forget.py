@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -76,6 +77,21 @@ def test_threads_run_with_a_user_id_are_listed_for_that_user_only(mem: AgentMem)
     # A second saver (another process) links again without a duplicate.
     _graph(AgentMemCheckpointSaver(mem)).invoke({"x": 0}, _config("a-2", "alice"))
     assert store.threads(user_id="alice") == ["a-1", "a-2"]
+
+
+def test_the_user_can_come_from_the_run_context(mem: AgentMem) -> None:
+    @dataclass
+    class Context:
+        user_id: str
+
+    builder = StateGraph(dict, context_schema=Context)
+    builder.add_node("n", lambda state: {"x": 1})
+    builder.add_edge(START, "n")
+    builder.add_edge("n", END)
+    graph = builder.compile(checkpointer=AgentMemCheckpointSaver(mem))
+    graph.invoke({"x": 0}, _config("ctx-1"), context=Context(user_id="carol"))
+    graph.invoke({"x": 0}, _config("ctx-2"), context={"user_id": "carol"})
+    assert CheckpointStore(mem).threads(user_id="carol") == ["ctx-1", "ctx-2"]
 
 
 def test_linking_can_be_switched_off_or_use_another_key(mem: AgentMem) -> None:

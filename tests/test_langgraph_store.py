@@ -255,3 +255,112 @@ def test_compiled_graph_nodes_share_memories_through_the_store(store: AgentMemSt
     assert out["recalled"] == ["has a pet cat named Miso"]
     other = graph.invoke({"user": "43", "fact": "likes jazz", "recalled": []})
     assert other["recalled"] == ["likes jazz"]
+
+
+def _weaviate_tenant_items(mem: AgentMem, collection: str, tenant: str) -> list[str]:
+    """The item ids stored in one Weaviate tenant, read below the store."""
+    from agentmem import LongTermMemory
+
+    return sorted(
+        str(r.id) for r in LongTermMemory(mem, tenant=tenant, collection=collection).find()
+    )
+
+
+def test_tenant_from_namespace_puts_each_user_in_their_own_weaviate_tenant(
+    full_mem: AgentMem, unique_collection: str
+) -> None:
+    store = AgentMemStore(full_mem, collection=unique_collection, tenant_from=1, index=INDEX)
+    try:
+        store.put(("memories", "alice"), "tea", {"text": "alice drinks green tea"})
+        store.put(("memories", "alice", "work"), "desk", {"text": "alice sits by the window"})
+        store.put(("memories", "bob"), "tea", {"text": "bob drinks black tea"})
+        assert _weaviate_tenant_items(full_mem, unique_collection, "alice") == [
+            '["memories","alice","tea"]',
+            '["memories","alice","work","desk"]',
+        ]
+        assert _weaviate_tenant_items(full_mem, unique_collection, "bob") == [
+            '["memories","bob","tea"]'
+        ]
+        hits = store.search(("memories", "alice"), query="tea")
+        assert {h.value["text"] for h in hits} == {
+            "alice drinks green tea",
+            "alice sits by the window",
+        }
+        assert store.get(("memories", "bob"), "tea").value["text"] == "bob drinks black tea"  # type: ignore[union-attr]
+        assert store.list_namespaces(prefix=("memories", "alice")) == [
+            ("memories", "alice"),
+            ("memories", "alice", "work"),
+        ]
+        store.delete(("memories", "alice"), "tea")
+        assert store.get(("memories", "alice"), "tea") is None
+        assert store.get(("memories", "bob"), "tea") is not None
+    finally:
+        store.memory.drop_collection()
+
+
+def test_tenant_from_namespace_refuses_a_batch_with_a_namespace_naming_no_tenant(
+    full_mem: AgentMem, unique_collection: str
+) -> None:
+    from agentmem import InvalidInputError
+
+    store = AgentMemStore(full_mem, collection=unique_collection, tenant_from=1)
+    try:
+        ok = PutOp(("memories", "alice"), "k", {"v": 1})
+        with pytest.raises(InvalidInputError, match="element 1"):
+            store.batch([ok, GetOp(("memories",), "k")])
+        with pytest.raises(InvalidInputError, match="element 1"):
+            store.search(("memories",))
+        with pytest.raises(InvalidInputError, match="element 1"):
+            store.list_namespaces()
+        # Nothing of the refused batch was written.
+        assert store.get(("memories", "alice"), "k") is None
+    finally:
+        store.memory.drop_collection()
+    with pytest.raises(InvalidInputError, match="tenant_from"):
+        AgentMemStore(full_mem, collection=unique_collection, tenant_from=-1)
+
+
+async def test_tenant_from_namespace_async_and_forget_user(
+    full_settings: AgentMemSettings, unique_collection: str
+) -> None:
+    from agentmem import aforget_user
+
+    async with AgentMem(full_settings) as mem:
+        store = AgentMemStore(mem, collection=unique_collection, tenant_from=0)
+        await store.aput(("carol", "prefs"), "tea", {"text": "oolong"})
+        await store.aput(("dave", "prefs"), "tea", {"text": "sencha"})
+        assert (await store.aget(("carol", "prefs"), "tea")).value == {"text": "oolong"}  # type: ignore[union-attr]
+        report = await aforget_user("carol", memory=mem, longterm=True)
+        assert unique_collection in report.collections
+        assert await store.aget(("carol", "prefs"), "tea") is None
+        assert [i.value for i in await store.asearch(("dave",))] == [{"text": "sencha"}]
+        await store.memory.adrop_collection()
+
+
+def test_one_store_serves_every_user_of_a_compiled_graph(
+    full_mem: AgentMem, unique_collection: str
+) -> None:
+    from langgraph.graph import END, START, StateGraph
+    from langgraph.runtime import Runtime
+
+    def remember(state: dict[str, Any], runtime: Runtime[dict[str, str]]) -> dict[str, Any]:
+        user = runtime.context["user_id"]
+        assert runtime.store is not None
+        runtime.store.put(("memories", user), "last", {"said": state["said"]})
+        seen = runtime.store.search(("memories", user))
+        return {"said": state["said"], "known": [i.value["said"] for i in seen]}
+
+    builder = StateGraph(dict, context_schema=dict)
+    builder.add_node("remember", remember)
+    builder.add_edge(START, "remember")
+    builder.add_edge("remember", END)
+    store = AgentMemStore(full_mem, collection=unique_collection, tenant_from=1)
+    graph = builder.compile(store=store)
+    try:
+        assert graph.invoke({"said": "hi"}, context={"user_id": "erin"})["known"] == ["hi"]
+        assert graph.invoke({"said": "yo"}, context={"user_id": "finn"})["known"] == ["yo"]
+        assert _weaviate_tenant_items(full_mem, unique_collection, "erin") == [
+            '["memories","erin","last"]'
+        ]
+    finally:
+        store.memory.drop_collection()

@@ -421,3 +421,14 @@ def test_drop_tenant_forgets_one_user_entirely_and_others_keep_theirs(
         assert [r.id for r in bob.find()] == ["b"]
     finally:
         alice.drop_collection()
+
+
+def test_asking_for_more_than_the_server_returns_is_a_typed_error(
+    memory: LongTermMemory,
+) -> None:
+    memory.add([MemoryRecord("a", id="a")])
+    with pytest.raises(InvalidInputError, match="QUERY_MAXIMUM_RESULTS"):
+        memory.find(limit=10_001)
+    with pytest.raises(InvalidInputError, match="QUERY_MAXIMUM_RESULTS"):
+        memory.find(limit=10, offset=9_995)
+    assert [r.id for r in memory.find(limit=10_000)] == ["a"]  # at the limit it answers
