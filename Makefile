@@ -41,7 +41,7 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 # The Redis memories' suites run a second time, unchanged, against a 3-master Redis Cluster.
-CLUSTER_SUITES = $(wildcard tests/test_sessions*.py tests/test_*chat*.py tests/test_checkpoint*.py tests/test_workflow*.py)
+CLUSTER_SUITES = $(wildcard tests/test_sessions*.py tests/test_*chat*.py tests/test_checkpoint*.py tests/test_workflow*.py tests/test_forget.py)
 
 # The long-term memory suites run a third time on a 3-node Weaviate cluster (replication factor 3,
 # consistency QUORUM).
