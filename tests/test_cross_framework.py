@@ -3,7 +3,8 @@ text, id and metadata; and two tenants never see each other through any adapter 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 
 import pytest
 from langchain_core.documents import Document
@@ -82,6 +83,16 @@ def test_memory_written_by_llamaindex_is_found_by_langchain_unchanged(
     assert lc.get_by_ids(["li-1"]) == [doc]
 
 
+def _visible(read: Callable[[], list[str]], want: list[str], seconds: float = 15.0) -> None:
+    """Wait until ``read()`` returns ``want`` (replicas catching up); fail if it never does."""
+    deadline = time.monotonic() + seconds
+    got = read()
+    while got != want and time.monotonic() < deadline:
+        time.sleep(0.2)
+        got = read()
+    assert got == want
+
+
 def test_two_tenants_never_see_each_other_through_either_adapter(
     full_mem: AgentMem, unique_collection: str
 ) -> None:
@@ -106,7 +117,10 @@ def test_two_tenants_never_see_each_other_through_either_adapter(
             ]
         )
         b_lc.add_texts(["beta note"], metadatas=[{"k": "v"}], ids=["b1"])
-        # Reads from tenant B: every API sees only b1.
+        # Reads from tenant B: every API sees only b1. On a replicated cluster a search may be
+        # served by a replica that has not applied the write yet (seen under load in the
+        # cluster pass), so the first search waits for b1 to be visible before anything is judged.
+        _visible(lambda: [d.id for d in b_lc.similarity_search("beta note", k=1)], ["b1"])
         assert [d.id for d in b_lc.similarity_search("alpha secret", k=10)] == ["b1"]
         assert [d.id for d in b_lc.similarity_search("alpha", k=10, search_mode="bm25")] == []
         assert [d.id for d in b_lc.max_marginal_relevance_search("alpha", k=5)] == ["b1"]
