@@ -1,8 +1,10 @@
 """The chat models the examples use: a real one when you have a key, a scripted one otherwise.
 
 With ``OPENAI_API_KEY`` set (and ``langchain-openai`` / ``llama-index-llms-openai`` installed),
-:func:`langchain_model` and :func:`llamaindex_llm` return OpenAI's ``gpt-4o-mini`` (override with
-``AGENTMEM_EXAMPLES_MODEL=<model name>``). Without a key, or with
+:func:`langchain_model` and :func:`llamaindex_llm` return OpenAI's ``gpt-4o-mini``; with
+``ANTHROPIC_API_KEY`` (and ``langchain-anthropic`` / ``llama-index-llms-anthropic``), Anthropic's
+``claude-3-5-haiku-latest``. ``AGENTMEM_EXAMPLES_MODEL=<model name>`` picks another model of that
+provider. Without a key, or with
 ``AGENTMEM_EXAMPLES_MODEL=scripted`` (what the test suite sets), they return a small scripted model
 so every example runs anywhere, offline and deterministically. The scripted model is not clever:
 it follows the rules in :func:`decide`, which is enough to drive tools and show memory at work.
@@ -71,21 +73,46 @@ def decide(messages: list[tuple[str, str]], tools: list[str]) -> Reply:
     return Reply(f"{hello}noted." if last else "Hello!")
 
 
-_PROVIDERS = ("langchain_openai", "llama_index.llms.openai")
+@dataclass(frozen=True)
+class _Provider:
+    key: str  # the API key's environment variable
+    name: str  # for LangChain's init_chat_model
+    model: str  # the default model
+    packages: tuple[str, str]  # (LangChain module, LlamaIndex module)
+    pip: str
+
+
+_PROVIDERS = (
+    _Provider("OPENAI_API_KEY", "openai", "gpt-4o-mini",
+              ("langchain_openai", "llama_index.llms.openai"),
+              "langchain-openai llama-index-llms-openai"),
+    _Provider("ANTHROPIC_API_KEY", "anthropic", "claude-3-5-haiku-latest",
+              ("langchain_anthropic", "llama_index.llms.anthropic"),
+              "langchain-anthropic llama-index-llms-anthropic"),
+)  # fmt: skip
+
+
+def _provider() -> _Provider | None:
+    """The provider whose key is set and whose packages import, else None (scripted)."""
+    if os.environ.get("AGENTMEM_EXAMPLES_MODEL") == "scripted":
+        return None
+    for provider in _PROVIDERS:
+        if not os.environ.get(provider.key):
+            continue
+        missing = [m for m in provider.packages if not _importable(m)]
+        if not missing:
+            return provider
+        print(f"{provider.key} is set, but {', '.join(missing)} cannot be imported: using the "
+              f"scripted model (pip install {provider.pip})", file=sys.stderr)  # fmt: skip
+    return None
 
 
 def model_name() -> str:
-    """``"scripted"``, or the name of the real model the examples will use."""
-    wanted = os.environ.get("AGENTMEM_EXAMPLES_MODEL", "")
-    if wanted == "scripted" or not os.environ.get("OPENAI_API_KEY"):
+    """``"scripted"``, or ``provider:model`` of the real model the examples will use."""
+    provider = _provider()
+    if provider is None:
         return "scripted"
-    missing = [name for name in _PROVIDERS if not _importable(name)]
-    if missing:
-        print(f"OPENAI_API_KEY is set, but {', '.join(missing)} cannot be imported: using the "
-              "scripted model (pip install langchain-openai llama-index-llms-openai)",
-              file=sys.stderr)  # fmt: skip
-        return "scripted"
-    return wanted or "gpt-4o-mini"
+    return f"{provider.name}:{os.environ.get('AGENTMEM_EXAMPLES_MODEL') or provider.model}"
 
 
 def _importable(module: str) -> bool:
@@ -106,7 +133,7 @@ def langchain_model() -> Any:
     if name != "scripted":
         from langchain.chat_models import init_chat_model
 
-        return init_chat_model(f"openai:{name}", temperature=0)
+        return init_chat_model(name, temperature=0)
 
     from langchain_core.language_models import BaseChatModel
     from langchain_core.messages import AIMessage
@@ -152,10 +179,14 @@ def langchain_model() -> Any:
 def llamaindex_llm() -> Any:
     """A LlamaIndex function-calling LLM (for ``FunctionAgent`` and chat engines)."""
     name = model_name()
-    if name != "scripted":
+    if name.startswith("openai:"):
         from llama_index.llms.openai import OpenAI  # type: ignore[import-not-found]
 
-        return OpenAI(model=name, temperature=0)
+        return OpenAI(model=name.split(":", 1)[1], temperature=0)
+    if name.startswith("anthropic:"):
+        from llama_index.llms.anthropic import Anthropic  # type: ignore[import-not-found]
+
+        return Anthropic(model=name.split(":", 1)[1], temperature=0)
 
     from llama_index.core.base.llms.types import ChatMessage, MessageRole, ToolCallBlock
     from llama_index.core.llms.mock import MockFunctionCallingLLM
