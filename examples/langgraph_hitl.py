@@ -57,7 +57,7 @@ def main() -> None:
         print(f"tool after approval: {done['messages'][-2].text}")
         print(f"agent: {done['messages'][-1].text}")
 
-        report = forget_user(user_id, memory=mem)
+        report = forget_user(user_id, memory=mem, longterm=False)  # this example uses Redis only
         print(f"forgot {user_id}: threads {report.threads}")
 
 

@@ -47,7 +47,7 @@ async def main() -> None:
         question = "What did I ask you to remember?"
         print(f"user: {question}\nagent: {await agent.run(question, memory=memory)}")
 
-        await aforget_user(user_id, memory=mem)  # deletes the user's chat sessions
+        await aforget_user(user_id, memory=mem, longterm=False)  # Redis only: their chats
 
 
 if __name__ == "__main__":

@@ -60,7 +60,7 @@ async def resume(run_id: str, user_id: str) -> None:
         print(f"process {os.getpid()} found run {saved.run_id}: {saved.status!r} at {saved.label}")
         handler = await runs.aresume(workflow(), run_id, HumanResponseEvent(response="yes"))
         print(f"result: {await handler}")
-        await aforget_user(user_id, memory=mem)
+        await aforget_user(user_id, memory=mem, longterm=False)  # Redis only: the run
 
 
 if __name__ == "__main__":
