@@ -121,19 +121,24 @@ class CheckpointStore(_Base):
     def _run(self, plan: Plan[T]) -> T:
         return run_sync(plan, self._memory.redis(), self._memory.settings.retry)
 
-    def put(self, new: NewCheckpoint) -> None:
-        """Store a checkpoint and the channel values it changed (one atomic round trip)."""
-        self._run(plans.put(self._cfg, new))
+    def put(self, new: NewCheckpoint) -> bool:
+        """Store a checkpoint and the channel values it changed (one atomic round trip).
+
+        Returns:
+            True when this write created the thread (it did not exist, or was deleted).
+        """
+        return self._run(plans.put(self._cfg, new))
 
     def put_writes(
         self, thread_id: str, ns: str, checkpoint_id: str, writes: Sequence[WriteRecord]
-    ) -> None:
+    ) -> bool:
         """Store pending writes on a checkpoint (one atomic round trip).
 
         Writes with a negative ``idx`` (special channels) replace an earlier write with the same
-        ``(task_id, idx)``; the others are kept only if no such write exists yet.
+        ``(task_id, idx)``; the others are kept only if no such write exists yet. Returns True
+        when this write created the thread.
         """
-        self._run(plans.put_writes(self._cfg, thread_id, ns, checkpoint_id, writes))
+        return self._run(plans.put_writes(self._cfg, thread_id, ns, checkpoint_id, writes))
 
     def get(
         self, thread_id: str, ns: str = "", checkpoint_id: str | None = None
@@ -223,15 +228,15 @@ class AsyncCheckpointStore(_Base):
     async def _run(self, plan: Plan[T]) -> T:
         return await run_async(plan, await self._memory.aredis(), self._memory.settings.retry)
 
-    async def put(self, new: NewCheckpoint) -> None:
+    async def put(self, new: NewCheckpoint) -> bool:
         """Async twin of :meth:`CheckpointStore.put`."""
-        await self._run(plans.put(self._cfg, new))
+        return await self._run(plans.put(self._cfg, new))
 
     async def put_writes(
         self, thread_id: str, ns: str, checkpoint_id: str, writes: Sequence[WriteRecord]
-    ) -> None:
+    ) -> bool:
         """Async twin of :meth:`CheckpointStore.put_writes`."""
-        await self._run(plans.put_writes(self._cfg, thread_id, ns, checkpoint_id, writes))
+        return await self._run(plans.put_writes(self._cfg, thread_id, ns, checkpoint_id, writes))
 
     async def get(
         self, thread_id: str, ns: str = "", checkpoint_id: str | None = None

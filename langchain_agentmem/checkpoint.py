@@ -155,14 +155,14 @@ class AgentMemCheckpointSaver(BaseCheckpointSaver[str]):
             )
         return user
 
-    def _unlinked_owner(self, config: RunnableConfig, thread_id: str) -> str | None:
-        """The user of ``config`` if this saver has not linked ``thread_id`` to them yet."""
+    def _link_plan(self, config: RunnableConfig, thread_id: str) -> tuple[str | None, bool]:
+        """(the user of ``config``, whether to link ``thread_id`` to them before writing)."""
         user = self._owner(config)
         if user is None or (user, thread_id) in self._linked:
-            return None
+            return user, False
         if len(self._linked) >= _LINKED_CACHE:
             self._linked.clear()
-        return user
+        return user, True
 
     # -- sync ------------------------------------------------------------------------------------
 
@@ -215,11 +215,13 @@ class AgentMemCheckpointSaver(BaseCheckpointSaver[str]):
         to that user (one more round trip, once per saver and thread).
         """
         new = to_new_checkpoint(self.serde, config, checkpoint, metadata, new_versions)
-        user = self._unlinked_owner(config, new.thread_id)
-        if user is not None:
+        user, before = self._link_plan(config, new.thread_id)
+        if user is not None and before:
             self._store.link_user(user, new.thread_id)
             self._linked.add((user, new.thread_id))
-        self._store.put(new)
+        if self._store.put(new) and user is not None and not before:
+            # The thread was deleted (by forget_user, say) since this saver linked it.
+            self._store.link_user(user, new.thread_id)
         return config_of(new.thread_id, new.ns, new.checkpoint_id)
 
     def put_writes(
@@ -231,13 +233,20 @@ class AgentMemCheckpointSaver(BaseCheckpointSaver[str]):
     ) -> None:
         """Store a task's pending writes on the checkpoint named by ``config``."""
         conf = configurable(config)
-        self._owner(config)  # a bad user id fails every write of the thread alike
-        self._store.put_writes(
-            thread_id_of(config),
+        thread_id = thread_id_of(config)
+        user, before = self._link_plan(config, thread_id)  # a bad user id fails here too
+        stored = to_writes(self.serde, writes, task_id, task_path)
+        if user is not None and before:
+            self._store.link_user(user, thread_id)
+            self._linked.add((user, thread_id))
+        created = self._store.put_writes(
+            thread_id,
             str(conf.get("checkpoint_ns") or ""),
             str(conf.get("checkpoint_id") or ""),
-            to_writes(self.serde, writes, task_id, task_path),
+            stored,
         )
+        if created and user is not None and not before:
+            self._store.link_user(user, thread_id)
 
     def delete_thread(self, thread_id: str) -> None:
         """Delete every checkpoint, write and value of a thread."""
@@ -317,11 +326,12 @@ class AgentMemCheckpointSaver(BaseCheckpointSaver[str]):
     ) -> RunnableConfig:
         """Async twin of :meth:`put`."""
         new = to_new_checkpoint(self.serde, config, checkpoint, metadata, new_versions)
-        user = self._unlinked_owner(config, new.thread_id)
-        if user is not None:
+        user, before = self._link_plan(config, new.thread_id)
+        if user is not None and before:
             await self._astore.link_user(user, new.thread_id)
             self._linked.add((user, new.thread_id))
-        await self._astore.put(new)
+        if await self._astore.put(new) and user is not None and not before:
+            await self._astore.link_user(user, new.thread_id)
         return config_of(new.thread_id, new.ns, new.checkpoint_id)
 
     async def aput_writes(
@@ -333,13 +343,20 @@ class AgentMemCheckpointSaver(BaseCheckpointSaver[str]):
     ) -> None:
         """Async twin of :meth:`put_writes`."""
         conf = configurable(config)
-        self._owner(config)
-        await self._astore.put_writes(
-            thread_id_of(config),
+        thread_id = thread_id_of(config)
+        user, before = self._link_plan(config, thread_id)
+        stored = to_writes(self.serde, writes, task_id, task_path)
+        if user is not None and before:
+            await self._astore.link_user(user, thread_id)
+            self._linked.add((user, thread_id))
+        created = await self._astore.put_writes(
+            thread_id,
             str(conf.get("checkpoint_ns") or ""),
             str(conf.get("checkpoint_id") or ""),
-            to_writes(self.serde, writes, task_id, task_path),
+            stored,
         )
+        if created and user is not None and not before:
+            await self._astore.link_user(user, thread_id)
 
     async def adelete_thread(self, thread_id: str) -> None:
         """Async twin of :meth:`delete_thread`."""

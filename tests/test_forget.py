@@ -201,3 +201,24 @@ def test_forget_user_can_leave_weaviate_alone_for_redis_only_deployments(mem: Ag
     report = forget_user("ada", memory=mem, longterm=False)
     assert (report.sessions, report.threads, report.collections) == (["chat"], ["ada-t"], [])
     assert _redis_keys(mem) == []
+
+
+async def test_a_thread_written_again_after_forget_is_linked_again(full_mem: AgentMem) -> None:
+    ada = f"ada{uuid.uuid4().hex[:8]}"
+    saver = AgentMemCheckpointSaver(full_mem)  # one long-lived saver, as in a server process
+    graph = _graph(saver)
+    graph.invoke({"x": 0}, _config(ada, ada))
+    forget_user(ada, memory=full_mem, longterm=False)
+    assert CheckpointStore(full_mem).threads(user_id=ada) == []
+    # The user comes back to the same thread id through the same saver (sync and async).
+    graph.invoke({"x": 0}, _config(ada, ada))
+    assert CheckpointStore(full_mem).threads(user_id=ada) == [ada]
+    forget_user(ada, memory=full_mem, longterm=False)
+    async with AgentMem(full_mem.settings) as amem:
+        agraph = _graph(AgentMemCheckpointSaver(amem))
+        await agraph.ainvoke({"x": 0}, _config(ada, ada))
+        await aforget_user(ada, memory=amem, longterm=False)
+        await agraph.ainvoke({"x": 0}, _config(ada, ada))
+    assert CheckpointStore(full_mem).threads(user_id=ada) == [ada]
+    report = forget_user(ada, memory=full_mem, longterm=False)
+    assert report.threads == [ada] and _redis_keys(full_mem) == []

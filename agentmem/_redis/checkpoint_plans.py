@@ -73,8 +73,9 @@ def _register(cfg: StoreConfig, thread_id: str, fresh: Any) -> Plan[None]:
         )
 
 
-def put(cfg: StoreConfig, new: NewCheckpoint) -> Plan[None]:
-    """Store one checkpoint and the channel values it changed, atomically."""
+def put(cfg: StoreConfig, new: NewCheckpoint) -> Plan[bool]:
+    """Store one checkpoint and the channel values it changed, atomically; True when this
+    write created the thread."""
     keys = cfg.write_keys(new.thread_id)
     m, record, fields, pairs = encode_checkpoint(new)
     args = [
@@ -92,21 +93,24 @@ def put(cfg: StoreConfig, new: NewCheckpoint) -> Plan[None]:
     ]
     fresh = yield _script("checkpoint.put", scripts.PUT, keys, args)
     yield from _register(cfg, new.thread_id, fresh)
+    return int(fresh or 0) == 1
 
 
 def put_writes(
     cfg: StoreConfig, thread_id: str, ns: str, checkpoint_id: str, writes: Sequence[WriteRecord]
-) -> Plan[None]:
-    """Store pending writes of one task: special channels (idx < 0) overwrite, others insert."""
+) -> Plan[bool]:
+    """Store pending writes of one task: special channels (idx < 0) overwrite, others insert.
+    True when this write created the thread."""
     keys = cfg.write_keys(thread_id)
     m = (ns_hash(ns) + check_checkpoint_id(checkpoint_id)).encode()
     args: list[Any] = [utf8(thread_id, "thread_id"), cfg.ttl_ms, m]
     for w in writes:
         args += encode_write(m, w)
     if len(args) == 3:
-        return
+        return False
     fresh = yield _script("checkpoint.put_writes", scripts.PUT_WRITES, keys, args)
     yield from _register(cfg, thread_id, fresh)
+    return int(fresh or 0) == 1
 
 
 def get(
