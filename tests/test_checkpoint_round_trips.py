@@ -13,7 +13,7 @@ from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.asyncio.connection import AbstractConnection
 from redis.cluster import RedisCluster
 
-from agentmem import AgentMem, AgentMemSettings
+from agentmem import AgentMem, AgentMemSettings, CheckpointStore
 from langchain_agentmem import AgentMemCheckpointSaver
 
 
@@ -138,3 +138,28 @@ async def test_put_put_writes_and_get_tuple_are_one_round_trip_each_async(
             assert tup is not None
             assert len(tup.pending_writes or []) == 3
     await client.aclose()
+
+
+def test_a_user_id_costs_one_more_round_trip_once_per_thread_and_saver(
+    redis_settings: AgentMemSettings,
+) -> None:
+    url, cluster = str(redis_settings.redis.url), redis_settings.redis.cluster
+    factory: Any = RedisCluster if cluster else redis.Redis
+    client = factory.from_url(url, connection_class=CountingConnection)
+    with AgentMem(redis_settings, redis=client) as counted:
+        saver = AgentMemCheckpointSaver(counted)
+        warm = saver.put(*new_checkpoint(0, None))  # loads the put script, opens the socket
+        CheckpointStore(counted).link_user("ada", "other")  # loads the link script on ada's node
+        parent = warm["configurable"]["checkpoint_id"]
+        sends = []
+        for step in range(1, 4):
+            conf, cp, meta, versions = new_checkpoint(step, parent)
+            conf["configurable"] |= {"thread_id": "rt-user", "user_id": "ada"}
+            before = CountingConnection.sends
+            parent = saver.put(conf, cp, meta, versions)["configurable"]["checkpoint_id"]
+            sends.append(CountingConnection.sends - before)
+        # The first put of the thread links it first (one round trip), then writes (one; on a
+        # cluster one more registers the new thread); every later put by this saver is one.
+        assert sends == [3 if cluster else 2, 1, 1]
+        assert CheckpointStore(counted).threads(user_id="ada") == ["other", "rt-user"]
+    client.close()
