@@ -44,7 +44,7 @@ lint: $(STAMP)
 CLUSTER_SUITES = $(wildcard tests/test_sessions*.py tests/test_*chat*.py tests/test_checkpoint*.py tests/test_workflow*.py tests/test_forget.py)
 
 # The long-term memory suites run a third time on a 3-node Weaviate cluster (replication factor 3,
-# consistency QUORUM).
+# consistency ALL, so searches read their own writes; QUORUM with a node down has its own test).
 WEAVIATE_CLUSTER_SUITES = $(wildcard tests/test_longterm*.py tests/test_*vector*.py tests/test_langgraph_store*.py tests/test_cross_framework.py)
 
 test: setup lint

@@ -9,8 +9,10 @@ nothing is skipped.
 With ``AGENTMEM_TEST_REDIS_MODE=cluster`` the Redis fixture is a three-master Redis Cluster on
 loopback instead; ``make test`` runs the session and workflow suites a second time that way.
 With ``AGENTMEM_TEST_WEAVIATE_MODE=cluster`` the Weaviate fixture is a three-node cluster, and
-memories use a replication factor of 3 at consistency QUORUM; ``make test`` runs the long-term
-memory suites a third time that way.
+memories use a replication factor of 3 at consistency ALL; ``make test`` runs the long-term
+memory suites a third time that way. (ALL, because the suites read their own writes through
+searches, and at QUORUM a search served by a replica that has not applied a write yet misses it;
+``tests/test_weaviate_cluster.py`` covers QUORUM with a node down.)
 
 Every test gets its own Redis key prefix and Weaviate collection names, so tests never interfere
 and never flush shared data.
@@ -93,7 +95,7 @@ def weaviate_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Weavia
         cluster = LocalWeaviateCluster(tmp_path_factory.mktemp("weaviate-cluster"), size=3)
         cluster.up()
         try:
-            yield WeaviateServer(cluster.urls[0], cluster.ports[0].grpc, cluster, 3, "QUORUM")
+            yield WeaviateServer(cluster.urls[0], cluster.ports[0].grpc, cluster, 3, "ALL")
         finally:
             cluster.down()
         return

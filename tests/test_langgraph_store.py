@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -332,6 +333,11 @@ async def test_tenant_from_namespace_async_and_forget_user(
         assert (await store.aget(("carol", "prefs"), "tea")).value == {"text": "oolong"}  # type: ignore[union-attr]
         report = await aforget_user("carol", memory=mem, longterm=True)
         assert unique_collection in report.collections
+        # On a cluster the tenant's removal (Raft metadata) reaches the serving node a moment
+        # later; on one node it is gone at once.
+        deadline = time.monotonic() + 15
+        while await store.aget(("carol", "prefs"), "tea") and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
         assert await store.aget(("carol", "prefs"), "tea") is None
         assert [i.value for i in await store.asearch(("dave",))] == [{"text": "sencha"}]
         await store.memory.adrop_collection()

@@ -432,3 +432,28 @@ def test_asking_for_more_than_the_server_returns_is_a_typed_error(
     with pytest.raises(InvalidInputError, match="QUERY_MAXIMUM_RESULTS"):
         memory.find(limit=10, offset=9_995)
     assert [r.id for r in memory.find(limit=10_000)] == ["a"]  # at the limit it answers
+
+
+# On a cluster, a removed tenant (Raft metadata) reaches the serving node a moment later, so
+# "right after removal" is not a state this test can pin there; it runs on one node.
+@pytest.mark.single_node
+async def test_a_tenant_removed_by_another_process_reads_as_empty_then_takes_writes(
+    memory: LongTermMemory, full_settings: AgentMemSettings
+) -> None:
+    memory.add([MemoryRecord("Ada likes tea", id="tea")])
+    assert [r.id for r in memory.find()] == ["tea"]  # this process now knows the tenant
+    with AgentMem(full_settings) as other:  # "another process": its own clients and caches
+        LongTermMemory(other, tenant="user-42", collection=memory.collection).drop_tenant()
+    assert memory.find() == []
+    assert memory.search("tea", mode="bm25") == []
+    assert memory.get(["tea"]) == []
+    async with AgentMem(full_settings) as amem:  # the same through the async client
+        again = LongTermMemory(amem, tenant="user-42", collection=memory.collection)
+        await again.aadd([MemoryRecord("Ada likes mate", id="mate")])
+        assert [r.id for r in await again.afind()] == ["mate"]
+        with AgentMem(full_settings) as other:
+            LongTermMemory(other, tenant="user-42", collection=memory.collection).drop_tenant()
+        assert await again.afind() == []
+        assert await again.asearch("mate", mode="bm25") == []
+    memory.add([MemoryRecord("Ada likes coffee now", id="coffee")])
+    assert [r.id for r in memory.find()] == ["coffee"]

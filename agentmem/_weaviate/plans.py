@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from weaviate.classes.aggregate import GroupByAggregate
@@ -35,7 +35,7 @@ from agentmem._weaviate.filters import NEVER, range_keys, to_weaviate
 from agentmem._weaviate.lifecycle import Target, add_property, col, ensure, refresh, setup
 from agentmem._weaviate.records import MemoryHit, MemoryRecord, Recency, Scope, ScoreKind
 from agentmem._weaviate.verify import has_negation, in_scope
-from agentmem.errors import BackendUnavailable, PartialWriteError
+from agentmem.errors import AgentMemError, BackendUnavailable, PartialWriteError
 
 __all__ = ["Prepared", "Target", "ensure", "setup"]
 
@@ -117,12 +117,27 @@ def _by_ids(ids: Sequence[str]) -> _Filters:
     return WFilter.by_id().contains_any([schema.id_to_uuid(i) for i in ids])
 
 
+def _read(t: Target, label: str, fn: Callable[[Any], Any], idempotent: bool = True) -> Plan[Any]:
+    """One read call. If another process removed the tenant after this one cached it (say,
+    ``forget_user`` from the CLI while a server runs), the tenant is created again, empty, and
+    the read repeated, so the answer is "no memories" rather than an error."""
+    try:
+        return (yield Call(label, fn, idempotent))
+    except AgentMemError as exc:
+        if "tenant not found" not in str(exc).lower():
+            raise
+    t.tenant_ready = False
+    yield from ensure(t)
+    return (yield Call(label, fn, idempotent))
+
+
 def get(t: Target, ids: Sequence[str], include_vector: bool = False) -> Plan[list[MemoryRecord]]:
     """The stored memories among ``ids`` (missing ones are skipped)."""
     if not ids:
         return []
     yield from ensure(t)
-    found = yield Call(
+    found = yield from _read(
+        t,
         "longterm.get",
         lambda c: col(c, t).query.fetch_objects(
             filters=WFilter.all_of([ALIVE, _by_ids(ids)]),
@@ -144,7 +159,8 @@ def list_records(
     yield from ensure(t)
     where = yield from _compile(t, scope)
     recheck = has_negation(scope.filter)
-    found = yield Call(
+    found = yield from _read(
+        t,
         "longterm.list",
         lambda c: col(c, t).query.fetch_objects(
             filters=where,
@@ -163,7 +179,8 @@ def namespaces(t: Target, scope: Scope) -> Plan[list[tuple[str, ...]]]:
     """Every distinct namespace in ``scope`` (one aggregate call, grouped on the server)."""
     yield from ensure(t)
     where = yield from _compile(t, scope)
-    found = yield Call(
+    found = yield from _read(
+        t,
         "longterm.namespaces",
         lambda c: col(c, t).aggregate.over_all(
             filters=where, group_by=GroupByAggregate(prop="namespace", limit=100_000)
@@ -202,7 +219,8 @@ def delete(t: Target, scope: Scope) -> Plan[int]:
     recheck = has_negation(scope.filter)
     total = 0
     while True:
-        found = yield Call(
+        found = yield from _read(
+            t,
             "longterm.delete.find",
             lambda c: col(c, t).query.fetch_objects(
                 filters=target, limit=_MAX_RESULTS, return_properties=RETURN
@@ -247,7 +265,8 @@ def sweep(t: Target) -> Plan[int]:
     """Delete namespaced memories whose expiry has passed. Returns the count."""
     yield from ensure(t)
     target = WFilter.all_of([ALIVE, WFilter.by_property("expires_at").less_than(time.time())])
-    found = yield Call(
+    found = yield from _read(
+        t,
         "longterm.sweep",
         lambda c: col(c, t).query.fetch_objects(
             filters=target, limit=_MAX_RESULTS, return_properties=["memory_id"]
@@ -331,11 +350,12 @@ def search(
             **common,
         )
 
-    found = yield Call(f"longterm.search.{mode}", call, True)
+    found = yield from _read(t, f"longterm.search.{mode}", call, True)
     ranked = list(found.objects[:limit])
     if wide and ranked:
         uuids = [o.uuid for o in ranked]
-        full = yield Call(
+        full = yield from _read(
+            t,
             "longterm.search.fetch",
             lambda c: col(c, t).query.fetch_objects(
                 filters=WFilter.by_id().contains_any(uuids),
