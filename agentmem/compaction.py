@@ -1,17 +1,23 @@
 """Pure helpers for compacting a long session into a running summary plus a recent window.
 
-The framework adapters decide how many tokens a message costs, which messages must stay together
-(an AI message that calls tools and the tool results answering it) and how to ask a model for a
-summary. This module only decides *where to cut*, so the rule is written, and tested, once.
+The framework adapters decide how many tokens a message costs, which messages answer a tool call
+(and so must stay with the AI message that made it) and how their messages are built. This module
+decides *where to cut*, what to ask the model and what the compacted view is, so those rules are
+written, and tested, once: :func:`split_for_budget` and :class:`Compaction`.
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from typing import Generic, TypeVar
 
+from agentmem._redis.session_plans import SessionSnapshot
 from agentmem.errors import InvalidInputError
 
-__all__ = ["SUMMARY_PROMPT", "split_for_budget"]
+__all__ = ["SUMMARY_PROMPT", "Compaction", "split_for_budget"]
+
+M = TypeVar("M")
 
 SUMMARY_PROMPT = (
     "You maintain the running summary of a conversation between a user and an assistant. "
@@ -58,3 +64,64 @@ def split_for_budget(sizes: Sequence[int], cuttable: Sequence[bool], budget: int
         if kept <= budget:
             return k
     return fallback
+
+
+class Compaction(ABC, Generic[M]):
+    """One compaction attempt's pure parts, for messages of a framework's type ``M``.
+
+    Built from a session snapshot and the framework's messages (already decoded from it); an
+    adapter subclasses it with four small hooks. The caller asks the model with :meth:`request`,
+    commits ``snapshot.messages[:cut]`` with the summary, and returns :meth:`view`.
+
+    Attributes:
+        snapshot: the session as read (the commit checks that its head did not change).
+        messages: the framework's messages of the snapshot, oldest first.
+        cut: messages before it go to the summary; 0 when everything fits the budget.
+    """
+
+    def __init__(
+        self,
+        snapshot: SessionSnapshot,
+        messages: list[M],
+        sizes: Sequence[int],
+        max_tokens: int,
+        prompt: str,
+    ) -> None:
+        self.snapshot = snapshot
+        self.messages = messages
+        cuttable = [not self.answers_tool_call(m) for m in messages]
+        self.cut = split_for_budget(sizes, cuttable, max_tokens)
+        self.prompt = prompt
+
+    @abstractmethod
+    def answers_tool_call(self, message: M) -> bool:
+        """Whether ``message`` is a tool result (never the first message kept)."""
+
+    @abstractmethod
+    def transcript(self, messages: Sequence[M]) -> str:
+        """The messages as text for the summarizing model, one per line."""
+
+    @abstractmethod
+    def system(self, text: str) -> M:
+        """A system message of the framework."""
+
+    @abstractmethod
+    def user(self, text: str) -> M:
+        """A user message of the framework."""
+
+    def request(self) -> list[M]:
+        """What to send the model: the instruction, the existing summary and the cut messages."""
+        previous = self.snapshot.summary or "(none yet)"
+        new = self.transcript(self.messages[: self.cut])
+        return [
+            self.system(self.prompt),
+            self.user(f"Existing summary:\n{previous}\n\nNew messages:\n{new}"),
+        ]
+
+    def view(self, summary: str | None) -> list[M]:
+        """The compacted history: a system message with ``summary`` (if any), then the kept
+        messages."""
+        kept = self.messages[self.cut :]
+        if not summary:
+            return kept
+        return [self.system(f"Summary of the earlier conversation:\n{summary}"), *kept]

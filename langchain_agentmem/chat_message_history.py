@@ -26,7 +26,7 @@ from langchain_core.messages import (
 )
 from langchain_core.messages.utils import count_tokens_approximately
 
-from agentmem.compaction import SUMMARY_PROMPT, split_for_budget
+from agentmem.compaction import SUMMARY_PROMPT, Compaction
 from agentmem.core import AgentMem
 from agentmem.errors import ConflictError, InvalidInputError
 from agentmem.sessions import AsyncSessionStore, SessionMessage, SessionSnapshot, SessionStore
@@ -45,45 +45,34 @@ def _load(stored: list[SessionMessage]) -> list[BaseMessage]:
     return messages_from_dict([m.data for m in stored])
 
 
-def _transcript(messages: Sequence[BaseMessage]) -> str:
-    lines = []
-    for message in messages:
-        line = f"{message.type}: {message.text}"
-        if isinstance(message, AIMessage) and message.tool_calls:
-            calls = [{"name": c["name"], "args": c["args"]} for c in message.tool_calls]
-            line += f" [calls tools: {json.dumps(calls, ensure_ascii=False, default=str)}]"
-        lines.append(line)
-    return "\n".join(lines)
-
-
-class _Compaction:
-    """One compaction attempt's pure parts: where to cut, what to ask, what to return."""
+class _Compaction(Compaction[BaseMessage]):
+    """Compaction of LangChain messages (the rules are in :class:`agentmem.compaction.Compaction`)."""
 
     def __init__(
         self, snapshot: SessionSnapshot, max_tokens: int, counter: TokenCounter, prompt: str
     ) -> None:
-        self.snapshot = snapshot
-        self.messages = _load(snapshot.messages)
-        cuttable = [not isinstance(m, ToolMessage) for m in self.messages]
-        sizes = [counter([m]) for m in self.messages]
-        self.cut = split_for_budget(sizes, cuttable, max_tokens)
-        self.prompt = prompt
+        messages = _load(snapshot.messages)
+        sizes = [counter([m]) for m in messages]
+        super().__init__(snapshot, messages, sizes, max_tokens, prompt)
 
-    def request(self) -> list[BaseMessage]:
-        previous = self.snapshot.summary or "(none yet)"
-        return [
-            SystemMessage(self.prompt),
-            HumanMessage(
-                f"Existing summary:\n{previous}\n\nNew messages:\n"
-                f"{_transcript(self.messages[: self.cut])}"
-            ),
-        ]
+    def answers_tool_call(self, message: BaseMessage) -> bool:
+        return isinstance(message, ToolMessage)
 
-    def view(self, summary: str | None) -> list[BaseMessage]:
-        kept = self.messages[self.cut :]
-        if not summary:
-            return kept
-        return [SystemMessage(f"Summary of the earlier conversation:\n{summary}"), *kept]
+    def transcript(self, messages: Sequence[BaseMessage]) -> str:
+        lines = []
+        for message in messages:
+            line = f"{message.type}: {message.text}"
+            if isinstance(message, AIMessage) and message.tool_calls:
+                calls = [{"name": c["name"], "args": c["args"]} for c in message.tool_calls]
+                line += f" [calls tools: {json.dumps(calls, ensure_ascii=False, default=str)}]"
+            lines.append(line)
+        return "\n".join(lines)
+
+    def system(self, text: str) -> BaseMessage:
+        return SystemMessage(text)
+
+    def user(self, text: str) -> BaseMessage:
+        return HumanMessage(text)
 
 
 class AgentMemChatMessageHistory(BaseChatMessageHistory):

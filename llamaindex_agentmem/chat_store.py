@@ -14,7 +14,7 @@ and TLS files from ``AGENTMEM_REDIS_*`` environment variables), so a store insid
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -26,7 +26,7 @@ from llama_index.core.storage.chat_store import loading
 from llama_index.core.storage.chat_store.base import BaseChatStore
 from typing_extensions import Self
 
-from agentmem.compaction import SUMMARY_PROMPT, split_for_budget
+from agentmem.compaction import SUMMARY_PROMPT, Compaction
 from agentmem.config import AgentMemSettings
 from agentmem.core import AgentMem
 from agentmem.errors import ConflictError, SerializationError
@@ -76,47 +76,33 @@ def _load_one(stored: SessionMessage | None) -> ChatMessage | None:
     return None if stored is None else ChatMessage.model_validate_json(stored.data_json)
 
 
-def _transcript(messages: list[ChatMessage]) -> str:
-    lines = []
-    for message in messages:
-        line = f"{message.role.value}: {message.content or ''}"
-        calls = message.additional_kwargs.get("tool_calls")
-        if calls:
-            line += f" [calls tools: {json.dumps(calls, ensure_ascii=False, default=str)}]"
-        lines.append(line)
-    return "\n".join(lines)
-
-
-class _Compaction:
-    """One compaction attempt's pure parts: where to cut, what to ask, what to return."""
+class _Compaction(Compaction[ChatMessage]):
+    """Compaction of LlamaIndex messages (the rules are in :class:`agentmem.compaction.Compaction`)."""
 
     def __init__(
         self, snapshot: SessionSnapshot, max_tokens: int, tokenizer: Tokenizer, prompt: str
     ) -> None:
-        self.snapshot = snapshot
-        self.messages = _load(snapshot.messages)
-        # A tool result must stay with the assistant message whose tool call it answers.
-        cuttable = [m.role != MessageRole.TOOL for m in self.messages]
-        self.cut = split_for_budget([tokenizer(m) for m in self.messages], cuttable, max_tokens)
-        self.prompt = prompt
+        messages = _load(snapshot.messages)
+        super().__init__(snapshot, messages, [tokenizer(m) for m in messages], max_tokens, prompt)
 
-    def request(self) -> list[ChatMessage]:
-        previous = self.snapshot.summary or "(none yet)"
-        return [
-            ChatMessage(role=MessageRole.SYSTEM, content=self.prompt),
-            ChatMessage(
-                role=MessageRole.USER,
-                content=f"Existing summary:\n{previous}\n\nNew messages:\n"
-                f"{_transcript(self.messages[: self.cut])}",
-            ),
-        ]
+    def answers_tool_call(self, message: ChatMessage) -> bool:
+        return message.role == MessageRole.TOOL
 
-    def view(self, summary: str | None) -> list[ChatMessage]:
-        kept = self.messages[self.cut :]
-        if not summary:
-            return kept
-        note = f"Summary of the earlier conversation:\n{summary}"
-        return [ChatMessage(role=MessageRole.SYSTEM, content=note), *kept]
+    def transcript(self, messages: Sequence[ChatMessage]) -> str:
+        lines = []
+        for message in messages:
+            line = f"{message.role.value}: {message.content or ''}"
+            calls = message.additional_kwargs.get("tool_calls")
+            if calls:
+                line += f" [calls tools: {json.dumps(calls, ensure_ascii=False, default=str)}]"
+            lines.append(line)
+        return "\n".join(lines)
+
+    def system(self, text: str) -> ChatMessage:
+        return ChatMessage(role=MessageRole.SYSTEM, content=text)
+
+    def user(self, text: str) -> ChatMessage:
+        return ChatMessage(role=MessageRole.USER, content=text)
 
 
 class _Connected(BaseModel):
