@@ -373,18 +373,20 @@ class LongTermMemory:
         fetch_k: int = 20,
         lambda_mult: float = 0.5,
         filter: Filter | None = None,
+        ids: Sequence[str] | None = None,
+        ref_doc_ids: Sequence[str] | None = None,
     ) -> list[MemoryHit]:
         """Maximal marginal relevance: ``fetch_k`` nearest by vector, then ``k`` diverse ones.
 
-        ``lambda_mult`` is 1 for pure relevance and 0 for pure diversity.
+        ``lambda_mult`` is 1 for pure relevance and 0 for pure diversity; ``filter``, ``ids``
+        and ``ref_doc_ids`` narrow the candidates as in :meth:`search`.
         """
         if vector is None:
             if self.embedder is None or query is None:
                 raise InvalidInputError("MMR needs a vector: pass vector=... or use an embedder")
             vector = self.embedder.embed_query(query)
-        hits = self.search(
-            vector=vector, k=max(k, fetch_k), mode="vector", filter=filter, include_vector=True
-        )
+        hits = self.search(vector=vector, k=max(k, fetch_k), mode="vector", include_vector=True,
+                           filter=filter, ids=ids, ref_doc_ids=ref_doc_ids)  # fmt: skip
         return mmr(vector, hits, k, lambda_mult)
 
     async def ammr_search(
@@ -396,15 +398,17 @@ class LongTermMemory:
         fetch_k: int = 20,
         lambda_mult: float = 0.5,
         filter: Filter | None = None,
+        ids: Sequence[str] | None = None,
+        ref_doc_ids: Sequence[str] | None = None,
     ) -> list[MemoryHit]:
         """Async twin of :meth:`mmr_search`."""
         if vector is None:
             if self.embedder is None or query is None:
                 raise InvalidInputError("MMR needs a vector: pass vector=... or use an embedder")
             vector = await self.embedder.aembed_query(query)
-        hits = await self.asearch(
-            vector=vector, k=max(k, fetch_k), mode="vector", filter=filter, include_vector=True
-        )
+        hits = await self.asearch(vector=vector, k=max(k, fetch_k), mode="vector",
+                                  include_vector=True, filter=filter, ids=ids,
+                                  ref_doc_ids=ref_doc_ids)  # fmt: skip
         return mmr(vector, hits, k, lambda_mult)
 
     # -- lifecycle -------------------------------------------------------------------------------

@@ -250,15 +250,12 @@ def _scope(query: VectorStoreQuery) -> dict[str, Any]:
 def _mmr_kwargs(query: VectorStoreQuery) -> dict[str, Any]:
     if query.query_embedding is None:
         raise InvalidInputError("MMR queries need a query embedding")
-    scope = _scope(query)
-    if scope["ids"] is not None or scope["ref_doc_ids"] is not None:
-        raise InvalidInputError("MMR queries cannot be restricted by node_ids or doc_ids")
     return {
         "vector": query.query_embedding,
         "k": query.similarity_top_k,
         "fetch_k": max(20, 4 * query.similarity_top_k),
         "lambda_mult": query.mmr_threshold if query.mmr_threshold is not None else 0.5,
-        "filter": scope["filter"],
+        **_scope(query),
     }
 
 

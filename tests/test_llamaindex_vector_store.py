@@ -222,3 +222,12 @@ async def test_vector_memory_block_puts_and_recalls_per_session(
     assert "teal" in recalled
     nodes = await astore.aget_nodes()
     assert len(nodes) == 1 and nodes[0].metadata == {"session_id": None}
+
+
+async def test_mmr_can_be_restricted_to_node_ids(store: AgentMemVectorStore) -> None:
+    store.add(NODES)
+    mmr = _query("cat", mode=VectorStoreQueryMode.MMR, similarity_top_k=3, node_ids=["n2", "n3"])
+    assert sorted(store.query(mmr).ids or []) == ["n2", "n3"]
+    assert sorted((await store.aquery(mmr)).ids or []) == ["n2", "n3"]
+    one = _query("cat", mode=VectorStoreQueryMode.MMR, similarity_top_k=3, node_ids=["n1"])
+    assert store.query(one).ids == ["n1"]
