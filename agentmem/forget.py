@@ -6,8 +6,8 @@
    adapters link them when they are given a ``user_id``; see
    :meth:`agentmem.CheckpointStore.link_user`), plus any ``threads`` named by the caller;
 2. every chat session of the user (messages, archive, metadata and index);
-3. the user's tenant in every agentmem collection on the Weaviate server (long-term memories
-   written through LangChain, LangGraph's store and LlamaIndex alike);
+3. the user's tenant in every agentmem collection on the Weaviate server that has one
+   (long-term memories written through LangChain, LangGraph's store and LlamaIndex alike);
 4. the owner index itself, last, so an interrupted call can simply be run again.
 
 Example:
@@ -17,13 +17,14 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from agentmem._plan import Call, Plan, run_async, run_sync
 from agentmem._redis import owner_plans as owners
 from agentmem._redis.keys import check_prefix
-from agentmem._weaviate.schema import parse_version
+from agentmem._weaviate.schema import parse_version, tenant_name
 from agentmem.checkpoints import AsyncCheckpointStore, CheckpointStore
 from agentmem.core import AgentMem
 from agentmem.longterm import LongTermMemory
@@ -42,7 +43,7 @@ class ForgetReport:
         sessions: ids of the chat sessions deleted.
         threads: ids of the LangGraph threads deleted.
         runs: ``(workflow, run id)`` of the saved workflow runs deleted.
-        collections: the Weaviate collections the user's tenant was removed from.
+        collections: the Weaviate collections the user had a tenant in, now removed.
     """
 
     user_id: str
@@ -52,10 +53,21 @@ class ForgetReport:
     collections: list[str] = field(default_factory=list)
 
 
-def _collections() -> Plan[list[str]]:
-    """The agentmem collections on the server (their description carries a schema version)."""
+def _holding(user_id: str) -> Plan[list[str]]:
+    """The agentmem collections (their description carries a schema version) in which
+    ``user_id`` has a tenant."""
+    tenant = tenant_name(user_id)
     configs = yield Call("forget.collections", lambda c: c.collections.list_all(simple=True), True)
-    return sorted(n for n, c in configs.items() if parse_version(c.description) is not None)
+    found = []
+    for name in sorted(n for n, c in configs.items() if parse_version(c.description) is not None):
+        tenants = yield Call("forget.tenant", _tenant_lookup(name, tenant), True)
+        if tenant in tenants:
+            found.append(name)
+    return found
+
+
+def _tenant_lookup(collection: str, tenant: str) -> Callable[[Any], Any]:
+    return lambda c: c.collections.use(collection).tenants.get_by_names([tenant])
 
 
 def forget_user(
@@ -96,7 +108,7 @@ def forget_user(
         for info in sessions.list_sessions():
             sessions.clear(info.session_id)
             report.sessions.append(info.session_id)
-        names = run_sync(_collections(), mem.weaviate(), mem.settings.retry) if longterm else []
+        names = run_sync(_holding(user_id), mem.weaviate(), mem.settings.retry) if longterm else []
         for name in names:
             LongTermMemory(mem, tenant=user_id, collection=name).drop_tenant()
             report.collections.append(name)
@@ -137,7 +149,7 @@ async def aforget_user(
             report.sessions.append(info.session_id)
         names = []
         if longterm:
-            names = await run_async(_collections(), await mem.aweaviate(), mem.settings.retry)
+            names = await run_async(_holding(user_id), await mem.aweaviate(), mem.settings.retry)
         for name in names:
             await LongTermMemory(mem, tenant=user_id, collection=name).adrop_tenant()
             report.collections.append(name)
