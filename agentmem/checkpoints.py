@@ -78,6 +78,8 @@ class _Base:
             keep_last=_keep(keep_last),
             max_age_ms=duration_ms(max_age, "max_age"),
         )
+        # (user, thread) pairs this object linked (see checkpoint_plans.owned_write).
+        self._linked: set[tuple[str, str]] = set()
 
     def __repr__(self) -> str:
         c = self._cfg
@@ -121,24 +123,36 @@ class CheckpointStore(_Base):
     def _run(self, plan: Plan[T]) -> T:
         return run_sync(plan, self._memory.redis(), self._memory.settings.retry)
 
-    def put(self, new: NewCheckpoint) -> bool:
+    def put(self, new: NewCheckpoint, *, user_id: str | None = None) -> bool:
         """Store a checkpoint and the channel values it changed (one atomic round trip).
+
+        With ``user_id``, the first write of a thread by this object first links the thread to
+        that user (one more round trip; see :meth:`link_user`), and so does a write that
+        re-creates a thread deleted since.
 
         Returns:
             True when this write created the thread (it did not exist, or was deleted).
         """
-        return self._run(plans.put(self._cfg, new))
+        write = plans.put(self._cfg, new)
+        return self._run(plans.owned_write(self._cfg, self._linked, user_id, new.thread_id, write))
 
     def put_writes(
-        self, thread_id: str, ns: str, checkpoint_id: str, writes: Sequence[WriteRecord]
+        self,
+        thread_id: str,
+        ns: str,
+        checkpoint_id: str,
+        writes: Sequence[WriteRecord],
+        *,
+        user_id: str | None = None,
     ) -> bool:
         """Store pending writes on a checkpoint (one atomic round trip).
 
         Writes with a negative ``idx`` (special channels) replace an earlier write with the same
-        ``(task_id, idx)``; the others are kept only if no such write exists yet. Returns True
-        when this write created the thread.
+        ``(task_id, idx)``; the others are kept only if no such write exists yet. ``user_id``
+        links the thread as in :meth:`put`. Returns True when this write created the thread.
         """
-        return self._run(plans.put_writes(self._cfg, thread_id, ns, checkpoint_id, writes))
+        write = plans.put_writes(self._cfg, thread_id, ns, checkpoint_id, writes)
+        return self._run(plans.owned_write(self._cfg, self._linked, user_id, thread_id, write))
 
     def get(
         self, thread_id: str, ns: str = "", checkpoint_id: str | None = None
@@ -228,15 +242,26 @@ class AsyncCheckpointStore(_Base):
     async def _run(self, plan: Plan[T]) -> T:
         return await run_async(plan, await self._memory.aredis(), self._memory.settings.retry)
 
-    async def put(self, new: NewCheckpoint) -> bool:
+    async def put(self, new: NewCheckpoint, *, user_id: str | None = None) -> bool:
         """Async twin of :meth:`CheckpointStore.put`."""
-        return await self._run(plans.put(self._cfg, new))
+        write = plans.put(self._cfg, new)
+        plan = plans.owned_write(self._cfg, self._linked, user_id, new.thread_id, write)
+        return await self._run(plan)
 
     async def put_writes(
-        self, thread_id: str, ns: str, checkpoint_id: str, writes: Sequence[WriteRecord]
+        self,
+        thread_id: str,
+        ns: str,
+        checkpoint_id: str,
+        writes: Sequence[WriteRecord],
+        *,
+        user_id: str | None = None,
     ) -> bool:
         """Async twin of :meth:`CheckpointStore.put_writes`."""
-        return await self._run(plans.put_writes(self._cfg, thread_id, ns, checkpoint_id, writes))
+        write = plans.put_writes(self._cfg, thread_id, ns, checkpoint_id, writes)
+        return await self._run(
+            plans.owned_write(self._cfg, self._linked, user_id, thread_id, write)
+        )
 
     async def get(
         self, thread_id: str, ns: str = "", checkpoint_id: str | None = None

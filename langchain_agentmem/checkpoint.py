@@ -48,7 +48,6 @@ from langchain_agentmem._checkpoint_convert import (
 __all__ = ["AgentMemCheckpointSaver"]
 
 _STRATEGIES = ("keep_latest", "delete")
-_LINKED_CACHE = 10_000
 # Where LangGraph puts the run's Runtime (and so its context) in the config a saver receives. A
 # test pins it, so a LangGraph release that moves it fails loudly instead of linking nothing.
 _RUNTIME = "__pregel_runtime"
@@ -92,8 +91,6 @@ class AgentMemCheckpointSaver(BaseCheckpointSaver[str]):
         super().__init__(serde=serde)
         self._owns = memory is None
         self.user_key = user_key
-        # (user, thread) pairs this saver already linked: one extra round trip per new pair.
-        self._linked: set[tuple[str, str]] = set()
         self.memory = memory if memory is not None else AgentMem()
         policy: dict[str, Any] = {"ttl": ttl, "keep_last": keep_last, "max_age": max_age}
         self._store = CheckpointStore(self.memory, **policy)
@@ -155,15 +152,6 @@ class AgentMemCheckpointSaver(BaseCheckpointSaver[str]):
             )
         return user
 
-    def _link_plan(self, config: RunnableConfig, thread_id: str) -> tuple[str | None, bool]:
-        """(the user of ``config``, whether to link ``thread_id`` to them before writing)."""
-        user = self._owner(config)
-        if user is None or (user, thread_id) in self._linked:
-            return user, False
-        if len(self._linked) >= _LINKED_CACHE:
-            self._linked.clear()
-        return user, True
-
     # -- sync ------------------------------------------------------------------------------------
 
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
@@ -211,17 +199,12 @@ class AgentMemCheckpointSaver(BaseCheckpointSaver[str]):
     ) -> RunnableConfig:
         """Store a checkpoint (one atomic round trip); return the config that names it.
 
-        The first put of a thread for a user (``configurable[user_key]``) first links the thread
-        to that user (one more round trip, once per saver and thread).
+        The first put of a thread for a user (``user_key`` in ``configurable`` or the context)
+        first links the thread to that user (one more round trip, once per saver and thread; see
+        ``CheckpointStore.put``).
         """
         new = to_new_checkpoint(self.serde, config, checkpoint, metadata, new_versions)
-        user, before = self._link_plan(config, new.thread_id)
-        if user is not None and before:
-            self._store.link_user(user, new.thread_id)
-            self._linked.add((user, new.thread_id))
-        if self._store.put(new) and user is not None and not before:
-            # The thread was deleted (by forget_user, say) since this saver linked it.
-            self._store.link_user(user, new.thread_id)
+        self._store.put(new, user_id=self._owner(config))
         return config_of(new.thread_id, new.ns, new.checkpoint_id)
 
     def put_writes(
@@ -233,20 +216,13 @@ class AgentMemCheckpointSaver(BaseCheckpointSaver[str]):
     ) -> None:
         """Store a task's pending writes on the checkpoint named by ``config``."""
         conf = configurable(config)
-        thread_id = thread_id_of(config)
-        user, before = self._link_plan(config, thread_id)  # a bad user id fails here too
-        stored = to_writes(self.serde, writes, task_id, task_path)
-        if user is not None and before:
-            self._store.link_user(user, thread_id)
-            self._linked.add((user, thread_id))
-        created = self._store.put_writes(
-            thread_id,
+        self._store.put_writes(
+            thread_id_of(config),
             str(conf.get("checkpoint_ns") or ""),
             str(conf.get("checkpoint_id") or ""),
-            stored,
+            to_writes(self.serde, writes, task_id, task_path),
+            user_id=self._owner(config),
         )
-        if created and user is not None and not before:
-            self._store.link_user(user, thread_id)
 
     def delete_thread(self, thread_id: str) -> None:
         """Delete every checkpoint, write and value of a thread."""
@@ -326,12 +302,7 @@ class AgentMemCheckpointSaver(BaseCheckpointSaver[str]):
     ) -> RunnableConfig:
         """Async twin of :meth:`put`."""
         new = to_new_checkpoint(self.serde, config, checkpoint, metadata, new_versions)
-        user, before = self._link_plan(config, new.thread_id)
-        if user is not None and before:
-            await self._astore.link_user(user, new.thread_id)
-            self._linked.add((user, new.thread_id))
-        if await self._astore.put(new) and user is not None and not before:
-            await self._astore.link_user(user, new.thread_id)
+        await self._astore.put(new, user_id=self._owner(config))
         return config_of(new.thread_id, new.ns, new.checkpoint_id)
 
     async def aput_writes(
@@ -343,20 +314,13 @@ class AgentMemCheckpointSaver(BaseCheckpointSaver[str]):
     ) -> None:
         """Async twin of :meth:`put_writes`."""
         conf = configurable(config)
-        thread_id = thread_id_of(config)
-        user, before = self._link_plan(config, thread_id)
-        stored = to_writes(self.serde, writes, task_id, task_path)
-        if user is not None and before:
-            await self._astore.link_user(user, thread_id)
-            self._linked.add((user, thread_id))
-        created = await self._astore.put_writes(
-            thread_id,
+        await self._astore.put_writes(
+            thread_id_of(config),
             str(conf.get("checkpoint_ns") or ""),
             str(conf.get("checkpoint_id") or ""),
-            stored,
+            to_writes(self.serde, writes, task_id, task_path),
+            user_id=self._owner(config),
         )
-        if created and user is not None and not before:
-            await self._astore.link_user(user, thread_id)
 
     async def adelete_thread(self, thread_id: str) -> None:
         """Async twin of :meth:`delete_thread`."""

@@ -210,8 +210,7 @@ class AgentMemStore(BaseStore):
             elif isinstance(op, PutOp):
                 puts[(op.namespace, op.key)] = (tenant, op)
                 results.append(None)
-            else:
-                raise InvalidInputError(f"unknown store operation: {type(op).__name__}")
+            # _namespace_of already refused any other kind of op.
         by_tenant: dict[str | None, list[PutOp]] = {}
         for tenant, op in puts.values():
             by_tenant.setdefault(tenant, []).append(op)

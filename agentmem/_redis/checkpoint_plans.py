@@ -14,6 +14,7 @@ from typing import Any
 
 from agentmem._plan import Call, Plan
 from agentmem._redis import checkpoint_scripts as scripts
+from agentmem._redis import owner_plans as owners
 from agentmem._redis.checkpoint_codec import (
     CheckpointRecord,
     NewCheckpoint,
@@ -42,6 +43,7 @@ __all__ = [
     "first_bound",
     "get",
     "list_page",
+    "owned_write",
     "prune",
     "put",
     "put_writes",
@@ -51,6 +53,10 @@ __all__ = [
 
 
 # -- plans ---------------------------------------------------------------------------------------
+
+# (user, thread) pairs one store object remembers having linked; past this many it forgets them
+# all (a forgotten pair costs one more idempotent link).
+_LINKED_CACHE = 10_000
 
 
 def _script(label: str, source: str, keys: list[str], args: Sequence[Any]) -> Call:
@@ -75,7 +81,8 @@ def _register(cfg: StoreConfig, thread_id: str, fresh: Any) -> Plan[None]:
 
 def put(cfg: StoreConfig, new: NewCheckpoint) -> Plan[bool]:
     """Store one checkpoint and the channel values it changed, atomically; True when this
-    write created the thread."""
+    write created the thread. The checkpoint is checked and encoded when this is called, so a
+    bad one raises before any plan (a link to its user, say) has written anything."""
     keys = cfg.write_keys(new.thread_id)
     m, record, fields, pairs = encode_checkpoint(new)
     args = [
@@ -91,26 +98,62 @@ def put(cfg: StoreConfig, new: NewCheckpoint) -> Plan[bool]:
         int(bool(new.needs_ancestors)),
         *pairs,
     ]
-    fresh = yield _script("checkpoint.put", scripts.PUT, keys, args)
-    yield from _register(cfg, new.thread_id, fresh)
-    return int(fresh or 0) == 1
+    return _write(cfg, new.thread_id, _script("checkpoint.put", scripts.PUT, keys, args))
 
 
 def put_writes(
     cfg: StoreConfig, thread_id: str, ns: str, checkpoint_id: str, writes: Sequence[WriteRecord]
 ) -> Plan[bool]:
     """Store pending writes of one task: special channels (idx < 0) overwrite, others insert.
-    True when this write created the thread."""
+    True when this write created the thread. Checked and encoded when called, like :func:`put`."""
     keys = cfg.write_keys(thread_id)
     m = (ns_hash(ns) + check_checkpoint_id(checkpoint_id)).encode()
     args: list[Any] = [utf8(thread_id, "thread_id"), cfg.ttl_ms, m]
     for w in writes:
         args += encode_write(m, w)
     if len(args) == 3:
-        return False
-    fresh = yield _script("checkpoint.put_writes", scripts.PUT_WRITES, keys, args)
+        return _nothing()
+    script = _script("checkpoint.put_writes", scripts.PUT_WRITES, keys, args)
+    return _write(cfg, thread_id, script)
+
+
+def _write(cfg: StoreConfig, thread_id: str, call: Call) -> Plan[bool]:
+    fresh = yield call
     yield from _register(cfg, thread_id, fresh)
     return int(fresh or 0) == 1
+
+
+def _nothing() -> Plan[bool]:
+    return False
+    yield  # a generator that makes no call
+
+
+def owned_write(
+    cfg: StoreConfig,
+    linked: set[tuple[str, str]],
+    user_id: str | None,
+    thread_id: str,
+    write: Plan[bool],
+) -> Plan[bool]:
+    """Run ``write`` (a :func:`put` or :func:`put_writes` plan) on a thread of ``user_id``.
+
+    The thread is linked to the user before the first write that ``linked`` (one store
+    object's memory of the pairs it linked) has not seen, so forgetting the user can never miss
+    it; and linked again when a write re-creates the thread (``forget_user`` deleted it since).
+    """
+    if user_id is None:
+        return (yield from write)
+    item = [owners.Owned("thread", thread_id)]
+    before = (user_id, thread_id) not in linked
+    if before:
+        yield from owners.link(cfg.prefix, user_id, item, cfg.ttl_ms)
+        if len(linked) >= _LINKED_CACHE:
+            linked.clear()
+        linked.add((user_id, thread_id))
+    created = yield from write
+    if created and not before:
+        yield from owners.link(cfg.prefix, user_id, item, cfg.ttl_ms)
+    return created
 
 
 def get(
@@ -208,6 +251,5 @@ def copy_thread(cfg: StoreConfig, source: str, target: str) -> Plan[bool]:
     head = [utf8(target, "target thread id"), cfg.ttl_ms]
     sizes = [len(records), len(writes), len(values), len(ns_members), len(id_members)]
     args = [*head, *sizes, *records, *writes, *values, *ns_members, *id_members]
-    fresh = yield _script("checkpoint.copy_in", scripts.COPY_IN, dst, args)
-    yield from _register(cfg, target, fresh)
+    yield from _write(cfg, target, _script("checkpoint.copy_in", scripts.COPY_IN, dst, args))
     return True
