@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from agentmem._store import SHARED
 from agentmem.checkpoints import AsyncCheckpointStore, CheckpointStore
 from agentmem.config import (
     AgentMemSettings,
@@ -41,6 +42,7 @@ except PackageNotFoundError:  # running from a source tree that was never instal
     __version__ = "0.0.0"
 
 __all__ = [
+    "SHARED",
     "AgentMem",
     "AgentMemError",
     "AgentMemSettings",
