@@ -67,7 +67,12 @@ def _print(statuses: Sequence[ServerStatus]) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the process exit code."""
-    args = _parser().parse_args(argv)
+    try:
+        parser = _parser()  # its defaults come from AGENTMEM_* variables, which may be malformed
+    except AgentMemError as exc:
+        print(f"agentmem: {exc}", file=sys.stderr)
+        return 1
+    args = parser.parse_args(argv)
     if args.command in COMMANDS:
         try:
             return run(args)

@@ -3,47 +3,72 @@
 Secrets (passwords, API keys, header values, credentials inside URLs) never appear in ``repr``:
 every settings class prints them as ``'***'``.
 
-Environment variables (all optional):
+Environment variables (all optional; an empty value counts as unset):
 
-=================================  ================================================================
-``AGENTMEM_REDIS_URL``             ``redis://[user[:password]@]host:port/db`` or ``rediss://`` for TLS;
-                                   ``redis+cluster://`` (or ``rediss+cluster://``) for a Cluster node
-``AGENTMEM_REDIS_CLUSTER``         ``1``: the URL names a node of a Redis Cluster
-``AGENTMEM_REDIS_USERNAME``        ACL user (overrides the URL's)
-``AGENTMEM_REDIS_PASSWORD``        password (overrides the URL's)
-``AGENTMEM_REDIS_CA_CERTS``        CA bundle for ``rediss://``
-``AGENTMEM_REDIS_CERTFILE``        client certificate for mutual TLS
-``AGENTMEM_REDIS_KEYFILE``         client key for mutual TLS
-``AGENTMEM_WEAVIATE_URL``          ``http(s)://host:port`` of Weaviate's REST endpoint
-``AGENTMEM_WEAVIATE_GRPC_HOST``    gRPC host (defaults to the REST host)
-``AGENTMEM_WEAVIATE_GRPC_PORT``    gRPC port (default 50051)
-``AGENTMEM_WEAVIATE_API_KEY``      Weaviate API key
-``AGENTMEM_WEAVIATE_HEADERS``      JSON object of extra headers (e.g. model-provider keys)
-``AGENTMEM_WEAVIATE_REPLICATION_FACTOR``  replicas of collections agentmem creates (e.g. 3)
-``AGENTMEM_WEAVIATE_CONSISTENCY``  ``ONE``, ``QUORUM`` or ``ALL`` for every read and write
-``AGENTMEM_TIMEOUT``               seconds for one backend call (default 10)
-``AGENTMEM_HOME``                  data and cache folder of the local default (default ``~/.agentmem``)
-``AGENTMEM_LOCAL_AUTOSTART``       ``0`` to never start local servers implicitly (default ``1``)
-``AGENTMEM_LOCAL_REDIS_PORT``      port of the local Redis (default 16379)
-``AGENTMEM_LOCAL_WEAVIATE_PORT``   REST port of the local Weaviate (default 18080; it also binds the
-                                   next five ports)
-``AGENTMEM_LOCAL_GRPC_PORT``       gRPC port of the local Weaviate (default 15051)
-``AGENTMEM_KEY_PREFIX``            prefix of every Redis key (default ``agentmem``)
-=================================  ================================================================
+=========================================  ========================================================
+``AGENTMEM_REDIS_URL``                     ``redis://[user[:password]@]host[:port][/db]``, or
+                                           ``rediss://`` for TLS; ``redis+cluster://`` (or
+                                           ``rediss+cluster://``) for a node of a Redis Cluster
+``AGENTMEM_REDIS_CLUSTER``                 boolean: the URL names a node of a Redis Cluster
+``AGENTMEM_REDIS_USERNAME``                ACL user (overrides the URL's)
+``AGENTMEM_REDIS_PASSWORD``                password (overrides the URL's)
+``AGENTMEM_REDIS_CA_CERTS``                CA bundle for ``rediss://``
+``AGENTMEM_REDIS_CERTFILE``                client certificate for mutual TLS
+``AGENTMEM_REDIS_KEYFILE``                 client key for mutual TLS
+``AGENTMEM_REDIS_MAX_CONNECTIONS``         integer >= 1: size of each Redis connection pool
+                                           (default 64)
+``AGENTMEM_WEAVIATE_URL``                  ``http(s)://host[:port]`` of Weaviate's REST endpoint
+``AGENTMEM_WEAVIATE_GRPC_HOST``            gRPC host (defaults to the REST host)
+``AGENTMEM_WEAVIATE_GRPC_PORT``            port: gRPC port (default 50051)
+``AGENTMEM_WEAVIATE_API_KEY``              Weaviate API key
+``AGENTMEM_WEAVIATE_HEADERS``              JSON object of string headers (e.g. model-provider keys)
+``AGENTMEM_WEAVIATE_REPLICATION_FACTOR``   integer >= 1: replicas of collections agentmem creates
+``AGENTMEM_WEAVIATE_CONSISTENCY``          ``ONE``, ``QUORUM`` or ``ALL`` (any case) for every read
+                                           and write
+``AGENTMEM_TIMEOUT``                       seconds: one backend call (default 10)
+``AGENTMEM_HOME``                          data folder of the local default (default
+                                           ``~/.agentmem``; ``~`` is expanded)
+``AGENTMEM_LOCAL_AUTOSTART``               boolean: start local servers implicitly (default on)
+``AGENTMEM_LOCAL_REDIS_PORT``              port of the local Redis (default 16379)
+``AGENTMEM_LOCAL_WEAVIATE_PORT``           port, at most 65530: REST port of the local Weaviate
+                                           (default 18080; it also binds the next five ports)
+``AGENTMEM_LOCAL_GRPC_PORT``               port: gRPC port of the local Weaviate (default 15051)
+``AGENTMEM_KEY_PREFIX``                    prefix of every Redis key (default ``agentmem``)
+=========================================  ========================================================
+
+Every value is parsed strictly, and a value that does not fit raises a
+:class:`~agentmem.errors.ConfigurationError` that names the variable and says what it accepts:
+a *boolean* is one of ``1 true yes on`` or ``0 false no off`` (any case); an *integer* is decimal
+digits only (``6379.9`` is refused, not truncated); a *port* is an integer from 1 to 65535;
+*seconds* is a finite number greater than 0. Surrounding whitespace is ignored. Settings built in
+code are checked the same way when constructed. Only :meth:`AgentMemSettings.from_env` reads the
+environment; the classes' defaults never do.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
+from agentmem._envparse import (
+    BOOLEAN_FALSE,
+    BOOLEAN_TRUE,
+    REDIS_SCHEMES,
+    WEAVIATE_SCHEMES,
+    EnvReader,
+    check_count,
+    check_port,
+    check_seconds,
+    check_url,
+    redact_url,
+)
 from agentmem.errors import ConfigurationError
 
 __all__ = [
+    "BOOLEAN_FALSE",
+    "BOOLEAN_TRUE",
     "DEFAULT_TIMEOUT",
     "AgentMemSettings",
     "LocalSettings",
@@ -56,19 +81,8 @@ __all__ = [
 DEFAULT_TIMEOUT = 10.0
 _MASK = "***"
 _CONSISTENCY = ("ONE", "QUORUM", "ALL")
-
-
-def redact_url(url: str | None) -> str | None:
-    """Return ``url`` with any password replaced by ``***`` (safe to log)."""
-    if not url:
-        return url
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
-    return urlunsplit(parts._replace(netloc=f"{user}:{_MASK}@{host}{port}"))
+# The local Weaviate binds its REST port and the next five (gossip, data, raft, ...).
+_MAX_LOCAL_WEAVIATE_PORT = 65535 - 5
 
 
 def _mask(value: object) -> str:
@@ -108,6 +122,9 @@ class RedisSettings:
         timeout: socket timeout of one call, in seconds.
         max_connections: upper bound of each connection pool.
         cluster: the URL names one node of a Redis Cluster (``redis+cluster://`` URLs set this).
+
+    Raises:
+        ConfigurationError: the URL, timeout or pool size is malformed.
     """
 
     url: str | None = None
@@ -121,6 +138,9 @@ class RedisSettings:
     cluster: bool = False
 
     def __post_init__(self) -> None:
+        check_url("RedisSettings.url", self.url, REDIS_SCHEMES)
+        check_seconds("RedisSettings.timeout", self.timeout)
+        check_count("RedisSettings.max_connections", self.max_connections)
         # `redis+cluster://` / `rediss+cluster://` are accepted as a shorthand for cluster=True.
         if self.url and "+cluster://" in self.url.split("@")[0]:
             object.__setattr__(self, "url", self.url.replace("+cluster://", "://", 1))
@@ -151,6 +171,9 @@ class WeaviateSettings:
             server's default). Use 3 on a three-node cluster.
         consistency: consistency level of every read and write, ``"ONE"``, ``"QUORUM"`` or
             ``"ALL"`` (``None``: the server's default, QUORUM).
+
+    Raises:
+        ConfigurationError: a field is malformed.
     """
 
     url: str | None = None
@@ -164,14 +187,17 @@ class WeaviateSettings:
     consistency: str | None = None
 
     def __post_init__(self) -> None:
+        check_url("WeaviateSettings.url", self.url, WEAVIATE_SCHEMES)
+        check_port("WeaviateSettings.grpc_port", self.grpc_port)
+        check_seconds("WeaviateSettings.timeout", self.timeout)
+        check_seconds("WeaviateSettings.startup_timeout", self.startup_timeout)
         if self.consistency is not None and self.consistency not in _CONSISTENCY:
             raise ConfigurationError(
-                f"consistency={self.consistency!r} is not one of {', '.join(_CONSISTENCY)}"
+                f"WeaviateSettings.consistency={self.consistency!r} is not one of "
+                f"{', '.join(_CONSISTENCY)}"
             )
-        if self.replication_factor is not None and self.replication_factor < 1:
-            raise ConfigurationError(
-                f"replication_factor must be >= 1, got {self.replication_factor}"
-            )
+        if self.replication_factor is not None:
+            check_count("WeaviateSettings.replication_factor", self.replication_factor)
 
     def __repr__(self) -> str:
         masked = {k: _MASK for k in self.headers}
@@ -184,7 +210,7 @@ class WeaviateSettings:
 
 
 def _default_home() -> Path:
-    return Path(os.environ.get("AGENTMEM_HOME") or Path.home() / ".agentmem")
+    return Path.home() / ".agentmem"
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,9 +220,12 @@ class LocalSettings:
     Attributes:
         home: folder holding the servers' data (``data/``), logs and pid files.
         redis_port: port of the local Redis.
-        weaviate_port: REST port of the local Weaviate.
+        weaviate_port: REST port of the local Weaviate (it also binds the next five ports).
         weaviate_grpc_port: gRPC port of the local Weaviate.
         autostart: start the local servers on first use when no URL is configured.
+
+    Raises:
+        ConfigurationError: a port is out of range.
     """
 
     home: Path = field(default_factory=_default_home)
@@ -204,6 +233,11 @@ class LocalSettings:
     weaviate_port: int = 18080
     weaviate_grpc_port: int = 15051
     autostart: bool = True
+
+    def __post_init__(self) -> None:
+        check_port("LocalSettings.redis_port", self.redis_port)
+        check_port("LocalSettings.weaviate_port", self.weaviate_port, _MAX_LOCAL_WEAVIATE_PORT)
+        check_port("LocalSettings.weaviate_grpc_port", self.weaviate_grpc_port)
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,69 +260,53 @@ class AgentMemSettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> AgentMemSettings:
-        """Build settings from ``AGENTMEM_*`` environment variables (see the module docstring).
+        """Build settings from ``AGENTMEM_*`` variables (see the module docstring).
+
+        Args:
+            environ: the variables to read; ``None`` reads ``os.environ``. Nothing else is read,
+                so a mapping given here fully decides the result.
 
         Raises:
-            ConfigurationError: a variable has a value that cannot be parsed.
+            ConfigurationError: a variable's value does not fit; the message names it.
         """
-        env = os.environ if environ is None else environ
-
-        def get(name: str) -> str | None:
-            value = env.get(name)
-            return value if value not in (None, "") else None
-
-        timeout = _parse_float("AGENTMEM_TIMEOUT", get("AGENTMEM_TIMEOUT"), DEFAULT_TIMEOUT)
+        env = EnvReader(os.environ if environ is None else environ)
+        timeout = env.seconds("AGENTMEM_TIMEOUT", DEFAULT_TIMEOUT)
         redis = RedisSettings(
-            url=_check_url(
-                "AGENTMEM_REDIS_URL",
-                get("AGENTMEM_REDIS_URL"),
-                ("redis", "rediss", "redis+cluster", "rediss+cluster"),
-            ),
-            cluster=get("AGENTMEM_REDIS_CLUSTER") in ("1", "true"),
-            username=get("AGENTMEM_REDIS_USERNAME"),
-            password=get("AGENTMEM_REDIS_PASSWORD"),
-            ssl_ca_certs=get("AGENTMEM_REDIS_CA_CERTS"),
-            ssl_certfile=get("AGENTMEM_REDIS_CERTFILE"),
-            ssl_keyfile=get("AGENTMEM_REDIS_KEYFILE"),
+            url=env.url("AGENTMEM_REDIS_URL", REDIS_SCHEMES),
+            cluster=env.boolean("AGENTMEM_REDIS_CLUSTER", False),
+            username=env.text("AGENTMEM_REDIS_USERNAME"),
+            password=env.text("AGENTMEM_REDIS_PASSWORD"),
+            ssl_ca_certs=env.text("AGENTMEM_REDIS_CA_CERTS"),
+            ssl_certfile=env.text("AGENTMEM_REDIS_CERTFILE"),
+            ssl_keyfile=env.text("AGENTMEM_REDIS_KEYFILE"),
             timeout=timeout,
+            max_connections=env.count("AGENTMEM_REDIS_MAX_CONNECTIONS") or 64,
         )
         weaviate = WeaviateSettings(
-            url=_check_url(
-                "AGENTMEM_WEAVIATE_URL", get("AGENTMEM_WEAVIATE_URL"), ("http", "https")
-            ),
-            grpc_host=get("AGENTMEM_WEAVIATE_GRPC_HOST"),
-            grpc_port=int(
-                _parse_float(
-                    "AGENTMEM_WEAVIATE_GRPC_PORT", get("AGENTMEM_WEAVIATE_GRPC_PORT"), 50051
-                )
-            ),
-            api_key=get("AGENTMEM_WEAVIATE_API_KEY"),
-            headers=_parse_headers(get("AGENTMEM_WEAVIATE_HEADERS")),
+            url=env.url("AGENTMEM_WEAVIATE_URL", WEAVIATE_SCHEMES),
+            grpc_host=env.text("AGENTMEM_WEAVIATE_GRPC_HOST"),
+            grpc_port=env.port("AGENTMEM_WEAVIATE_GRPC_PORT", 50051),
+            api_key=env.text("AGENTMEM_WEAVIATE_API_KEY"),
+            headers=env.headers("AGENTMEM_WEAVIATE_HEADERS"),
             timeout=timeout,
-            replication_factor=_optional_int(
-                "AGENTMEM_WEAVIATE_REPLICATION_FACTOR", get("AGENTMEM_WEAVIATE_REPLICATION_FACTOR")
-            ),
-            consistency=(get("AGENTMEM_WEAVIATE_CONSISTENCY") or "").upper() or None,
+            replication_factor=env.count("AGENTMEM_WEAVIATE_REPLICATION_FACTOR"),
+            consistency=env.choice("AGENTMEM_WEAVIATE_CONSISTENCY", _CONSISTENCY),
         )
+        home = env.text("AGENTMEM_HOME")
         local = LocalSettings(
-            redis_port=int(
-                _parse_float("AGENTMEM_LOCAL_REDIS_PORT", get("AGENTMEM_LOCAL_REDIS_PORT"), 16379)
+            home=Path(home).expanduser() if home else _default_home(),
+            redis_port=env.port("AGENTMEM_LOCAL_REDIS_PORT", 16379),
+            weaviate_port=env.port(
+                "AGENTMEM_LOCAL_WEAVIATE_PORT", 18080, maximum=_MAX_LOCAL_WEAVIATE_PORT
             ),
-            weaviate_port=int(
-                _parse_float(
-                    "AGENTMEM_LOCAL_WEAVIATE_PORT", get("AGENTMEM_LOCAL_WEAVIATE_PORT"), 18080
-                )
-            ),
-            weaviate_grpc_port=int(
-                _parse_float("AGENTMEM_LOCAL_GRPC_PORT", get("AGENTMEM_LOCAL_GRPC_PORT"), 15051)
-            ),
-            autostart=get("AGENTMEM_LOCAL_AUTOSTART") not in ("0", "false"),
+            weaviate_grpc_port=env.port("AGENTMEM_LOCAL_GRPC_PORT", 15051),
+            autostart=env.boolean("AGENTMEM_LOCAL_AUTOSTART", True),
         )
         return cls(
             redis=redis,
             weaviate=weaviate,
             local=local,
-            key_prefix=get("AGENTMEM_KEY_PREFIX") or "agentmem",
+            key_prefix=env.text("AGENTMEM_KEY_PREFIX") or "agentmem",
         )
 
     def with_local_urls(self) -> AgentMemSettings:
@@ -303,44 +321,3 @@ class AgentMemSettings:
                 grpc_port=self.local.weaviate_grpc_port,
             )
         return replace(self, redis=redis, weaviate=weaviate)
-
-
-def _parse_float(name: str, raw: str | None, default: float) -> float:
-    if raw is None:
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise ConfigurationError(f"{name}={raw!r} is not a number") from None
-
-
-def _optional_int(name: str, raw: str | None) -> int | None:
-    return None if raw is None else int(_parse_float(name, raw, 0))
-
-
-def _check_url(name: str, raw: str | None, schemes: tuple[str, ...]) -> str | None:
-    if raw is None:
-        return None
-    parts = urlsplit(raw)
-    if parts.scheme not in schemes or not parts.hostname:
-        raise ConfigurationError(
-            f"{name}={redact_url(raw)!r} is not a URL of the form "
-            f"{' or '.join(s + '://host:port' for s in schemes)}"
-        )
-    return raw
-
-
-def _parse_headers(raw: str | None) -> dict[str, str]:
-    if raw is None:
-        return {}
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError:
-        value = None
-    if not isinstance(value, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
-    ):
-        raise ConfigurationError(
-            'AGENTMEM_WEAVIATE_HEADERS must be a JSON object of strings, e.g. {"X-OpenAI-Api-Key": "..."}'
-        )
-    return value
