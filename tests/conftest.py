@@ -23,12 +23,11 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from agentmem import AgentMem, AgentMemSettings, LocalSettings, RedisSettings, WeaviateSettings
+from agentmem import AgentMem, AgentMemSettings
 from agentmem.local import (
     LocalRedisCluster,
     LocalStack,
@@ -37,24 +36,10 @@ from agentmem.local import (
     free_cluster_ports,
     free_port,
 )
+from tests.support import RedisServer, WeaviateServer, settings_for
 
 REDIS_MODE = os.environ.get("AGENTMEM_TEST_REDIS_MODE", "standalone")
 WEAVIATE_MODE = os.environ.get("AGENTMEM_TEST_WEAVIATE_MODE", "standalone")
-
-
-@dataclass(frozen=True)
-class RedisServer:
-    url: str  # a redis+cluster:// URL in cluster mode
-    stack: LocalStack | LocalRedisCluster | None  # None when the URL came from the environment
-
-
-@dataclass(frozen=True)
-class WeaviateServer:
-    url: str
-    grpc_port: int
-    stack: LocalStack | LocalWeaviateCluster | None
-    replication_factor: int | None = None
-    consistency: str | None = None
 
 
 def _stack(root: Path) -> LocalStack:
@@ -117,23 +102,6 @@ def key_prefix() -> str:
 def unique_collection() -> str:
     """A Weaviate collection name no other test uses."""
     return f"Test{uuid.uuid4().hex[:12]}"
-
-
-def settings_for(
-    redis: RedisServer | None, weaviate: WeaviateServer | None, key_prefix: str
-) -> AgentMemSettings:
-    """Settings pointing at the test servers; the local default is never started implicitly."""
-    return AgentMemSettings(
-        redis=RedisSettings(url=redis.url if redis else "redis://127.0.0.1:1/0"),
-        weaviate=WeaviateSettings(
-            url=weaviate.url if weaviate else "http://127.0.0.1:1",
-            grpc_port=weaviate.grpc_port if weaviate else 2,
-            replication_factor=weaviate.replication_factor if weaviate else None,
-            consistency=weaviate.consistency if weaviate else None,
-        ),
-        local=LocalSettings(autostart=False),
-        key_prefix=key_prefix,
-    )
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from agentmem import (
     WeaviateSettings,
 )
 from agentmem.local import LocalStack, WeaviatePorts, free_port
+from tests.support import one_node_graph
 
 pytestmark = pytest.mark.slow
 
@@ -44,27 +45,25 @@ def acl_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     stack.down()
 
 
-def test_redis_acl_user_and_password_connect(acl_redis: LocalStack) -> None:
-    url = f"redis://127.0.0.1:{acl_redis.redis_port}/0"
-    with AgentMem(_redis(url, username="agent", password="agent-pw")) as mem:
-        mem.ping(weaviate=False)
-    with AgentMem(_redis(f"redis://agent:agent-pw@127.0.0.1:{acl_redis.redis_port}/0")) as mem:
-        mem.ping(weaviate=False)
-        from agentmem.sessions import SessionStore
+@pytest.mark.parametrize("how", ["settings", "url"])
+def test_redis_acl_user_and_password_connect(acl_redis: LocalStack, how: str) -> None:
+    from agentmem.sessions import SessionStore
+    from langchain_agentmem import AgentMemCheckpointSaver
 
+    if how == "settings":
+        url = f"redis://127.0.0.1:{acl_redis.redis_port}/0"
+        settings = _redis(url, username="agent", password="agent-pw")
+    else:
+        settings = _redis(f"redis://agent:agent-pw@127.0.0.1:{acl_redis.redis_port}/0")
+    with AgentMem(settings) as mem:
+        assert mem.redis().client_info()["user"] == "agent"  # not the (disabled) default user
         store = SessionStore(mem, user_id="acl-user")
-        store.append("s", [{"content": "written with the documented ACL"}])
-        assert [m.data["content"] for m in store.read("s")] == ["written with the documented ACL"]
-        from langgraph.graph import END, START, StateGraph
-
-        from langchain_agentmem import AgentMemCheckpointSaver
-
-        builder = StateGraph(dict)
-        builder.add_node("n", lambda state: {"x": 1})
-        builder.add_edge(START, "n")
-        builder.add_edge("n", END)
-        graph = builder.compile(checkpointer=AgentMemCheckpointSaver(mem))
-        config = {"configurable": {"thread_id": "acl"}}
+        store.append(f"s-{how}", [{"content": "written with the documented ACL"}])
+        assert [m.data["content"] for m in store.read(f"s-{how}")] == [
+            "written with the documented ACL"
+        ]
+        graph = one_node_graph(AgentMemCheckpointSaver(mem))
+        config = {"configurable": {"thread_id": f"acl-{how}"}}
         graph.invoke({"x": 0}, config)
         assert graph.get_state(config).values == {"x": 1}
 
@@ -127,10 +126,16 @@ def test_rediss_verifies_the_server_certificate(tls_redis: tuple[int, Path]) -> 
         mem.ping(weaviate=False)
 
 
-async def test_async_rediss_connects_with_the_ca(tls_redis: tuple[int, Path]) -> None:
+async def test_async_rediss_verifies_the_server_certificate(tls_redis: tuple[int, Path]) -> None:
     port, ca = tls_redis
+    # The port speaks only TLS, so a value written and read back went over a verified TLS link.
     async with AgentMem(_redis(f"rediss://127.0.0.1:{port}/0", ssl_ca_certs=str(ca))) as mem:
-        await mem.aping(weaviate=False)
+        client = await mem.aredis()
+        await client.set("async-tls-key", b"over async tls")
+        assert await client.get("async-tls-key") == b"over async tls"
+    async with AgentMem(_redis(f"rediss://127.0.0.1:{port}/0", timeout=2.0)) as mem:
+        with pytest.raises(BackendUnavailable, match=r"(?i)certificate|ssl"):
+            await mem.aping(weaviate=False)
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from langgraph.graph import END, START, StateGraph
 
 from agentmem import AgentMem, AgentMemSettings, LocalSettings, RedisSettings, WeaviateSettings
 from agentmem.local import LocalStack, WeaviatePorts, free_port
@@ -21,7 +20,7 @@ from langchain_agentmem import (
 )
 from llamaindex_agentmem import AgentMemChatStore, AgentMemDBChatStore
 from llamaindex_agentmem import AgentMemVectorStore as LlamaVectorStore
-from tests.conftest import WeaviateServer
+from tests.support import WeaviateServer, one_node_graph
 
 PASSWORD, API_KEY, HEADER = "pw-7f3a9c1e", "key-51b0d2aa", "hdr-c0ffee42"
 SECRETS = (PASSWORD, API_KEY, HEADER)
@@ -58,35 +57,46 @@ def test_no_adapter_shows_a_secret_in_repr_or_in_llamaindex_serialization(
     secret_mem: AgentMem,
 ) -> None:
     adapters: list[Any] = [
-        secret_mem, AgentMemCheckpointSaver(secret_mem), AgentMemStore(secret_mem),
-        AgentMemVectorStore(memory=secret_mem), AgentMemChatMessageHistory("s", memory=secret_mem),
-        AgentMemChatStore(memory=secret_mem), AgentMemDBChatStore(memory=secret_mem),
-        LlamaVectorStore(secret_mem),
+        secret_mem, AgentMemCheckpointSaver(secret_mem), AgentMemStore(secret_mem, tenant="u"),
+        AgentMemVectorStore(secret_mem, tenant="u"),
+        AgentMemChatMessageHistory(secret_mem, session_id="s", user_id="u"),
+        AgentMemChatStore(secret_mem, user_id="u"), AgentMemDBChatStore(secret_mem, user_id="u"),
+        LlamaVectorStore(secret_mem, tenant="u"),
     ]  # fmt: skip
+    # The secrets are really in use, so their absence below means something.
+    assert PASSWORD in str(secret_mem.settings.redis.url)
+    assert secret_mem.redis().ping() is True  # the server refuses clients without the password
+    assert dict(secret_mem.settings.weaviate.headers) == {"X-Provider-Key": HEADER}
+    serialized = []
     for adapter in adapters:
         _clean(repr(adapter))
         if hasattr(adapter, "model_dump"):
             _clean(json.dumps(adapter.model_dump(), default=str))
+            serialized.append(type(adapter).__name__)
         if hasattr(adapter, "to_dict"):
             _clean(json.dumps(adapter.to_dict(), default=str))
+    # Every LlamaIndex adapter is a pydantic model that LlamaIndex serializes.
+    assert sorted(serialized) == ["AgentMemChatStore", "AgentMemDBChatStore", "AgentMemVectorStore"]
 
 
 def test_langgraph_configs_checkpoints_and_redis_hold_no_secret(secret_mem: AgentMem) -> None:
-    saver = AgentMemCheckpointSaver(secret_mem)
-    builder = StateGraph(dict)
-    builder.add_node("n", lambda state: {"x": state["x"] + 1})
-    builder.add_edge(START, "n")
-    builder.add_edge("n", END)
-    graph = builder.compile(checkpointer=saver)
+    graph = one_node_graph(AgentMemCheckpointSaver(secret_mem))
     config = {"configurable": {"thread_id": "secret-check"}}
-    graph.invoke({"x": 1}, config)
-    history = AgentMemChatMessageHistory("s", memory=secret_mem)
+    graph.invoke({"x": 0}, config)
+    history = AgentMemChatMessageHistory(secret_mem, session_id="s", user_id="u")
     history.add_user_message("hello")
 
-    for state in graph.get_state_history(config):
+    states = list(graph.get_state_history(config))
+    assert len(states) == 3  # input, the step before the node, the node's output
+    for state in states:
         _clean(json.dumps(state.config, default=str))
         _clean(json.dumps(state.metadata, default=str))
     client = secret_mem.redis()
-    for key in client.scan_iter(match=f"{secret_mem.key_prefix}:*"):
-        _clean(repr(client.dump(key)))
+    keys = list(client.scan_iter(match=f"{secret_mem.key_prefix}:*"))
+    stored = [client.dump(key) for key in keys]
+    # The thread and the chat session were both stored: the scan below covers both.
+    assert any(b"secret-check" in value for value in stored if value), keys
+    assert any(b"hello" in value for value in stored if value), keys
+    for key, value in zip(keys, stored, strict=True):
+        _clean(repr(value))
         _clean(repr(key))

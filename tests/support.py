@@ -1,0 +1,260 @@
+"""Helpers shared by the test files: import them from here, never from ``conftest``.
+
+* the test servers (:class:`RedisServer`, :class:`WeaviateServer`) and :func:`settings_for`, which
+  ``conftest.py``'s fixtures build;
+* :func:`agentmem_env`: the environment of a child process (the CLI, an example) that points at
+  the test servers;
+* :func:`redis_keys`, :func:`agentmem_connections` and :class:`CountingConnection`: what a test
+  sees of Redis;
+* :func:`one_node_graph`: the smallest LangGraph graph that writes checkpoints;
+* deterministic stand-ins for models, built on :class:`agentmem.testing.embedding.HashingEmbedder`
+  (shared words mean similar vectors): :class:`HashEmbeddings` and :class:`ScriptedChatModel` for
+  LangChain, :class:`HashEmbedModel` and :class:`ScriptedLLM` for LlamaIndex.
+
+The framework stand-ins are built on first use (module ``__getattr__``), so a test of the core
+(and ``conftest.py``, which imports this module) does not pay for importing both frameworks.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import redis
+
+from agentmem import AgentMem, AgentMemSettings, LocalSettings, RedisSettings, WeaviateSettings
+from agentmem.local import LocalRedisCluster, LocalStack, LocalWeaviateCluster
+from agentmem.testing.embedding import HashingEmbedder
+
+if TYPE_CHECKING:
+    from langchain_agentmem import AgentMemCheckpointSaver
+
+# HashEmbeddings, ScriptedChatModel, HashEmbedModel and ScriptedLLM are built by __getattr__.
+__all__ = [
+    "CountingConnection",
+    "RedisServer",
+    "WeaviateServer",
+    "agentmem_connections",
+    "agentmem_env",
+    "one_node_graph",
+    "redis_keys",
+    "settings_for",
+]
+
+#: The embedder behind both frameworks' hash embeddings (64 dimensions).
+HASH = HashingEmbedder(dims=64)
+
+
+@dataclass(frozen=True)
+class RedisServer:
+    """The test Redis."""
+
+    url: str  # a redis+cluster:// URL in cluster mode
+    stack: LocalStack | LocalRedisCluster | None  # None when the URL came from the environment
+
+
+@dataclass(frozen=True)
+class WeaviateServer:
+    """The test Weaviate."""
+
+    url: str
+    grpc_port: int
+    stack: LocalStack | LocalWeaviateCluster | None
+    replication_factor: int | None = None
+    consistency: str | None = None
+
+
+def settings_for(
+    redis: RedisServer | None, weaviate: WeaviateServer | None, key_prefix: str
+) -> AgentMemSettings:
+    """Settings pointing at the test servers; the local default is never started implicitly."""
+    return AgentMemSettings(
+        redis=RedisSettings(url=redis.url if redis else "redis://127.0.0.1:1/0"),
+        weaviate=WeaviateSettings(
+            url=weaviate.url if weaviate else "http://127.0.0.1:1",
+            grpc_port=weaviate.grpc_port if weaviate else 2,
+            replication_factor=weaviate.replication_factor if weaviate else None,
+            consistency=weaviate.consistency if weaviate else None,
+        ),
+        local=LocalSettings(autostart=False),
+        key_prefix=key_prefix,
+    )
+
+
+def agentmem_env(
+    redis: RedisServer, weaviate: WeaviateServer, prefix: str, **extra: str
+) -> dict[str, str]:
+    """The environment of a child process using the test servers under key prefix ``prefix``.
+
+    ``AGENTMEM_*`` variables of this process are left out, so the child sees only these.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTMEM_")}
+    env.update(
+        AGENTMEM_REDIS_URL=redis.url,
+        AGENTMEM_WEAVIATE_URL=weaviate.url,
+        AGENTMEM_WEAVIATE_GRPC_PORT=str(weaviate.grpc_port),
+        AGENTMEM_KEY_PREFIX=prefix,
+        AGENTMEM_LOCAL_AUTOSTART="0",
+    )
+    if weaviate.replication_factor:
+        env["AGENTMEM_WEAVIATE_REPLICATION_FACTOR"] = str(weaviate.replication_factor)
+    if weaviate.consistency:
+        env["AGENTMEM_WEAVIATE_CONSISTENCY"] = weaviate.consistency
+    env.update(extra)
+    return env
+
+
+def redis_keys(mem: AgentMem) -> list[str]:
+    """Every Redis key under ``mem``'s prefix (on every node of a cluster), sorted."""
+    found = mem.redis().scan_iter(match=f"{mem.key_prefix}:*")
+    return sorted(k.decode() if isinstance(k, bytes) else str(k) for k in found)
+
+
+def agentmem_connections(mem: AgentMem) -> int:
+    """Connections named "agentmem" (every AgentMem's), counted through a client of our own."""
+    with redis.Redis.from_url(mem.settings.redis.url or "") as watcher:
+        clients = watcher.client_list()
+    return sum(1 for c in clients if c.get("name") == "agentmem")
+
+
+class CountingConnection(redis.Connection):
+    """Counts socket writes: one per round trip (a pipeline is one write too)."""
+
+    sends = 0
+
+    def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        type(self).sends += 1
+        super().send_packed_command(command, check_health)
+
+
+def one_node_graph(saver: AgentMemCheckpointSaver) -> Any:
+    """A compiled LangGraph graph whose one node sets ``x`` to 1, checkpointed by ``saver``."""
+    from langgraph.graph import END, START, StateGraph
+
+    builder = StateGraph(dict)
+    builder.add_node("n", lambda state: {"x": 1})
+    builder.add_edge(START, "n")
+    builder.add_edge("n", END)
+    return builder.compile(checkpointer=saver)
+
+
+# --- framework stand-ins, built on first use -----------------------------------------------------
+
+
+def _langchain() -> dict[str, type]:
+    from langchain_core.embeddings import Embeddings
+    from langchain_core.language_models import BaseChatModel
+    from langchain_core.messages import AIMessage, BaseMessage
+    from langchain_core.outputs import ChatGeneration, ChatResult
+    from pydantic import Field
+
+    class HashEmbeddings(Embeddings):
+        """LangChain embeddings from :data:`HASH`."""
+
+        def embed_documents(self, texts: list[str]) -> list[list[float]]:
+            return HASH.embed_documents(texts)
+
+        def embed_query(self, text: str) -> list[float]:
+            return HASH.embed_query(text)
+
+    class ScriptedChatModel(BaseChatModel):
+        """Answers call n with ``replies[n]`` (text or an ``AIMessage`` with tool calls) and
+        records the messages of each call in ``seen``; ``bind_tools`` keeps the script."""
+
+        replies: list[Any]
+        seen: list[list[BaseMessage]] = Field(default_factory=list)
+
+        @property
+        def _llm_type(self) -> str:
+            return "scripted"
+
+        def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> Any:
+            return self
+
+        def _generate(
+            self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None,
+            **kwargs: Any,
+        ) -> ChatResult:  # fmt: skip
+            self.seen.append(list(messages))
+            reply = self.replies[len(self.seen) - 1]
+            message = reply if isinstance(reply, AIMessage) else AIMessage(str(reply))
+            return ChatResult(generations=[ChatGeneration(message=message)])
+
+        async def _agenerate(
+            self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None,
+            **kwargs: Any,
+        ) -> ChatResult:  # fmt: skip
+            return self._generate(messages, stop)
+
+    return {"HashEmbeddings": HashEmbeddings, "ScriptedChatModel": ScriptedChatModel}
+
+
+def _llamaindex() -> dict[str, type]:
+    from llama_index.core.base.embeddings.base import BaseEmbedding
+    from llama_index.core.base.llms.types import (
+        ChatMessage,
+        ChatResponse,
+        CompletionResponse,
+        LLMMetadata,
+        MessageRole,
+    )
+    from llama_index.core.llms import CustomLLM
+    from pydantic import Field
+
+    class HashEmbedModel(BaseEmbedding):
+        """LlamaIndex embeddings from :data:`HASH`."""
+
+        def _get_query_embedding(self, query: str) -> list[float]:
+            return HASH.embed_query(query)
+
+        def _get_text_embedding(self, text: str) -> list[float]:
+            return HASH.embed_query(text)
+
+        async def _aget_query_embedding(self, query: str) -> list[float]:
+            return HASH.embed_query(query)
+
+    class ScriptedLLM(CustomLLM):
+        """A chat LLM that answers call n with ``replies[n]`` and records what it was asked."""
+
+        replies: list[str]
+        seen: list[list[ChatMessage]] = Field(default_factory=list)
+
+        @property
+        def metadata(self) -> LLMMetadata:
+            return LLMMetadata(is_chat_model=True)
+
+        def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+            self.seen.append(list(messages))
+            text = self.replies[len(self.seen) - 1]
+            return ChatResponse(message=ChatMessage(role=MessageRole.ASSISTANT, content=text))
+
+        async def achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+            return self.chat(messages)
+
+        def complete(
+            self, prompt: str, formatted: bool = False, **kwargs: Any
+        ) -> CompletionResponse:
+            raise NotImplementedError("ScriptedLLM answers chat calls only")
+
+        def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> Any:
+            raise NotImplementedError("ScriptedLLM answers chat calls only")
+
+    return {"HashEmbedModel": HashEmbedModel, "ScriptedLLM": ScriptedLLM}
+
+
+_BUILDERS = {
+    "HashEmbeddings": _langchain,
+    "ScriptedChatModel": _langchain,
+    "HashEmbedModel": _llamaindex,
+    "ScriptedLLM": _llamaindex,
+}
+
+
+def __getattr__(name: str) -> Any:
+    build = _BUILDERS.get(name)
+    if build is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals().update(build())
+    return globals()[name]
