@@ -16,6 +16,10 @@ Semantics (the same on every front end, and tested as one table in
 * ``IsNull(key)``: the key is missing or its value is ``None``.
 * ``And()`` with no children matches everything; ``Or()`` with none matches nothing.
 
+Building a node checks it: keys are non-empty strings and operands are exact JSON values (no NaN,
+no lone surrogates, no non-string dict keys, at most ``agentmem._args.MAX_JSON_DEPTH`` deep), or
+:class:`~agentmem.errors.InvalidInputError` names the filter.
+
 Example:
     >>> from agentmem.filters import And, Eq, Gt
     >>> f = And(Eq("topic", "billing"), Gt("priority", 2))
@@ -27,6 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from agentmem._args import check_json, check_text
 from agentmem.errors import InvalidInputError
 
 __all__ = [
@@ -48,8 +53,13 @@ __all__ = [
 
 
 def _check_key(key: object) -> None:
-    if not isinstance(key, str) or not key:
-        raise InvalidInputError(f"a filter key must be a non-empty string, got {key!r}")
+    check_text(key, "a filter key")
+
+
+def _check_value(node: object, key: str, value: object) -> None:
+    # Checked when the filter is built, so a bad operand names its filter (a NaN would otherwise
+    # surface as a "metadata" error, a lone surrogate as a raw UnicodeEncodeError mid-query).
+    check_json(value, f"the value of the filter {type(node).__name__} on {key!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +69,7 @@ class _Compare:
 
     def __post_init__(self) -> None:
         _check_key(self.key)
+        _check_value(self, self.key, self.value)
 
 
 class Eq(_Compare):
@@ -100,6 +111,7 @@ class _Members:
             raise InvalidInputError(f"{type(self).__name__} wants a list of values, got {values!r}")
         object.__setattr__(self, "key", key)
         object.__setattr__(self, "values", tuple(values))
+        _check_value(self, key, list(self.values))
 
 
 class In(_Members):

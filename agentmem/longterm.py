@@ -20,13 +20,24 @@ import threading
 import uuid
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Literal, TypeVar
+from typing import Literal
 from weakref import WeakKeyDictionary
 
+from agentmem._args import check_count, check_number
 from agentmem._mmr import mmr
-from agentmem._plan import Plan, run_async, run_sync
+from agentmem._plan import Plan
+from agentmem._store import Store, require_scope
 from agentmem._weaviate import codec, plans
-from agentmem._weaviate.args import as_ids, make_scope, resolve_mode
+from agentmem._weaviate.args import (
+    Query,
+    as_ids,
+    check_collection,
+    check_expiry,
+    check_page,
+    make_scope,
+    resolve_query,
+)
+from agentmem._weaviate.codec import MAX_MEMORY_BYTES
 from agentmem._weaviate.lifecycle import Known
 from agentmem._weaviate.records import MemoryHit, MemoryRecord, Recency, Scope
 from agentmem._weaviate.schema import SCHEMA_VERSION, tenant_name
@@ -37,6 +48,7 @@ from agentmem.filters import Filter
 
 __all__ = [
     "DEFAULT_COLLECTION",
+    "MAX_MEMORY_BYTES",
     "SCHEMA_VERSION",
     "LongTermMemory",
     "MemoryHit",
@@ -46,58 +58,64 @@ __all__ = [
     "SearchMode",
 ]
 
-T = TypeVar("T")
 SearchMode = Literal["auto", "vector", "bm25", "hybrid"]
 DEFAULT_COLLECTION = "AgentMemory"
 
 
-class LongTermMemory:
+class LongTermMemory(Store):
     """Memories of one tenant in one Weaviate collection.
+
+    Only writes create anything: the collection and the tenant are created by the first
+    :meth:`add` (or :meth:`setup`). Reads of a tenant or collection that does not exist yet
+    create nothing and find nothing (``[]``, or 0 deleted); :meth:`missing` says which is
+    absent. Every argument is checked before the first call to Weaviate, so a mistake raises a
+    typed :class:`~agentmem.errors.InvalidInputError` and nothing is written.
 
     Args:
         memory: the :class:`AgentMem` whose Weaviate clients to use (None: ``AgentMem()`` from
             the environment, owned and closed by :meth:`close`).
-        tenant: the tenant every call is bound to (a user or org id; any non-empty string).
-            It is created on first use.
-        collection: the Weaviate collection name.
+        tenant: the tenant every call is bound to: a user or org id (any non-empty string), or
+            :data:`agentmem.SHARED` for one memory every user shares on purpose. Required.
+        collection: the Weaviate collection name (a capital letter, then letters, digits or
+            underscores).
         embedder: computes vectors for memories written without one and for text queries.
             None (the default) means BM25 search only.
         bm25_window: BM25 and hybrid queries rank this many candidates (ids and scores only)
             before fetching the top ``k``. Weaviate 1.35's BlockMax-WAND can otherwise drop
             rare-term matches among recent writes from limited queries (weaviate#11780); 0
             turns the workaround off.
+
+    Raises:
+        InvalidInputError: ``tenant`` is missing or empty, or another argument is malformed.
     """
+
+    _backend = "weaviate"
 
     def __init__(
         self,
         memory: AgentMem | None = None,
         *,
-        tenant: str = "default",
+        tenant: str,
         collection: str = DEFAULT_COLLECTION,
         embedder: Embedder | None = None,
         bm25_window: int = 1000,
     ) -> None:
-        self._owns = memory is None
-        self.memory = memory if memory is not None else AgentMem()
+        require_scope(tenant, "tenant", "LongTermMemory")
+        weaviate_tenant = tenant_name(tenant)
+        check_collection(collection)
+        check_count(bm25_window, "bm25_window")
+        super().__init__(memory)
         self.tenant = tenant
         self.collection = collection
         self.embedder = embedder
         wv = self.memory.settings.weaviate
         self._target = plans.Target(
-            collection, tenant_name(tenant), _known(self.memory, collection), bm25_window,
+            collection, weaviate_tenant, _known(self.memory, collection), bm25_window,
             replication_factor=wv.replication_factor, consistency=wv.consistency,
         )  # fmt: skip
 
     def __repr__(self) -> str:
         return f"LongTermMemory(collection={self.collection!r}, tenant={self.tenant!r})"
-
-    # -- drivers ---------------------------------------------------------------------------------
-
-    def _run(self, plan: Plan[T]) -> T:
-        return run_sync(plan, self.memory.weaviate(), self.memory.settings.retry)
-
-    async def _arun(self, plan: Plan[T]) -> T:
-        return await run_async(plan, await self.memory.aweaviate(), self.memory.settings.retry)
 
     # -- schema ----------------------------------------------------------------------------------
 
@@ -140,50 +158,53 @@ class LongTermMemory:
 
     # -- writes ----------------------------------------------------------------------------------
 
-    def _with_ids(self, records: Sequence[MemoryRecord]) -> list[MemoryRecord]:
+    def _prepare(
+        self, records: Sequence[MemoryRecord]
+    ) -> tuple[list[str], list[codec.Prepared], list[int]]:
+        """Step one of a write, with no I/O: the ids in input order (missing ones generated), the
+        whole input checked and encoded, and which of those the embedder must give vectors."""
         if isinstance(records, MemoryRecord) or not isinstance(records, Sequence):
             raise InvalidInputError("add() takes a list of MemoryRecord")
-        return [r if r.id is not None else replace(r, id=str(uuid.uuid4())) for r in records]
-
-    def _to_embed(self, records: Sequence[MemoryRecord]) -> list[int]:
-        if self.embedder is None:
-            return []
-        return [i for i, r in enumerate(records) if r.vector is None]
+        full = [
+            r if not isinstance(r, MemoryRecord) or r.id is not None
+            else replace(r, id=str(uuid.uuid4()))
+            for r in records
+        ]  # fmt: skip
+        prepared = codec.prepare(full)
+        todo = [i for i, p in enumerate(prepared) if p.vector is None] if self.embedder else []
+        return [str(r.id) for r in full], prepared, todo
 
     def add(self, records: Sequence[MemoryRecord]) -> list[str]:
         """Upsert memories (same id: replaced). Returns their ids in input order.
 
+        The whole input is checked and encoded first (and embedded, with an embedder); only then
+        is anything sent, in batches.
+
         Raises:
-            InvalidInputError: a record is malformed; nothing was written.
+            InvalidInputError: a record is malformed, has no exact UTF-8/JSON form, or is larger
+                than :data:`MAX_MEMORY_BYTES`; nothing was written.
             PartialWriteError: the server refused some records; ``.succeeded`` / ``.failed``
                 say which (the others were stored).
         """
-        full = self._with_ids(records)
-        vectors: list[Sequence[float] | None] = [r.vector for r in full]
-        todo = self._to_embed(full)
+        ids, prepared, todo = self._prepare(records)
         if todo and self.embedder is not None:
-            for i, v in zip(
-                todo, self.embedder.embed_documents([full[i].text for i in todo]), strict=True
-            ):
-                vectors[i] = v
-        prepared = codec.prepare(full, vectors)
-        if prepared:
-            self._run(plans.add(self._target, prepared))
-        return [str(r.id) for r in full]
+            texts = [prepared[i].properties["text"] for i in todo]
+            prepared = codec.attach(prepared, todo, self.embedder.embed_documents(texts))
+        else:
+            prepared = codec.attach(prepared, [], [])
+        self._run(plans.add(self._target, codec.batches(prepared)))
+        return ids
 
     async def aadd(self, records: Sequence[MemoryRecord]) -> list[str]:
         """Async twin of :meth:`add`."""
-        full = self._with_ids(records)
-        vectors: list[Sequence[float] | None] = [r.vector for r in full]
-        todo = self._to_embed(full)
+        ids, prepared, todo = self._prepare(records)
         if todo and self.embedder is not None:
-            embedded = await self.embedder.aembed_documents([full[i].text for i in todo])
-            for i, v in zip(todo, embedded, strict=True):
-                vectors[i] = v
-        prepared = codec.prepare(full, vectors)
-        if prepared:
-            await self._arun(plans.add(self._target, prepared))
-        return [str(r.id) for r in full]
+            texts = [prepared[i].properties["text"] for i in todo]
+            prepared = codec.attach(prepared, todo, await self.embedder.aembed_documents(texts))
+        else:
+            prepared = codec.attach(prepared, [], [])
+        await self._arun(plans.add(self._target, codec.batches(prepared)))
+        return ids
 
     def delete(
         self,
@@ -196,6 +217,7 @@ class LongTermMemory:
         """Delete the memories matching all the given conditions (see :class:`Scope`).
 
         Missing ids are fine. With no condition at all nothing is deleted; use :meth:`clear`.
+        A tenant or collection that does not exist has nothing to delete (0; nothing created).
 
         Returns:
             How many memories were deleted.
@@ -224,12 +246,17 @@ class LongTermMemory:
         return await self._arun(plans.delete(self._target, Scope()))
 
     def set_expiry(self, updates: Sequence[tuple[str, float]]) -> None:
-        """Set the expiry (epoch seconds) of namespaced memories, given as ``(id, when)`` pairs."""
-        self._run(plans.set_expiry(self._target, updates))
+        """Set the expiry (epoch seconds) of namespaced memories, given as ``(id, when)`` pairs.
+
+        Raises:
+            InvalidInputError: a pair is malformed (checked before any write).
+            NotFound: the tenant or collection does not exist.
+        """
+        self._run(plans.set_expiry(self._target, check_expiry(updates)))
 
     async def aset_expiry(self, updates: Sequence[tuple[str, float]]) -> None:
         """Async twin of :meth:`set_expiry`."""
-        await self._arun(plans.set_expiry(self._target, updates))
+        await self._arun(plans.set_expiry(self._target, check_expiry(updates)))
 
     def sweep(self) -> int:
         """Delete namespaced memories whose expiry has passed; returns how many."""
@@ -240,6 +267,30 @@ class LongTermMemory:
         return await self._arun(plans.sweep(self._target))
 
     # -- reads -----------------------------------------------------------------------------------
+
+    def missing(self) -> str | None:
+        """Whether there is anything to read, asked without creating anything.
+
+        Returns:
+            None when the collection and this tenant exist; else a sentence saying which does
+            not ("no such tenant ..."). Reads of a missing one find nothing; the first write
+            creates it.
+        """
+        return self._describe(self._run(plans.locate(self._target)))
+
+    async def amissing(self) -> str | None:
+        """Async twin of :meth:`missing`."""
+        return self._describe(await self._arun(plans.locate(self._target)))
+
+    def _describe(self, missing: str | None) -> str | None:
+        if missing == "collection":
+            return f"no such collection {self.collection!r} (nothing was ever stored in it)"
+        if missing == "tenant":
+            return (
+                f"no such tenant {self.tenant!r} in collection {self.collection!r} (nothing "
+                "was ever stored for it, or it was forgotten)"
+            )
+        return None
 
     def get(self, ids: Sequence[str], *, include_vector: bool = False) -> list[MemoryRecord]:
         """The memories among ``ids`` that exist (order not guaranteed)."""
@@ -260,7 +311,9 @@ class LongTermMemory:
         ref_doc_ids: Sequence[str] | None = None,
         namespace: Sequence[str] | None = None,
     ) -> list[MemoryRecord]:
-        """Up to ``limit`` memories matching all the given conditions, in no particular order."""
+        """Up to ``limit`` (0 or more) memories matching all the given conditions, in no
+        particular order, after skipping ``offset``."""
+        check_page(limit, offset)
         scope = make_scope(filter, ids, ref_doc_ids, namespace)
         return self._run(plans.list_records(self._target, scope, limit, offset, include_vector))
 
@@ -276,17 +329,28 @@ class LongTermMemory:
         namespace: Sequence[str] | None = None,
     ) -> list[MemoryRecord]:
         """Async twin of :meth:`find`."""
+        check_page(limit, offset)
         scope = make_scope(filter, ids, ref_doc_ids, namespace)
         plan = plans.list_records(self._target, scope, limit, offset, include_vector)
         return await self._arun(plan)
 
     def namespaces(self, prefix: Sequence[str] = ()) -> list[tuple[str, ...]]:
         """Every distinct namespace starting with ``prefix`` that holds a live memory."""
-        return self._run(plans.namespaces(self._target, Scope(namespace=tuple(prefix))))
+        return self._run(plans.namespaces(self._target, make_scope(None, None, None, prefix)))
 
     async def anamespaces(self, prefix: Sequence[str] = ()) -> list[tuple[str, ...]]:
         """Async twin of :meth:`namespaces`."""
-        return await self._arun(plans.namespaces(self._target, Scope(namespace=tuple(prefix))))
+        scope = make_scope(None, None, None, prefix)
+        return await self._arun(plans.namespaces(self._target, scope))
+
+    def _search_plan(
+        self, q: Query, scope: Scope, k: int, recency: Recency | None, include_vector: bool,
+        offset: int,
+    ) -> Plan[list[MemoryHit]]:  # fmt: skip
+        return plans.search(
+            self._target, scope, text=q.text, vector=q.vector, mode=q.mode, k=k, alpha=q.alpha,
+            include_vector=include_vector, recency=recency, offset=offset,
+        )  # fmt: skip
 
     def search(
         self,
@@ -306,9 +370,12 @@ class LongTermMemory:
     ) -> list[MemoryHit]:
         """Find the ``k`` best memories, best first.
 
+        A tenant with no memories yet (or a collection never written) finds nothing: ``[]``,
+        and nothing is created.
+
         Args:
             query: the query text (BM25 and hybrid; embedded for vector search if no vector).
-            vector: a query vector (vector and hybrid).
+            vector: a query vector (vector and hybrid), finite numbers of the collection's length.
             k: how many hits.
             mode: ``"vector"`` (near_vector, cosine), ``"bm25"``, ``"hybrid"``
                 (relativeScoreFusion of both, ``alpha`` = vector share), or ``"auto"``: hybrid
@@ -324,17 +391,16 @@ class LongTermMemory:
 
         Returns:
             Hits with the raw backend score and a relevance in [0, 1] (see :class:`MemoryHit`).
+
+        Raises:
+            InvalidInputError: an unknown mode, an empty query text for BM25 or hybrid, a query
+                vector with NaN/inf or of the wrong length, ``alpha`` outside 0..1, ...
         """
-        resolved, embed = resolve_mode(query, vector, mode, k, can_embed=self.embedder is not None)
-        if embed and self.embedder is not None and query is not None:
-            vector = self.embedder.embed_query(query)
-        return self._run(
-            plans.search(
-                self._target, make_scope(filter, ids, ref_doc_ids, namespace), text=query,
-                vector=vector, mode=resolved, k=k, alpha=alpha, include_vector=include_vector,
-                recency=recency, offset=offset,
-            )
-        )  # fmt: skip
+        q, scope = self._query(query, vector, mode, k, alpha, recency, offset, filter, ids,
+                               ref_doc_ids, namespace)  # fmt: skip
+        if q.embed and self.embedder is not None and q.text is not None:
+            q = replace(q, vector=codec.query_vector(self.embedder.embed_query(q.text)))
+        return self._run(self._search_plan(q, scope, k, recency, include_vector, offset))
 
     async def asearch(
         self,
@@ -353,16 +419,27 @@ class LongTermMemory:
         namespace: Sequence[str] | None = None,
     ) -> list[MemoryHit]:
         """Async twin of :meth:`search`."""
-        resolved, embed = resolve_mode(query, vector, mode, k, can_embed=self.embedder is not None)
-        if embed and self.embedder is not None and query is not None:
-            vector = await self.embedder.aembed_query(query)
-        return await self._arun(
-            plans.search(
-                self._target, make_scope(filter, ids, ref_doc_ids, namespace), text=query,
-                vector=vector, mode=resolved, k=k, alpha=alpha, include_vector=include_vector,
-                recency=recency, offset=offset,
-            )
-        )  # fmt: skip
+        q, scope = self._query(query, vector, mode, k, alpha, recency, offset, filter, ids,
+                               ref_doc_ids, namespace)  # fmt: skip
+        if q.embed and self.embedder is not None and q.text is not None:
+            q = replace(q, vector=codec.query_vector(await self.embedder.aembed_query(q.text)))
+        return await self._arun(self._search_plan(q, scope, k, recency, include_vector, offset))
+
+    def _query(
+        self, query: str | None, vector: Sequence[float] | None, mode: str, k: int, alpha: float,
+        recency: Recency | None, offset: int, filter: Filter | None, ids: Sequence[str] | None,
+        ref_doc_ids: Sequence[str] | None, namespace: Sequence[str] | None,
+    ) -> tuple[Query, Scope]:  # fmt: skip
+        q = resolve_query(
+            query, vector, mode, k, alpha, recency, can_embed=self.embedder is not None
+        )
+        check_count(offset, "offset")
+        return q, make_scope(filter, ids, ref_doc_ids, namespace)
+
+    def _mmr_args(self, k: int, fetch_k: int, lambda_mult: float) -> None:
+        check_count(k, "k", minimum=1)
+        check_count(fetch_k, "fetch_k", minimum=1)
+        check_number(lambda_mult, "lambda_mult", low=0.0, high=1.0)
 
     def mmr_search(
         self,
@@ -381,13 +458,16 @@ class LongTermMemory:
         ``lambda_mult`` is 1 for pure relevance and 0 for pure diversity; ``filter``, ``ids``
         and ``ref_doc_ids`` narrow the candidates as in :meth:`search`.
         """
+        self._mmr_args(k, fetch_k, lambda_mult)
         if vector is None:
             if self.embedder is None or query is None:
                 raise InvalidInputError("MMR needs a vector: pass vector=... or use an embedder")
+            resolve_query(query, None, "vector", k, 0.5, None, can_embed=True)
             vector = self.embedder.embed_query(query)
-        hits = self.search(vector=vector, k=max(k, fetch_k), mode="vector", include_vector=True,
+        clean = codec.query_vector(vector)
+        hits = self.search(vector=clean, k=max(k, fetch_k), mode="vector", include_vector=True,
                            filter=filter, ids=ids, ref_doc_ids=ref_doc_ids)  # fmt: skip
-        return mmr(vector, hits, k, lambda_mult)
+        return mmr(clean, hits, k, lambda_mult)
 
     async def ammr_search(
         self,
@@ -402,26 +482,17 @@ class LongTermMemory:
         ref_doc_ids: Sequence[str] | None = None,
     ) -> list[MemoryHit]:
         """Async twin of :meth:`mmr_search`."""
+        self._mmr_args(k, fetch_k, lambda_mult)
         if vector is None:
             if self.embedder is None or query is None:
                 raise InvalidInputError("MMR needs a vector: pass vector=... or use an embedder")
+            resolve_query(query, None, "vector", k, 0.5, None, can_embed=True)
             vector = await self.embedder.aembed_query(query)
-        hits = await self.asearch(vector=vector, k=max(k, fetch_k), mode="vector",
+        clean = codec.query_vector(vector)
+        hits = await self.asearch(vector=clean, k=max(k, fetch_k), mode="vector",
                                   include_vector=True, filter=filter, ids=ids,
                                   ref_doc_ids=ref_doc_ids)  # fmt: skip
-        return mmr(vector, hits, k, lambda_mult)
-
-    # -- lifecycle -------------------------------------------------------------------------------
-
-    def close(self) -> None:
-        """Close the AgentMem if this object created it (a borrowed one stays open)."""
-        if self._owns:
-            self.memory.close()
-
-    async def aclose(self) -> None:
-        """Async twin of :meth:`close`."""
-        if self._owns:
-            await self.memory.aclose()
+        return mmr(clean, hits, k, lambda_mult)
 
 
 # Per AgentMem (so per set of clients, so per server): what is known about each collection.

@@ -12,6 +12,7 @@ import pytest
 from langgraph.graph import END, START, StateGraph
 
 from agentmem import (
+    SHARED,
     AgentMem,
     CheckpointStore,
     InvalidInputError,
@@ -160,7 +161,7 @@ def test_forget_user_leaves_no_trace_and_spares_other_users(
     assert (again.sessions, again.threads, again.runs) == ([], [], [])
     forget_user(bob, memory=full_mem)
     assert _redis_keys(full_mem) == []
-    LongTermMemory(full_mem, collection=unique_collection).drop_collection()
+    LongTermMemory(full_mem, tenant=SHARED, collection=unique_collection).drop_collection()
 
 
 def _values(mem: AgentMem, key: str) -> list[str]:
@@ -191,7 +192,7 @@ async def test_aforget_user_is_the_async_twin(full_mem: AgentMem, unique_collect
     assert report.sessions == ["chat"]
     assert _tenants(full_mem, ada, ["AgentMemory", "AgentMemStore", unique_collection]) == []
     assert _redis_keys(full_mem) == []
-    LongTermMemory(full_mem, collection=unique_collection).drop_collection()
+    LongTermMemory(full_mem, tenant=SHARED, collection=unique_collection).drop_collection()
 
 
 def test_forget_user_can_leave_weaviate_alone_for_redis_only_deployments(mem: AgentMem) -> None:

@@ -204,10 +204,11 @@ def test_two_tenants_never_see_each_other(full_mem: AgentMem, unique_collection:
         alice.drop_collection()
 
 
-def test_tenant_is_created_on_first_use_and_then_cached(
+def test_tenant_is_created_by_the_first_write_and_then_cached(
     memory: LongTermMemory, full_mem: AgentMem
 ) -> None:
-    assert memory.search("nothing yet") == []
+    assert memory.search("nothing yet") == []  # a read creates nothing (tests/test_longterm_reads.py)
+    memory.add([MemoryRecord("first", id="1")])
     tenants = (
         full_mem.weaviate().collections.use(memory.collection).tenants.get_by_names(["user-42"])
     )
@@ -417,7 +418,7 @@ def test_drop_tenant_forgets_one_user_entirely_and_others_keep_theirs(
             full_mem.weaviate().collections.use(unique_collection).tenants.get_by_names(["alice"])
         )
         assert "alice" not in tenants
-        assert alice.find() == [] and alice.get(["a"]) == []  # recreated empty on next use
+        assert alice.find() == [] and alice.get(["a"]) == []  # and not created again by reads
         assert [r.id for r in bob.find()] == ["b"]
     finally:
         alice.drop_collection()

@@ -4,26 +4,32 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Final
 
 from weaviate.classes.query import Filter as WFilter
 
+from agentmem._args import check_json, check_number, check_text
 from agentmem._weaviate import schema
 from agentmem._weaviate.records import MemoryHit, MemoryRecord, Recency, ScoreKind
 from agentmem.errors import InvalidInputError
 
 __all__ = [
     "ALIVE",
+    "BATCH",
+    "MAX_MEMORY_BYTES",
     "NEVER_EXPIRES",
     "RETURN",
     "Prepared",
+    "attach",
+    "batches",
     "decode",
     "hit",
     "prefer_recent",
     "prepare",
+    "query_vector",
     "tombstone",
 ]
 
@@ -55,14 +61,29 @@ def tombstone(memory_id: str) -> dict[str, Any]:
     }
 
 
+MAX_MEMORY_BYTES: Final = 1 << 20
+"""The largest memory :meth:`~agentmem.longterm.LongTermMemory.add` takes: 1 MiB of text,
+metadata and extra data together, counted as UTF-8 bytes (vectors not included). Larger documents
+are refused with :class:`~agentmem.errors.InvalidInputError` before anything is written: split them
+into chunks, as retrieval wants anyway."""
+
+BATCH: Final = 200
+"""At most this many objects go in one gRPC batch of a write."""
+
+BATCH_BYTES: Final = 16 << 20
+"""And about this many bytes (encoded text, metadata and vectors)."""
+
+
 @dataclass(frozen=True)
 class Prepared:
-    """A validated object ready to send (built before any I/O, so bad input writes nothing)."""
+    """A checked and encoded object ready to send (built before any I/O, so bad input writes
+    nothing); ``size`` is its encoded text, metadata and extra data in bytes."""
 
     memory_id: str
     uuid: str
     properties: dict[str, Any]
     vector: list[float] | None
+    size: int = 0
 
 
 def ns_token(namespace: Sequence[str]) -> str:
@@ -119,71 +140,166 @@ def decode(obj: Any, include_vector: bool) -> MemoryRecord:
     )
 
 
-def prepare(
-    records: Sequence[MemoryRecord], vectors: Sequence[Sequence[float] | None]
-) -> list[Prepared]:
-    """Validate and encode ``records`` (with their final vectors). Raises before any write."""
+def prepare(records: Sequence[MemoryRecord]) -> list[Prepared]:
+    """Check and encode every record of one write; the first step of :meth:`LongTermMemory.add`.
+
+    Runs before any I/O, over the whole input: a bad record anywhere (say a lone surrogate in the
+    500th text) raises here, and nothing is written. Records without a vector keep
+    ``vector=None`` until :func:`attach` gives them the embedder's. A later record with the same
+    id replaces an earlier one, as a second write would.
+
+    Raises:
+        InvalidInputError: a record is malformed, or larger than :data:`MAX_MEMORY_BYTES`.
+        SerializationError: text, metadata or extra data has no exact JSON/UTF-8 form.
+    """
     out: dict[str, Prepared] = {}
-    dims: int | None = None
     now = datetime.now(timezone.utc)
-    for record, vector in zip(records, vectors, strict=True):
-        if not isinstance(record.text, str):
-            raise InvalidInputError(f"memory text must be a str, got {type(record.text).__name__}")
-        if not isinstance(record.metadata, dict) or not all(
-            isinstance(k, str) for k in record.metadata
-        ):
-            raise InvalidInputError("memory metadata must be a dict with str keys")
-        if not isinstance(record.id, str) or not record.id:
-            raise InvalidInputError(f"a memory id must be a non-empty string, got {record.id!r}")
-        memory_id = record.id
-        clean = _vector(vector, memory_id)
-        if clean is not None:
-            if dims is not None and len(clean) != dims:
-                raise InvalidInputError(
-                    f"vectors of one write must have one length; {memory_id!r} has {len(clean)}, "
-                    f"earlier ones {dims}"
-                )
-            dims = len(clean)
-        metadata = dict(record.metadata)
+    for record in records:
+        if not isinstance(record, MemoryRecord):
+            raise InvalidInputError(
+                f"add() takes MemoryRecord objects, got {type(record).__name__}"
+            )
+        memory_id = check_text(record.id, "a memory id")
+        what = f"memory {memory_id!r}"
+        text = check_text(record.text, f"the text of {what}", empty=True)
+        metadata = _mapping(record.metadata, f"the metadata of {what}")
+        extra = _mapping(record.extra, f"the extra data of {what}")
         props: dict[str, Any] = {
-            "text": record.text,
+            "text": text,
             "memory_id": memory_id,
-            "ref_doc_id": record.ref_doc_id,
-            "metadata_json": schema.dumps(metadata, "memory metadata"),
-            "extra_json": schema.dumps(dict(record.extra), "memory extra data"),
+            "ref_doc_id": _ref_doc_id(record.ref_doc_id, what),
+            "metadata_json": schema.dumps(metadata, f"the metadata of {what}"),
+            "extra_json": schema.dumps(extra, f"the extra data of {what}"),
             "meta_kv": schema.kv_tokens(metadata),
             "meta_keys": list(metadata),
             "created_at": now,
         }
+        size = sum(len(props[name].encode()) for name in ("text", "metadata_json", "extra_json"))
+        if size > MAX_MEMORY_BYTES:
+            raise InvalidInputError(
+                f"{what} is {size} bytes (text, metadata and extra data as UTF-8), more than "
+                f"agentmem.longterm.MAX_MEMORY_BYTES ({MAX_MEMORY_BYTES}); split it into smaller "
+                "memories"
+            )
         if record.namespace is not None:
             namespace = _namespace(record.namespace)
             props["namespace"] = ns_token(namespace)
             props["ns_prefixes"] = [ns_token(namespace[:n]) for n in range(1, len(namespace) + 1)]
             props["expires_at"] = (
-                float(record.expires_at) if record.expires_at is not None else NEVER_EXPIRES
+                check_number(record.expires_at, f"the expires_at of {what} (epoch seconds)")
+                if record.expires_at is not None
+                else NEVER_EXPIRES
+            )
+        elif record.expires_at is not None:
+            raise InvalidInputError(
+                f"{what} has expires_at but no namespace; expiry applies to namespaced memories "
+                "only, so it would be ignored"
             )
         for key, value in metadata.items():
             if schema.is_number(value):
                 props[schema.number_property(key)] = float(value)
-        # A later record with the same id wins, as a second write would.
         out.pop(memory_id, None)
-        out[memory_id] = Prepared(memory_id, schema.id_to_uuid(memory_id), props, clean)
+        out[memory_id] = Prepared(
+            memory_id,
+            schema.id_to_uuid(memory_id),
+            props,
+            _vector(record.vector, f"the vector of {what}"),
+            size,
+        )
     return list(out.values())
 
 
-def _vector(vector: Sequence[float] | None, memory_id: str) -> list[float] | None:
+def attach(
+    objects: Sequence[Prepared], todo: Sequence[int], vectors: Sequence[Sequence[float]]
+) -> list[Prepared]:
+    """``objects`` with ``vectors`` (from the embedder) given to the ones at ``todo``; then every
+    vector of the write is checked to have one length.
+
+    Raises:
+        InvalidInputError: the embedder returned the wrong number of vectors, a vector is not a
+            list of finite numbers, or two vectors of the write differ in length.
+    """
+    out = list(objects)
+    if len(vectors) != len(todo):
+        raise InvalidInputError(
+            f"the embedder returned {len(vectors)} vectors for {len(todo)} texts; check it"
+        )
+    for index, vector in zip(todo, vectors, strict=True):
+        out[index] = replace(
+            out[index], vector=_vector(vector, f"the vector of {out[index].memory_id!r}")
+        )
+    dims: int | None = None
+    for obj in out:
+        if obj.vector is None:
+            continue
+        if dims is not None and len(obj.vector) != dims:
+            raise InvalidInputError(
+                f"vectors of one write must have one length; {obj.memory_id!r} has "
+                f"{len(obj.vector)}, earlier ones {dims}"
+            )
+        dims = len(obj.vector)
+    return out
+
+
+def batches(objects: Sequence[Prepared]) -> list[list[Prepared]]:
+    """``objects`` cut into the batches of one write: at most :data:`BATCH` objects and about
+    :data:`BATCH_BYTES` each, far below Weaviate's gRPC message limit (100 MiB by default)."""
+    out: list[list[Prepared]] = []
+    current: list[Prepared] = []
+    used = 0
+    for obj in objects:
+        size = obj.size + 8 * len(obj.vector or ())
+        if current and (len(current) >= BATCH or used + size > BATCH_BYTES):
+            out.append(current)
+            current, used = [], 0
+        current.append(obj)
+        used += size
+    if current:
+        out.append(current)
+    return out
+
+
+def query_vector(vector: Sequence[float]) -> list[float]:
+    """A query vector as a list of finite floats.
+
+    Raises:
+        InvalidInputError: empty, not numbers, or NaN/inf in it.
+    """
+    clean = _vector(vector, "the query vector")
+    if clean is None:
+        raise InvalidInputError("the query vector is missing")
+    return clean
+
+
+def _mapping(value: object, what: str) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        raise InvalidInputError(f"{what} must be a dict with str keys, got {type(value).__name__}")
+    out = dict(value)
+    check_json(out, what)
+    return out
+
+
+def _ref_doc_id(value: object, what: str) -> str | None:
+    return None if value is None else check_text(value, f"the ref_doc_id of {what}")
+
+
+def _vector(vector: Sequence[float] | None, what: str) -> list[float] | None:
     if vector is None:
         return None
+    if isinstance(vector, (str, bytes)) or not isinstance(vector, Sequence):
+        raise InvalidInputError(f"{what} is not a list of numbers")
     try:
-        clean = [float(x) for x in vector]
-    except (TypeError, ValueError) as exc:
-        raise InvalidInputError(f"the vector of {memory_id!r} is not a list of numbers") from exc
+        clean = [float(x) for x in vector if not isinstance(x, bool)]
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise InvalidInputError(f"{what} is not a list of numbers") from exc
+    if len(clean) != len(vector):
+        raise InvalidInputError(f"{what} has booleans in it")
     if not clean or not all(math.isfinite(x) for x in clean):
-        raise InvalidInputError(f"the vector of {memory_id!r} is empty or has NaN/inf")
+        raise InvalidInputError(f"{what} is empty or has NaN/inf")
     return clean
 
 
 def _namespace(namespace: Sequence[str]) -> tuple[str, ...]:
-    if isinstance(namespace, str) or not all(isinstance(p, str) and p for p in namespace):
+    if isinstance(namespace, str) or not isinstance(namespace, Sequence):
         raise InvalidInputError(f"a namespace is a tuple of non-empty strings, got {namespace!r}")
-    return tuple(namespace)
+    return tuple(check_text(p, "a namespace element") for p in namespace)

@@ -19,7 +19,7 @@ from agentmem._plan import Call, Plan
 from agentmem._weaviate import schema
 from agentmem.errors import SchemaVersionError
 
-__all__ = ["Known", "Target", "add_property", "col", "ensure", "refresh", "setup"]
+__all__ = ["Known", "Target", "add_property", "col", "ensure", "locate", "refresh", "setup"]
 
 
 @dataclass
@@ -204,6 +204,29 @@ def ensure(t: Target) -> Plan[None]:
                 True,  # creating an existing tenant is a no-op on Weaviate 1.35
             )
         t.tenant_ready = True
+
+
+def locate(t: Target) -> Plan[str | None]:
+    """What a read needs, checked without creating anything: ``None`` when the collection (at the
+    current version) and the tenant exist, else ``"collection"`` or ``"tenant"``, whichever is
+    missing. Only writes create (:func:`ensure`); what is found is cached like there, what is
+    missing is asked again next time (a write may create it meanwhile)."""
+    if not t.ready:
+        exists = yield Call("longterm.exists", lambda c: c.collections.exists(t.collection), True)
+        if not exists:
+            return "collection"
+        yield from refresh(t, check=True)
+        t.ready = True
+    if not t.tenant_ready:
+        found = yield Call(
+            "longterm.tenant",
+            lambda c: c.collections.use(t.collection).tenants.get_by_names([t.tenant]),
+            True,
+        )
+        if t.tenant not in found:
+            return "tenant"
+        t.tenant_ready = True
+    return None
 
 
 def refresh(t: Target, *, check: bool) -> Plan[None]:

@@ -23,6 +23,7 @@ from agentmem._plan import Call, Plan
 from agentmem._weaviate import schema
 from agentmem._weaviate.codec import (
     ALIVE,
+    BATCH,
     RETURN,
     Prepared,
     decode,
@@ -32,14 +33,20 @@ from agentmem._weaviate.codec import (
     tombstone,
 )
 from agentmem._weaviate.filters import NEVER, range_keys, to_weaviate
-from agentmem._weaviate.lifecycle import Target, add_property, col, ensure, refresh, setup
+from agentmem._weaviate.lifecycle import Target, add_property, col, ensure, locate, refresh, setup
 from agentmem._weaviate.records import MemoryHit, MemoryRecord, Recency, Scope, ScoreKind
 from agentmem._weaviate.verify import has_negation, in_scope
-from agentmem.errors import AgentMemError, BackendUnavailable, PartialWriteError
+from agentmem.errors import (
+    AgentMemError,
+    BackendError,
+    BackendUnavailable,
+    InvalidInputError,
+    NotFound,
+    PartialWriteError,
+)
 
-__all__ = ["Prepared", "Target", "ensure", "setup"]
+__all__ = ["Prepared", "Target", "ensure", "locate", "setup"]
 
-BATCH = 200
 _MAX_RESULTS = 10_000  # Weaviate's default QUERY_MAXIMUM_RESULTS
 
 
@@ -48,8 +55,12 @@ def _insert(t: Target, data: list[DataObject[Any, Any]]) -> Call:
     return Call("longterm.add", lambda c: col(c, t).data.insert_many(data), True)
 
 
-def add(t: Target, objects: Sequence[Prepared]) -> Plan[None]:
-    """Upsert ``objects`` in batches, checking every object's result."""
+def add(t: Target, batches: Sequence[Sequence[Prepared]]) -> Plan[None]:
+    """Upsert ``batches`` (checked and cut by :mod:`~agentmem._weaviate.codec` before this plan
+    runs, so nothing in them can fail to encode), checking every object's result."""
+    objects = [o for batch in batches for o in batch]
+    if not objects:
+        return
     yield from ensure(t)
     wanted = {name for o in objects for name in o.properties if name.startswith("n_")}
     if wanted - t.props:
@@ -61,8 +72,8 @@ def add(t: Target, objects: Sequence[Prepared]) -> Plan[None]:
         t.props.add(name)
     succeeded: list[str] = []
     failed: dict[str, str] = {}
-    for start in range(0, len(objects), BATCH):
-        chunk = objects[start : start + BATCH]
+    start = 0
+    for chunk in batches:
         data = [DataObject(properties=o.properties, uuid=o.uuid, vector=o.vector) for o in chunk]
         try:
             result = yield _insert(t, data)
@@ -84,6 +95,7 @@ def add(t: Target, objects: Sequence[Prepared]) -> Plan[None]:
                 failed[obj.memory_id] = str(errors[index].message)
             else:
                 succeeded.append(obj.memory_id)
+        start += len(chunk)
     if failed:
         raise PartialWriteError(
             f"{len(failed)} of {len(objects)} memories were not stored (the others were); "
@@ -118,24 +130,34 @@ def _by_ids(ids: Sequence[str]) -> _Filters:
 
 
 def _read(t: Target, label: str, fn: Callable[[Any], Any], idempotent: bool = True) -> Plan[Any]:
-    """One read call. If another process removed the tenant after this one cached it (say,
-    ``forget_user`` from the CLI while a server runs), the tenant is created again, empty, and
-    the read repeated, so the answer is "no memories" rather than an error."""
+    """One read call; ``None`` when the tenant (or collection) is gone.
+
+    Another process may have removed the tenant after this one cached it (``forget_user`` from
+    the CLI while a server runs, say). The answer is then "no memories", and the tenant is **not**
+    created again: only writes create, so a forgotten user stays forgotten.
+    """
     try:
         return (yield Call(label, fn, idempotent))
     except AgentMemError as exc:
-        if "tenant not found" not in str(exc).lower():
-            raise
-    t.tenant_ready = False
-    yield from ensure(t)
-    return (yield Call(label, fn, idempotent))
+        text = str(exc).lower()
+        if "tenant not found" in text:
+            t.tenant_ready = False
+            return None
+        if _collection_gone(text):
+            t.ready = False
+            t.known.tenants.clear()
+            return None
+        raise
+
+
+def _collection_gone(text: str) -> bool:
+    return "could not find class" in text or "collection not found" in text
 
 
 def get(t: Target, ids: Sequence[str], include_vector: bool = False) -> Plan[list[MemoryRecord]]:
     """The stored memories among ``ids`` (missing ones are skipped)."""
-    if not ids:
+    if not ids or (yield from locate(t)) is not None:
         return []
-    yield from ensure(t)
     found = yield from _read(
         t,
         "longterm.get",
@@ -147,16 +169,15 @@ def get(t: Target, ids: Sequence[str], include_vector: bool = False) -> Plan[lis
         ),
         True,
     )
-    return [decode(o, include_vector) for o in found.objects]
+    return [] if found is None else [decode(o, include_vector) for o in found.objects]
 
 
 def list_records(
     t: Target, scope: Scope, limit: int, offset: int = 0, include_vector: bool = False
 ) -> Plan[list[MemoryRecord]]:
     """Up to ``limit`` memories in ``scope`` after skipping ``offset``, in no particular order."""
-    if scope.empty():
+    if scope.empty() or limit == 0 or (yield from locate(t)) is not None:
         return []
-    yield from ensure(t)
     where = yield from _compile(t, scope)
     recheck = has_negation(scope.filter)
     found = yield from _read(
@@ -171,13 +192,16 @@ def list_records(
         ),
         True,
     )
+    if found is None:
+        return []
     records = [decode(o, include_vector) for o in found.objects]
     return [r for r in records if in_scope(scope, r)][:limit] if recheck else records
 
 
 def namespaces(t: Target, scope: Scope) -> Plan[list[tuple[str, ...]]]:
     """Every distinct namespace in ``scope`` (one aggregate call, grouped on the server)."""
-    yield from ensure(t)
+    if (yield from locate(t)) is not None:
+        return []
     where = yield from _compile(t, scope)
     found = yield from _read(
         t,
@@ -187,11 +211,22 @@ def namespaces(t: Target, scope: Scope) -> Plan[list[tuple[str, ...]]]:
         ),
         True,
     )
+    if found is None:
+        return []
     return [tuple(json.loads(g.grouped_by.value)) for g in found.groups if g.grouped_by.value]
 
 
 def set_expiry(t: Target, updates: Sequence[tuple[str, float]]) -> Plan[None]:
-    """Move the expiry of memories (``(memory id, epoch seconds)`` pairs): TTL refresh on read."""
+    """Move the expiry of memories (``(memory id, epoch seconds)`` pairs): TTL refresh on read.
+
+    Raises:
+        NotFound: the collection or tenant does not exist (nothing is created).
+    """
+    if not updates:
+        return
+    missing = yield from locate(t)
+    if missing is not None:
+        raise NotFound(f"no such {missing}: set_expiry() found no memories to update")
     for memory_id, expires_at in updates:
         yield _update(t, schema.id_to_uuid(memory_id), {"expires_at": expires_at})
 
@@ -212,9 +247,8 @@ def delete(t: Target, scope: Scope) -> Plan[int]:
     for an id that was removed and written again (duplicates, and objects wrongly kept or left
     out), while overwriting an object keeps every filter exact. Reads only see live memories.
     """
-    if scope.empty():
-        return 0
-    yield from ensure(t)
+    if scope.empty() or (yield from locate(t)) is not None:
+        return 0  # nothing to delete, and nothing is created to delete it from
     target = yield from _compile(t, scope)
     recheck = has_negation(scope.filter)
     total = 0
@@ -227,6 +261,8 @@ def delete(t: Target, scope: Scope) -> Plan[int]:
             ),
             True,
         )
+        if found is None:
+            return total
         doomed = [o for o in found.objects if not recheck or in_scope(scope, decode(o, False))]
         if not doomed:
             return total
@@ -263,7 +299,8 @@ def _slack(limit: int) -> int:
 
 def sweep(t: Target) -> Plan[int]:
     """Delete namespaced memories whose expiry has passed. Returns the count."""
-    yield from ensure(t)
+    if (yield from locate(t)) is not None:
+        return 0
     target = WFilter.all_of([ALIVE, WFilter.by_property("expires_at").less_than(time.time())])
     found = yield from _read(
         t,
@@ -273,6 +310,8 @@ def sweep(t: Target) -> Plan[int]:
         ),
         True,
     )
+    if found is None:
+        return 0
     yield from _bury(t, found.objects)
     return len(found.objects)
 
@@ -297,6 +336,25 @@ def drop_collection(t: Target) -> Plan[None]:
     t.known.tenants.clear()
 
 
+def _search_call(t: Target, mode: str, call: Callable[[Any], Any]) -> Plan[Any]:
+    """The query call of a search; a query vector the collection cannot take is the caller's
+    mistake (:class:`InvalidInputError`), not a backend error."""
+    try:
+        return (yield from _read(t, f"longterm.search.{mode}", call, True))
+    except BackendError as exc:
+        if _wrong_length(str(exc)):
+            raise InvalidInputError(
+                f"the query vector does not fit this collection's vectors: {exc}; embed the query "
+                "with the model the memories were embedded with"
+            ) from exc
+        raise
+
+
+def _wrong_length(text: str) -> bool:
+    text = text.lower()
+    return "vector lengths don't match" in text or "vector length" in text or "dimension" in text
+
+
 def search(
     t: Target,
     scope: Scope,
@@ -311,9 +369,8 @@ def search(
     offset: int = 0,
 ) -> Plan[list[MemoryHit]]:
     """Run one vector, BM25 or hybrid query and score the hits (see :class:`MemoryHit`)."""
-    if scope.empty():
-        return []
-    yield from ensure(t)
+    if scope.empty() or (yield from locate(t)) is not None:
+        return []  # a user with no memories yet: nothing found, nothing created
     where = yield from _compile(t, scope)
     recheck = has_negation(scope.filter)
     limit = k if recency is None else max(3 * k, 20)
@@ -350,7 +407,9 @@ def search(
             **common,
         )
 
-    found = yield from _read(t, f"longterm.search.{mode}", call, True)
+    found = yield from _search_call(t, mode, call)
+    if found is None:
+        return []
     ranked = list(found.objects[:limit])
     if wide and ranked:
         uuids = [o.uuid for o in ranked]
@@ -365,7 +424,7 @@ def search(
             ),
             True,
         )
-        by_id = {o.uuid: o for o in full.objects}
+        by_id = {o.uuid: o for o in full.objects} if full is not None else {}
         # Objects deleted between the two calls are simply left out.
         hits = [
             hit(by_id[o.uuid], kind, include_vector, o.metadata) for o in ranked if o.uuid in by_id

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from agentmem._args import check_number
+from agentmem.errors import InvalidInputError
 from agentmem.filters import Filter
 
 __all__ = ["MemoryHit", "MemoryRecord", "Recency", "Scope", "ScoreKind"]
@@ -103,3 +105,9 @@ class Recency:
 
     half_life_seconds: float
     weight: float = 0.3
+
+    def __post_init__(self) -> None:
+        what = "Recency.half_life_seconds"
+        if check_number(self.half_life_seconds, what) <= 0:
+            raise InvalidInputError(f"{what} must be positive, got {self.half_life_seconds!r}")
+        check_number(self.weight, "Recency.weight", low=0.0, high=1.0)

@@ -29,7 +29,8 @@ from typing import Any
 
 from weaviate.classes.config import Configure, DataType, Property, Tokenization, VectorDistances
 
-from agentmem.errors import InvalidInputError, SerializationError
+from agentmem._args import check_text, utf8_size
+from agentmem.errors import SerializationError
 
 __all__ = [
     "MIGRATIONS",
@@ -50,10 +51,12 @@ _VERSION = re.compile(r"schema_version=(\d+)")
 
 
 def id_to_uuid(memory_id: str) -> str:
-    """The Weaviate object UUID of a caller id (uuid5, so any string works and maps stably)."""
-    if not isinstance(memory_id, str) or not memory_id:
-        raise InvalidInputError(f"a memory id must be a non-empty string, got {memory_id!r}")
-    return str(uuid.uuid5(_ID_NAMESPACE, memory_id))
+    """The Weaviate object UUID of a caller id (uuid5, so any string works and maps stably).
+
+    Raises:
+        InvalidInputError: the id is not a non-empty string, or has no UTF-8 form.
+    """
+    return str(uuid.uuid5(_ID_NAMESPACE, check_text(memory_id, "a memory id")))
 
 
 def tenant_name(tenant: str) -> str:
@@ -63,8 +66,7 @@ def tenant_name(tenant: str) -> str:
     console); anything else, and any name starting with ``x-``, is hashed behind an ``x-``
     marker, so two caller tenants can never share a Weaviate tenant.
     """
-    if not isinstance(tenant, str) or not tenant:
-        raise InvalidInputError(f"a tenant must be a non-empty string, got {tenant!r}")
+    check_text(tenant, "a tenant")
     if _TENANT_OK.fullmatch(tenant) and not tenant.startswith("x-"):
         return tenant
     return "x-" + hashlib.sha256(tenant.encode()).hexdigest()[:60]
@@ -72,6 +74,7 @@ def tenant_name(tenant: str) -> str:
 
 def number_property(key: str) -> str:
     """Name of the number property that mirrors metadata ``key`` for range filters."""
+    utf8_size(key, "a metadata key")
     if _PROP_OK.fullmatch(key):
         return f"n_k_{key}"
     return "n_h_" + hashlib.sha256(key.encode()).hexdigest()[:40]
@@ -98,7 +101,7 @@ def token(tag: str, key: str, value: Any) -> str:
         return json.dumps(
             [tag, key, canonical(value)], sort_keys=True, separators=(",", ":"), ensure_ascii=False
         )
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RecursionError) as exc:
         raise SerializationError(f"metadata value at {key!r} is not JSON-serializable") from exc
 
 
@@ -121,7 +124,7 @@ def dumps(value: Any, what: str) -> str:
     """JSON text of ``value``; SerializationError (nothing written) if it has no JSON form."""
     try:
         return json.dumps(value, ensure_ascii=False, allow_nan=False)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RecursionError) as exc:
         raise SerializationError(
             f"{what} must be JSON-serializable (str, number, bool, None, list, dict): {exc}"
         ) from exc
