@@ -14,7 +14,7 @@ from typing import ClassVar, Final, Literal, TypeVar
 
 from typing_extensions import Self
 
-from agentmem._plan import Plan, run_async, run_sync
+from agentmem._plan import Plan
 from agentmem.core import AgentMem
 from agentmem.errors import ClosedError, InvalidInputError
 
@@ -71,15 +71,11 @@ class Store:
 
     def _run(self, plan: Plan[T]) -> T:
         self._check_open(plan)
-        mem = self._memory
-        client = mem.redis() if self._backend == "redis" else mem.weaviate()
-        return run_sync(plan, client, mem.settings.retry)
+        return self._memory.run(plan, self._backend)
 
     async def _arun(self, plan: Plan[T]) -> T:
         self._check_open(plan)
-        mem = self._memory
-        client = await (mem.aredis() if self._backend == "redis" else mem.aweaviate())
-        return await run_async(plan, client, mem.settings.retry)
+        return await self._memory.arun(plan, self._backend)
 
     def _check_open(self, plan: Plan[T]) -> None:
         if self._closed:

@@ -9,9 +9,12 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
+import grpc
+import httpx
 import redis.exceptions as rx
 import weaviate.exceptions as wx
 
+from agentmem._connections import GrpcUnavailable
 from agentmem.errors import (
     AgentMemError,
     AuthenticationFailed,
@@ -44,7 +47,58 @@ def translate_exception(exc: BaseException, *, label: str = "") -> AgentMemError
         return _translate_redis(exc, where)
     if isinstance(exc, wx.WeaviateBaseError):
         return _translate_weaviate(exc, where)
+    if isinstance(exc, (GrpcUnavailable, grpc.RpcError, httpx.HTTPError)):
+        return _translate_transport(exc, where)
     return None
+
+
+# redis-py's words when a pool has no free connection: BlockingConnectionPool after its wait, and
+# the async cluster's node pools (MaxConnectionsError) at once. Redis itself is up in both cases.
+_POOL_BUSY = ("no connection available", "too many connections")
+
+
+def _pool_busy(where: str, detail: str) -> BackendTimeout:
+    return BackendTimeout(
+        f"no Redis connection of this AgentMem's pool came free in time{where} ({detail}): Redis "
+        "is up, but more callers share one AgentMem than it has connections; raise "
+        "RedisSettings.max_connections (AGENTMEM_REDIS_MAX_CONNECTIONS) or AGENTMEM_TIMEOUT, or "
+        "lower the concurrency",
+        backend="redis",
+    )
+
+
+def _translate_transport(exc: BaseException, where: str) -> AgentMemError:
+    """Errors below weaviate-client: its gRPC channel and its httpx REST connection."""
+    detail = str(exc) or type(exc).__name__
+    if isinstance(exc, grpc.RpcError) and isinstance(exc, grpc.Call):
+        code = exc.code()
+        detail = f"gRPC {code.name}: {exc.details()}"
+        if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+            return BackendTimeout(
+                f"Weaviate did not answer in time{where} ({detail}); raise AGENTMEM_TIMEOUT or "
+                "check the server's load",
+                backend="weaviate",
+            )
+        if code not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED):
+            return BackendError(f"Weaviate answered with an error{where}: {detail}",
+                                backend="weaviate")  # fmt: skip
+    if isinstance(exc, httpx.TimeoutException):
+        return BackendTimeout(
+            f"Weaviate did not answer in time{where} ({detail}); a write may or may not have "
+            "been applied: read it back, or repeat it if it is idempotent",
+            backend="weaviate",
+        )
+    if isinstance(exc, httpx.HTTPStatusError):
+        return BackendError(f"Weaviate answered with an error{where}: {detail}",
+                            backend="weaviate")  # fmt: skip
+    sent = isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError))
+    return BackendUnavailable(
+        f"Weaviate could not be reached{where} ({detail}). Is it running, and are "
+        "AGENTMEM_WEAVIATE_URL and the gRPC port right?"
+        + (" The connection dropped mid-call: a write may or may not have been applied." if sent
+           else ""),
+        backend="weaviate",
+    )  # fmt: skip
 
 
 def _translate_redis(exc: rx.RedisError, where: str) -> AgentMemError:
@@ -64,6 +118,8 @@ def _translate_redis(exc: rx.RedisError, where: str) -> AgentMemError:
             "AGENTMEM_TIMEOUT or check the server's load.",
             backend="redis",
         )
+    if isinstance(exc, rx.ConnectionError) and any(w in detail.lower() for w in _POOL_BUSY):
+        return _pool_busy(where, detail)
     if isinstance(exc, rx.ConnectionError):
         return BackendUnavailable(
             f"Redis could not be reached{where} ({detail}). Is it running, "
@@ -142,3 +198,26 @@ def translate_errors(label: str = "") -> Iterator[None]:
         raise _translate_redis(exc, f" during {label}" if label else "") from exc
     except wx.WeaviateBaseError as exc:
         raise _translate_weaviate(exc, f" during {label}" if label else "") from exc
+    except (GrpcUnavailable, grpc.RpcError, httpx.HTTPError) as exc:
+        raise _translate_transport(exc, f" during {label}" if label else "") from exc
+    except RuntimeError as exc:
+        loop_error = _loop_misuse(exc, label)
+        if loop_error is None:
+            raise
+        raise loop_error from exc
+
+
+def _loop_misuse(exc: RuntimeError, label: str) -> AgentMemError | None:
+    """A client used outside the event loop it belongs to (only borrowed async clients can be:
+    ``AgentMem`` keeps its own async clients per loop)."""
+    text = str(exc)
+    if "Event loop is closed" not in text and "different loop" not in text \
+            and "different event loop" not in text:  # fmt: skip
+        return None
+    where = f" during {label}" if label else ""
+    return ClosedError(
+        f"an async client was used outside the event loop it belongs to{where} ({text}); a "
+        "write may or may not have been applied. An async client given to "
+        "AgentMem(async_redis=..., async_weaviate_client=...) works only in the loop that made "
+        "it: let AgentMem create its own (it keeps one per event loop), or pass one made in this loop"
+    )
