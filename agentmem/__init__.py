@@ -33,7 +33,7 @@ from agentmem.errors import (
 )
 from agentmem.forget import ForgetReport, aforget_user, forget_user
 from agentmem.longterm import LongTermMemory, MemoryHit, MemoryRecord
-from agentmem.runs import AsyncRunStore, RunStore
+from agentmem.runs import RunStateError, RunStore
 from agentmem.sessions import AsyncSessionStore, SessionStore
 
 try:
@@ -47,7 +47,6 @@ __all__ = [
     "AgentMemError",
     "AgentMemSettings",
     "AsyncCheckpointStore",
-    "AsyncRunStore",
     "AsyncSessionStore",
     "AuthenticationFailed",
     "BackendError",
@@ -67,6 +66,7 @@ __all__ = [
     "PartialWriteError",
     "RedisSettings",
     "RetrySettings",
+    "RunStateError",
     "RunStore",
     "SchemaVersionError",
     "SerializationError",

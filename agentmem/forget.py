@@ -28,7 +28,7 @@ from agentmem._weaviate.schema import parse_version, tenant_name
 from agentmem.checkpoints import AsyncCheckpointStore, CheckpointStore
 from agentmem.core import AgentMem
 from agentmem.longterm import LongTermMemory
-from agentmem.runs import AsyncRunStore, RunStore
+from agentmem.runs import RunStore
 from agentmem.sessions import AsyncSessionStore, SessionStore
 
 __all__ = ["ForgetReport", "aforget_user", "forget_user"]
@@ -133,12 +133,12 @@ async def aforget_user(
         prefix = check_prefix(mem.key_prefix)
         redis = await mem.aredis()
         owned = await run_async(owners.owned(prefix, user_id), redis, mem.settings.retry)
-        checkpoints, runs = AsyncCheckpointStore(mem), AsyncRunStore(mem)
+        checkpoints, runs = AsyncCheckpointStore(mem), RunStore(mem)
         for item in owned:
             if item.kind == "thread":
                 await checkpoints.delete_thread(item.id)
                 report.threads.append(item.id)
-            elif await runs.delete(item.workflow or "", item.id):
+            elif await runs.adelete(item.workflow or "", item.id):
                 report.runs.append((item.workflow or "", item.id))
         for thread in threads:
             await checkpoints.delete_thread(thread)

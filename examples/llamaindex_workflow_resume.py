@@ -4,7 +4,9 @@ The workflow asks for approval with an InputRequiredEvent. AgentMemWorkflowCheck
 run in Redis at that event (linked to the user), and this process stops. The script then starts
 itself again in a NEW process (`--resume RUN_ID`), which builds a new workflow object, restores
 the run from Redis with the human's answer, and prints the result; its state (the amount) came
-through Redis too.
+through Redis too. The saved run is then "completed", and resuming it again is refused (a
+resume moves the status atomically, so even two processes at once cannot both run the human
+step).
 
 Run it with `.venv/bin/python examples/llamaindex_workflow_resume.py` (zero-config local
 servers, or the AGENTMEM_* environment variables, which the second process inherits).
@@ -21,7 +23,7 @@ import uuid
 from workflows import Context, Workflow, step
 from workflows.events import HumanResponseEvent, InputRequiredEvent, StartEvent, StopEvent
 
-from agentmem import AgentMem, aforget_user
+from agentmem import AgentMem, RunStateError, aforget_user
 from llamaindex_agentmem import AgentMemWorkflowCheckpointer
 
 
@@ -58,8 +60,12 @@ async def resume(run_id: str, user_id: str) -> None:
         runs = AgentMemWorkflowCheckpointer(mem)
         [saved] = await runs.alist_user_runs(user_id)  # the runs linked to this user
         print(f"process {os.getpid()} found run {saved.run_id}: {saved.status!r} at {saved.label}")
-        handler = await runs.aresume(workflow(), run_id, HumanResponseEvent(response="yes"))
-        print(f"result: {await handler}")
+        run = await runs.aresume(workflow(), run_id, HumanResponseEvent(response="yes"))
+        print(f"result: {await run}")
+        try:
+            await runs.aresume(workflow(), run_id, HumanResponseEvent(response="no"))
+        except RunStateError as exc:
+            print(f"resumed again: refused, the run is {exc.status!r}")
         await aforget_user(user_id, memory=mem, longterm=False)  # Redis only: the run
 
 

@@ -158,9 +158,8 @@ async def llamaindex_part(user: str, run_id: str) -> None:
         runs = li.AgentMemWorkflowCheckpointer(mem)
         [saved] = await runs.alist_user_runs(user)
         say(f"     found run {saved.run_id} ({saved.status}, saved at {saved.label})")
-        handler = await runs.aresume(approval(), run_id, HumanResponseEvent(response="yes"))
-        say(f"     human says 'yes' -> {await handler}")
-        await runs.asave("voucher-approval", run_id, handler.ctx, status="completed", user_id=user)
+        run = await runs.aresume(approval(), run_id, HumanResponseEvent(response="yes"))
+        say(f"     human says 'yes' -> {await run}")  # the run is now saved as completed
 
 
 def first_session(user: str, run_id: str) -> None:

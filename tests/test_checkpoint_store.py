@@ -15,7 +15,7 @@ from agentmem.checkpoints import (
     Typed,
     WriteRecord,
 )
-from agentmem.runs import AsyncRunStore, RunStore
+from agentmem.runs import RunStore
 
 
 def new(thread: str, cid: str, parent: str | None, value: bytes, ns: str = "") -> NewCheckpoint:
@@ -108,12 +108,12 @@ async def test_run_store_saves_lists_and_deletes(mem: AgentMem, flavour: str) ->
         got = runs.get("wf", "r1")
         deleted = runs.delete("wf", "r1")
     else:
-        aruns = AsyncRunStore(mem)
-        assert await aruns.save("wf", "r1", b"{}", status="paused", label="ask") == 1
-        assert await aruns.save("wf", "r1", b'{"a":1}', status="done") == 2
-        listed = await aruns.list_runs("wf")
-        got = await aruns.get("wf", "r1")
-        deleted = await aruns.delete("wf", "r1")
+        aruns = RunStore(mem)
+        assert await aruns.asave("wf", "r1", b"{}", status="paused", label="ask") == 1
+        assert await aruns.asave("wf", "r1", b'{"a":1}', status="done") == 2
+        listed = await aruns.alist_runs("wf")
+        got = await aruns.aget("wf", "r1")
+        deleted = await aruns.adelete("wf", "r1")
     assert [(r.run_id, r.status, r.saves, r.data) for r in listed] == [("r1", "done", 2, None)]
     assert got is not None
     assert got.data == b'{"a":1}'

@@ -153,12 +153,13 @@ def test_llamaindex_workflow_is_resumed_and_finished_by_another_process(
 ) -> None:
     out = _run("llamaindex_workflow_resume.py", redis_server, weaviate_server, key_prefix)
     lines = out.splitlines()
-    assert len(lines) == 3, out
+    assert len(lines) == 4, out
     first = re.fullmatch(r"process (\d+) paused: refund 42 EUR\? \(yes/no\)", lines[0])
     second = re.fullmatch(r"process (\d+) found run \S+: 'paused' at InputRequiredEvent", lines[1])
     assert first and second
     assert first[1] != second[1]  # saved by one process, resumed by another
     assert lines[2] == "result: refund of 42 EUR approved"  # the amount came back from Redis
+    assert lines[3] == "resumed again: refused, the run is 'completed'"
     assert _keys_left(redis_server, key_prefix) == []
 
 

@@ -3,11 +3,14 @@
 Layout for workflow ``W`` and run ``R`` (all keys of one workflow share one Cluster hash tag)::
 
     {p}:v1:{w:<h(W)>}:runs        ZSET  raw run id -> time of the last save (ms, server clock)
-    {p}:v1:{w:<h(W)>}:r:<h(R)>    HASH  rid, data, status, label, saved_at, saves
+    {p}:v1:{w:<h(W)>}:r:<h(R)>    HASH  rid, data, status, label, error, saved_at, saves
 
-A save is one Lua step that writes the snapshot, updates the index and sets the run's TTL (the
-index only ever has its TTL extended). Runs whose key expired leave an index entry that the next
-listing removes.
+Every write is one Lua step that writes the run, updates the index and sets the run's TTL (the
+index only ever has its TTL extended). ``saves`` counts the writes and is the run's version: a
+write may require it to be unchanged since the writer's own last write (compare-and-set), and a
+claim (a resume) moves the status to ``running`` only from a status that may be resumed, in the
+same step, so two resumes of one paused run cannot both get it. Runs whose key expired leave an
+index entry that the next listing removes.
 """
 
 from __future__ import annotations
@@ -15,34 +18,93 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Final
 
 from agentmem._plan import Call, Plan
 from agentmem._redis.keys import SCHEMA_VERSION, check_prefix, digest, encode_id
+from agentmem._redis.lua import OUTLIVE, SERVER_TIME
 from agentmem.errors import InvalidInputError
 
-__all__ = ["RunConfig", "SavedRun", "delete", "get", "list_runs", "save"]
+__all__ = [
+    "CANCELLED",
+    "COMPLETED",
+    "FAILED",
+    "PAUSED",
+    "RUNNING",
+    "Outcome",
+    "RunConfig",
+    "SavedRun",
+    "claim",
+    "delete",
+    "get",
+    "list_runs",
+    "save",
+]
 
-_SAVE = r"""
--- KEYS[1] the run, KEYS[2] the index; ARGV rid, ttl ms, data, status, label.
-local t = redis.call('TIME')
-local now = t[1] .. string.format('%03d', math.floor(tonumber(t[2]) / 1000))
-local ttl = tonumber(ARGV[2])
-redis.call('HSET', KEYS[1], 'rid', ARGV[1], 'data', ARGV[3], 'status', ARGV[4],
-           'label', ARGV[5], 'saved_at', now)
-local saves = redis.call('HINCRBY', KEYS[1], 'saves', 1)
-local fresh_index = redis.call('EXISTS', KEYS[2]) == 0
-redis.call('ZADD', KEYS[2], now, ARGV[1])
-if ttl > 0 then
-  redis.call('PEXPIRE', KEYS[1], ttl)
-  local left = redis.call('PTTL', KEYS[2])
-  if fresh_index or (left >= 0 and left < ttl) then redis.call('PEXPIRE', KEYS[2], ttl) end
-else
-  redis.call('PERSIST', KEYS[1])
-  redis.call('PERSIST', KEYS[2])
+PAUSED: Final = "paused"
+RUNNING: Final = "running"
+COMPLETED: Final = "completed"
+FAILED: Final = "failed"
+CANCELLED: Final = "cancelled"
+
+_WRITE = r"""
+-- Write the run's fields, count the write, index the run and set the TTLs.
+-- KEYS[1] the run, KEYS[2] the index; fields: flat name/value list.
+local function write(fields, rid, ttl)
+  fields[#fields + 1] = 'saved_at'
+  fields[#fields + 1] = now_ms()
+  redis.call('HSET', KEYS[1], unpack(fields))
+  local saves = redis.call('HINCRBY', KEYS[1], 'saves', 1)
+  local fresh = redis.call('EXISTS', KEYS[2]) == 0
+  redis.call('ZADD', KEYS[2], now_ms(), rid)
+  if ttl > 0 then redis.call('PEXPIRE', KEYS[1], ttl) else redis.call('PERSIST', KEYS[1]) end
+  outlive(KEYS[2], ttl, fresh)
+  return saves
 end
-return saves
 """
+
+_SAVE = (
+    SERVER_TIME
+    + OUTLIVE
+    + _WRITE
+    + r"""
+-- ARGV rid, ttl ms, data, status, label, error, expected saves (-1: any), keep data (0/1).
+local cur = redis.call('HMGET', KEYS[1], 'saves', 'data')
+local have = tonumber(cur[1] or '0')
+local expect = tonumber(ARGV[7])
+if expect >= 0 and have ~= expect then return {'conflict', have} end
+local fields = {'rid', ARGV[1], 'status', ARGV[4], 'label', ARGV[5], 'error', ARGV[6]}
+if ARGV[8] == '1' then
+  if not cur[2] then return {'missing', have} end
+else
+  fields[#fields + 1] = 'data'
+  fields[#fields + 1] = ARGV[3]
+end
+return {'ok', write(fields, ARGV[1], tonumber(ARGV[2]))}
+"""
+)
+
+_CLAIM = (
+    SERVER_TIME
+    + OUTLIVE
+    + _WRITE
+    + r"""
+-- ARGV rid, ttl ms, force (0/1), expected saves (-1: any), label.
+-- A completed run is never claimed; a running or failed one only with force.
+local cur = redis.call('HMGET', KEYS[1], 'saves', 'status', 'data')
+if not cur[3] then return {'missing', 0, ''} end
+local have = tonumber(cur[1] or '0')
+local status = cur[2] or ''
+local expect = tonumber(ARGV[4])
+if expect >= 0 and have ~= expect then return {'conflict', have, status} end
+if status == 'completed' or (ARGV[3] ~= '1' and (status == 'running' or status == 'failed')) then
+  return {'state', have, status}
+end
+local fields = {'rid', ARGV[1], 'status', 'running', 'label', ARGV[5], 'error', ''}
+local saves = write(fields, ARGV[1], tonumber(ARGV[2]))
+return {'ok', saves, status, now_ms(), cur[3]}
+"""
+)
 
 _LIST = r"""
 -- KEYS[1] the index; ARGV[1] the run-key prefix. Run keys are <prefix><sha1(rid)>, in the
@@ -50,9 +112,9 @@ _LIST = r"""
 local out = {}
 for _, rid in ipairs(redis.call('ZREVRANGE', KEYS[1], 0, -1)) do
   local key = ARGV[1] .. redis.sha1hex(rid)
-  local meta = redis.call('HMGET', key, 'status', 'label', 'saved_at', 'saves')
+  local meta = redis.call('HMGET', key, 'status', 'label', 'saved_at', 'saves', 'error')
   if meta[3] then
-    out[#out + 1] = {rid, meta[1], meta[2], meta[3], meta[4]}
+    out[#out + 1] = {rid, meta[1], meta[2], meta[3], meta[4], meta[5]}
   else
     redis.call('ZREM', KEYS[1], rid)
   end
@@ -73,7 +135,7 @@ class RunConfig:
 
     Attributes:
         prefix: the key prefix.
-        ttl_ms: expiry of a saved run in ms, reset by each save (0: none).
+        ttl_ms: expiry of a saved run in ms, reset by each write (0: none).
     """
 
     prefix: str
@@ -104,10 +166,12 @@ class SavedRun:
     Attributes:
         workflow: the workflow name.
         run_id: the run id it was saved under.
-        status: what the caller said (``"paused"``, ``"running"``, ``"completed"``, ...).
-        label: why it was saved (an event name, ``"completed"``, ...).
-        saved_at: time of the latest save (server clock, UTC).
-        saves: how many times the run was saved.
+        status: ``"paused"``, ``"running"``, ``"completed"``, ``"failed"``, ``"cancelled"`` or
+            what the caller chose.
+        label: why it was saved (an event name, ``"completed"``, ``"resumed"``, ...).
+        saved_at: time of the latest write (server clock, UTC).
+        saves: how many times the run was written (its version).
+        error: what a failed run failed with (``""`` otherwise).
         data: the snapshot bytes (``None`` in listings).
     """
 
@@ -117,7 +181,43 @@ class SavedRun:
     label: str
     saved_at: datetime
     saves: int
+    error: str = ""
     data: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a conditional write found: ``ok``, ``conflict``, ``missing`` or ``state``.
+
+    Attributes:
+        code: ``"ok"`` (written), ``"conflict"`` (``saves`` was not the expected one),
+            ``"missing"`` (no such run) or ``"state"`` (its status may not be claimed).
+        saves: the run's number of writes (after the write when ``ok``).
+        status: the status before the call (claims only).
+        run: the claimed run, with its snapshot (claims that succeeded only).
+    """
+
+    code: str
+    saves: int
+    status: str = ""
+    run: SavedRun | None = None
+
+
+def text(value: object, what: str) -> bytes:
+    """``value`` as UTF-8, checked before anything is written.
+
+    Raises:
+        InvalidInputError: not a str, or a str with lone surrogates.
+    """
+    if not isinstance(value, str):
+        raise InvalidInputError(f"a run's {what} must be a str, got {type(value).__name__}")
+    try:
+        return value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInputError(
+            f"a run's {what} is not valid Unicode ({exc.reason}); pass text without lone "
+            "surrogates. Nothing was written."
+        ) from None
 
 
 def _text(value: Any) -> str:
@@ -128,34 +228,110 @@ def _when(ms: Any) -> datetime:
     return datetime.fromtimestamp(int(ms) / 1000, tz=timezone.utc)
 
 
-def save(
-    cfg: RunConfig, workflow: str, run_id: str, data: bytes, status: str, label: str
-) -> Plan[int]:
-    """Save (replace) the snapshot of a run; return how many times it has been saved."""
-    if not isinstance(data, (bytes, bytearray)):
-        raise InvalidInputError("a run snapshot must be bytes")
-    keys = [cfg.run(workflow, run_id), cfg.index(workflow)]
-    args = [encode_id(run_id, "run id"), cfg.ttl_ms, bytes(data), status, label]
-    return _save(keys, args)  # validated above, when called, before any plan step runs
+def _expect(value: int | None) -> int:
+    if value is None:
+        return -1
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidInputError(f"expect_saves must be None or an int >= 0, got {value!r}")
+    return value
 
 
-def _save(keys: list[str], args: list[Any]) -> Plan[int]:
-    saves = yield Call(
-        "runs.save", lambda r: r.register_script(_SAVE)(keys=keys, args=args), idempotent=False
+def _script(label: str, src: str, keys: list[str], args: list[Any]) -> Plan[Any]:
+    return (
+        yield Call(label, lambda r: r.register_script(src)(keys=keys, args=args), idempotent=False)
     )
-    return int(saves)
+
+
+def save(
+    cfg: RunConfig,
+    workflow: str,
+    run_id: str,
+    data: bytes | None,
+    *,
+    status: str,
+    label: str,
+    error: str = "",
+    expect_saves: int | None = None,
+) -> Plan[Outcome]:
+    """Write a run (``data=None`` keeps its snapshot), if it has ``expect_saves`` writes.
+
+    Everything is checked when this is called, before any plan step runs.
+    """
+    if data is not None and not isinstance(data, (bytes, bytearray)):
+        raise InvalidInputError("a run snapshot must be bytes (or None to keep the saved one)")
+    keys = [cfg.run(workflow, run_id), cfg.index(workflow)]
+    args = [
+        encode_id(run_id, "run id"),
+        cfg.ttl_ms,
+        bytes(data or b""),
+        text(status, "status"),
+        text(label, "label"),
+        text(error, "error"),
+        _expect(expect_saves),
+        1 if data is None else 0,
+    ]
+    return _saved(keys, args)
+
+
+def _saved(keys: list[str], args: list[Any]) -> Plan[Outcome]:
+    code, saves = yield from _script("runs.save", _SAVE, keys, args)
+    return Outcome(_text(code), int(saves))
+
+
+def claim(
+    cfg: RunConfig,
+    workflow: str,
+    run_id: str,
+    *,
+    force: bool = False,
+    expect_saves: int | None = None,
+    label: str = "resumed",
+) -> Plan[Outcome]:
+    """Move a run to ``running`` in one step and return it with its snapshot.
+
+    The status decides: ``completed`` never, ``running`` and ``failed`` only with ``force``,
+    anything else yes. With ``expect_saves`` the run must also have exactly that many writes
+    (nobody wrote it since the caller read or wrote it).
+    """
+    keys = [cfg.run(workflow, run_id), cfg.index(workflow)]
+    args = [
+        encode_id(run_id, "run id"),
+        cfg.ttl_ms,
+        1 if force else 0,
+        _expect(expect_saves),
+        text(label, "label"),
+    ]
+    return _claimed(workflow, run_id, label, keys, args)
+
+
+def _claimed(
+    workflow: str, run_id: str, label: str, keys: list[str], args: list[Any]
+) -> Plan[Outcome]:
+    raw = yield from _script("runs.claim", _CLAIM, keys, args)
+    code, saves, before = _text(raw[0]), int(raw[1]), _text(raw[2])
+    if code != "ok":
+        return Outcome(code, saves, before)
+    run = SavedRun(workflow, run_id, RUNNING, label, _when(raw[3]), saves, "", bytes(raw[4]))
+    return Outcome(code, saves, before, run)
 
 
 def get(cfg: RunConfig, workflow: str, run_id: str) -> Plan[SavedRun | None]:
     """The saved run with its snapshot, or None."""
     key = cfg.run(workflow, run_id)
-    fields = ("data", "status", "label", "saved_at", "saves")
+    fields = ("data", "status", "label", "saved_at", "saves", "error")
     raw = yield Call("runs.get", lambda r: r.hmget(key, fields), idempotent=True)
-    data, status, label, saved_at, saves = raw
+    data, status, label, saved_at, saves, error = raw
     if data is None or saved_at is None:
         return None
     return SavedRun(
-        workflow, run_id, _text(status), _text(label), _when(saved_at), int(saves), data
+        workflow,
+        run_id,
+        _text(status),
+        _text(label),
+        _when(saved_at),
+        int(saves),
+        _text(error),
+        bytes(data),
     )
 
 
@@ -166,8 +342,8 @@ def list_runs(cfg: RunConfig, workflow: str) -> Plan[list[SavedRun]]:
         "runs.list", lambda r: r.register_script(_LIST)(keys=keys, args=args), idempotent=True
     )
     return [
-        SavedRun(workflow, _text(rid), _text(st), _text(lb), _when(at), int(n or 0))
-        for rid, st, lb, at, n in raw
+        SavedRun(workflow, _text(rid), _text(st), _text(lb), _when(at), int(n or 0), _text(err))
+        for rid, st, lb, at, n, err in raw
     ]
 
 
