@@ -5,7 +5,7 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 
 from agentmem._store import SHARED
-from agentmem.checkpoints import AsyncCheckpointStore, CheckpointStore
+from agentmem.checkpoints import CheckpointStore
 from agentmem.config import (
     AgentMemSettings,
     LocalSettings,
@@ -25,6 +25,7 @@ from agentmem.errors import (
     ConflictError,
     InvalidInputError,
     NotFound,
+    OwnershipError,
     PartialWriteError,
     SchemaVersionError,
     SerializationError,
@@ -46,7 +47,6 @@ __all__ = [
     "AgentMem",
     "AgentMemError",
     "AgentMemSettings",
-    "AsyncCheckpointStore",
     "AsyncSessionStore",
     "AuthenticationFailed",
     "BackendError",
@@ -63,6 +63,7 @@ __all__ = [
     "MemoryHit",
     "MemoryRecord",
     "NotFound",
+    "OwnershipError",
     "PartialWriteError",
     "RedisSettings",
     "RetrySettings",

@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
             for thread in CheckpointStore(mem).threads(user_id=args.user):
                 print(thread)
         elif args.command == "checkpoints":
-            for n, record in enumerate(CheckpointStore(mem).iter(args.thread_id)):
+            for n, record in enumerate(CheckpointStore(mem).list(args.thread_id)):
                 if n >= args.limit:
                     break
                 values, writes = len(record.values), len(record.writes)

@@ -16,12 +16,13 @@ always chained with ``raise ... from exc`` so the original stays visible in trac
     │   ├── SerializationError        a value cannot be serialized
     │   └── UnsupportedFilterError    a filter the backend cannot express
     ├── NotFound (KeyError)           the named item does not exist
+    ├── OwnershipError (PermissionError)  the item belongs to another user
     ├── ConflictError                 a concurrent writer changed what this call depended on
     ├── SchemaVersionError            stored data was written by a newer agentmem
     └── PartialWriteError             some items of a batch were stored and some were not
 
 Where callers already catch a builtin (``ValueError`` for bad input, ``KeyError`` for a missing
-item), the agentmem class also derives from it.
+item, ``PermissionError`` for another user's item), the agentmem class also derives from it.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ __all__ = [
     "ConflictError",
     "InvalidInputError",
     "NotFound",
+    "OwnershipError",
     "PartialWriteError",
     "SchemaVersionError",
     "SerializationError",
@@ -123,6 +125,10 @@ class NotFound(AgentMemError, KeyError):
     def __str__(self) -> str:
         # KeyError's __str__ quotes its argument; a message reads better unquoted.
         return str(self.args[0]) if self.args else ""
+
+
+class OwnershipError(AgentMemError, PermissionError):
+    """The item (a LangGraph thread, say) belongs to another user; nothing was read or written."""
 
 
 class ConflictError(AgentMemError):

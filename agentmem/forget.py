@@ -25,8 +25,9 @@ from agentmem._plan import Call, Plan, run_async, run_sync
 from agentmem._redis import owner_plans as owners
 from agentmem._redis.keys import check_prefix
 from agentmem._weaviate.schema import parse_version, tenant_name
-from agentmem.checkpoints import AsyncCheckpointStore, CheckpointStore
+from agentmem.checkpoints import CheckpointStore
 from agentmem.core import AgentMem
+from agentmem.errors import OwnershipError
 from agentmem.longterm import LongTermMemory
 from agentmem.runs import RunStore
 from agentmem.sessions import AsyncSessionStore, SessionStore
@@ -82,7 +83,8 @@ def forget_user(
     Args:
         user_id: the user to forget.
         memory: the :class:`AgentMem` to use (``None``: one from ``AGENTMEM_*`` variables).
-        threads: more LangGraph thread ids to delete (threads written without a ``user_id``).
+        threads: more LangGraph thread ids to delete (threads written without a ``user_id``;
+            one that belongs to another user raises ``OwnershipError``).
         longterm: also remove the user's Weaviate tenants; ``False`` leaves Weaviate alone (for
             deployments that use only the Redis memories).
 
@@ -97,12 +99,15 @@ def forget_user(
         checkpoints, runs = CheckpointStore(mem), RunStore(mem)
         for item in owned:
             if item.kind == "thread":
-                checkpoints.delete_thread(item.id)
+                try:
+                    checkpoints.delete_thread(item.id, user_id=user_id)
+                except OwnershipError:
+                    continue  # a stale link to another user's thread: not this user's data
                 report.threads.append(item.id)
             elif runs.delete(item.workflow or "", item.id):
                 report.runs.append((item.workflow or "", item.id))
         for thread in threads:
-            checkpoints.delete_thread(thread)
+            checkpoints.delete_thread(thread, user_id=user_id)
             report.threads.append(thread)
         sessions = SessionStore(mem, user_id=user_id)
         for info in sessions.list_sessions():
@@ -133,15 +138,18 @@ async def aforget_user(
         prefix = check_prefix(mem.key_prefix)
         redis = await mem.aredis()
         owned = await run_async(owners.owned(prefix, user_id), redis, mem.settings.retry)
-        checkpoints, runs = AsyncCheckpointStore(mem), RunStore(mem)
+        checkpoints, runs = CheckpointStore(mem), RunStore(mem)
         for item in owned:
             if item.kind == "thread":
-                await checkpoints.delete_thread(item.id)
+                try:
+                    await checkpoints.adelete_thread(item.id, user_id=user_id)
+                except OwnershipError:
+                    continue  # a stale link to another user's thread: not this user's data
                 report.threads.append(item.id)
             elif await runs.adelete(item.workflow or "", item.id):
                 report.runs.append((item.workflow or "", item.id))
         for thread in threads:
-            await checkpoints.delete_thread(thread)
+            await checkpoints.adelete_thread(thread, user_id=user_id)
             report.threads.append(thread)
         sessions = AsyncSessionStore(mem, user_id=user_id)
         for info in await sessions.list_sessions():

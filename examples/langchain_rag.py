@@ -36,7 +36,7 @@ def one_per_line(docs: list[Document]) -> str:
 def main() -> None:
     user_id = f"ada-{uuid.uuid4().hex[:6]}"
     with AgentMem() as mem:
-        notes = AgentMemVectorStore(memory=mem, tenant=user_id)  # no embedding: BM25
+        notes = AgentMemVectorStore(mem, tenant=user_id)  # no embedding: BM25
         notes.add_texts(
             [
                 "Ada's flight to Lisbon leaves on Friday at 9:40",

@@ -3,7 +3,9 @@
 A `create_agent` agent may call `send_email`, but HumanInTheLoopMiddleware interrupts before that
 tool runs. The paused state is a checkpoint in Redis (AgentMemCheckpointSaver). Then, as a new
 process would, a NEW saver and a newly built agent resume the same thread_id with the human's
-decision. `user_id` in `configurable` links the thread to the user, so `forget_user` deletes it.
+decision. `user_id` in `configurable` makes the thread the user's: `forget_user` deletes it, and
+another user naming the same thread id is refused. Thread ids are global, so the id starts with
+the user's.
 
 Run it with `.venv/bin/python examples/langgraph_hitl.py` (zero-config local servers, or the
 AGENTMEM_* environment variables). Set OPENAI_API_KEY to use a real model instead of the script.
@@ -19,7 +21,7 @@ from langchain_core.tools import tool
 from langgraph.types import Command
 from models import langchain_model
 
-from agentmem import AgentMem, CheckpointStore, forget_user
+from agentmem import AgentMem, CheckpointStore, OwnershipError, forget_user
 from langchain_agentmem import AgentMemCheckpointSaver
 
 
@@ -42,7 +44,8 @@ def build_agent(mem: AgentMem):  # type: ignore[no-untyped-def]
 def main() -> None:
     run = uuid.uuid4().hex[:6]
     user_id = f"ada-{run}"
-    config = {"configurable": {"thread_id": f"hitl-{run}", "user_id": user_id}}
+    thread_id = f"{user_id}:hitl"  # one namespace of thread ids per user
+    config = {"configurable": {"thread_id": thread_id, "user_id": user_id}}
     with AgentMem() as mem:
         ask = {"messages": [("user", "Email bob@example.com: the report is ready")]}
         paused = build_agent(mem).invoke(ask, config)
@@ -53,6 +56,11 @@ def main() -> None:
 
         # Later, in another process: a new saver and a new agent, the same thread_id.
         approve = Command(resume={"decisions": [{"type": "approve"}]})
+        try:  # another user cannot resume (or read) ada's thread
+            intruder = {"configurable": {"thread_id": thread_id, "user_id": f"eve-{run}"}}
+            build_agent(mem).invoke(approve, intruder)
+        except OwnershipError as exc:
+            print(f"another user was refused: {type(exc).__name__}")
         done = build_agent(mem).invoke(approve, config)
         print(f"tool after approval: {done['messages'][-2].text}")
         print(f"agent: {done['messages'][-1].text}")

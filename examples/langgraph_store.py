@@ -34,6 +34,7 @@ def remember(fact: str, runtime: ToolRuntime) -> str:
 @tool
 def recall(query: str, runtime: ToolRuntime) -> str:
     """Find what is known about the user."""
+    # No embedding model in this store: the query ranks the user's facts by BM25.
     found = runtime.store.search(("facts", runtime.context["user_id"]), query=query)
     return "; ".join(item.value["text"] for item in found)
 

@@ -3,14 +3,16 @@
 Sync and native async methods on one object (no threads, no ``asyncio.run``): sync calls use
 ``AgentMem.redis()``, async calls ``AgentMem.aredis()``, both running the same plans of
 ``agentmem.checkpoints``. ``put``, ``put_writes`` and ``get_tuple`` are one atomic round trip each.
+A thread run for a user (``configurable["user_id"]`` or the run's context) is that user's: running
+it, reading it or listing it for another user raises ``agentmem.OwnershipError``.
 Values go through ``self.serde`` (``dumps_typed``/``loads_typed``), so ``EncryptedSerializer`` and
 the msgpack allowlist work; Redis only ever sees type tags and opaque bytes.
 
 Example:
     >>> from langgraph.graph import StateGraph
-    >>> saver = AgentMemCheckpointSaver(ttl=7 * 86400)
-    >>> graph = builder.compile(checkpointer=saver)
-    >>> graph.invoke(inputs, {"configurable": {"thread_id": "t-1"}})
+    >>> with AgentMemCheckpointSaver(None, ttl=7 * 86400) as saver:
+    ...     graph = builder.compile(checkpointer=saver)
+    ...     graph.invoke(inputs, {"configurable": {"thread_id": "ada:t-1", "user_id": "ada"}})
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import builtins
 import random
 from collections.abc import AsyncIterator, Iterator, Sequence
 from datetime import timedelta
+from types import TracebackType
 from typing import Any, cast
 
 from langchain_core.runnables import RunnableConfig
@@ -31,9 +34,10 @@ from langgraph.checkpoint.base import (
     get_checkpoint_id,
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
+from typing_extensions import Self
 
 from agentmem import AgentMem
-from agentmem.checkpoints import AsyncCheckpointStore, CheckpointStore
+from agentmem.checkpoints import CheckpointStore
 from agentmem.errors import InvalidInputError
 from langchain_agentmem._checkpoint_convert import (
     config_of,
@@ -59,7 +63,7 @@ class AgentMemCheckpointSaver(BaseCheckpointSaver[str]):
     Args:
         memory: the :class:`agentmem.AgentMem` to use (borrowed, never closed). ``None`` builds
             ``AgentMem()`` from ``AGENTMEM_*`` environment variables, owned and closed by
-            :meth:`close` / :meth:`aclose`.
+            :meth:`close` / :meth:`aclose` (or ``with`` / ``async with``).
         serde: the serializer for checkpoints, metadata and values (default
             ``JsonPlusSerializer``); e.g. ``EncryptedSerializer.from_pycryptodome_aes()``.
         ttl: sliding expiry of a whole thread (seconds or timedelta), refreshed by each write in
@@ -69,7 +73,9 @@ class AgentMemCheckpointSaver(BaseCheckpointSaver[str]):
         user_key: the key that names the user a thread belongs to, in ``configurable`` or in the
             run's ``context`` (default ``"user_id"``; ``None``: never link). A thread run with it
             is linked to that user before its first checkpoint, so ``agentmem.forget_user``
-            deletes it and ``CheckpointStore.threads(user_id=...)`` lists it.
+            deletes it and ``CheckpointStore.threads(user_id=...)`` lists it; from then on it is
+            that user's, and a call with another user raises ``OwnershipError``. Thread ids are
+            global: give each user's threads their own ids (e.g. ``f"{user_id}:{name}"``).
 
     The newest checkpoint of a namespace is never trimmed, so a thread waiting on an interrupt
     always resumes.
@@ -77,6 +83,8 @@ class AgentMemCheckpointSaver(BaseCheckpointSaver[str]):
     Raises:
         InvalidInputError: ``ttl``, ``keep_last`` or ``max_age`` is out of range.
     """
+
+    _store: CheckpointStore
 
     def __init__(
         self,
@@ -89,15 +97,23 @@ class AgentMemCheckpointSaver(BaseCheckpointSaver[str]):
         user_key: str | None = "user_id",
     ) -> None:
         super().__init__(serde=serde)
-        self._owns = memory is None
         self.user_key = user_key
-        self.memory = memory if memory is not None else AgentMem()
-        policy: dict[str, Any] = {"ttl": ttl, "keep_last": keep_last, "max_age": max_age}
-        self._store = CheckpointStore(self.memory, **policy)
-        self._astore = AsyncCheckpointStore(self.memory, **policy)
+        self._store = CheckpointStore(memory, ttl=ttl, keep_last=keep_last, max_age=max_age)
+        # A copy made by with_allowlist shares the store and never closes it.
+        self._owns = True
 
     def __repr__(self) -> str:
         return f"AgentMemCheckpointSaver({self._store!r})"
+
+    @property
+    def memory(self) -> AgentMem:
+        """The :class:`agentmem.AgentMem` whose clients this saver uses."""
+        return self._store.memory
+
+    @property
+    def store(self) -> CheckpointStore:
+        """The framework-free :class:`agentmem.CheckpointStore` under this saver."""
+        return self._store
 
     def _matches(
         self, tup: CheckpointTuple, filter: dict[str, Any] | None, exact_id: str | None
@@ -122,6 +138,12 @@ class AgentMemCheckpointSaver(BaseCheckpointSaver[str]):
             str(ns) if ns is not None else None,
             conf.get("checkpoint_id") or None,
         )
+
+    @staticmethod
+    def _address(config: RunnableConfig) -> tuple[str, str, str | None]:
+        """(thread id, namespace, checkpoint id or None) named by a get_tuple() config."""
+        ns = str(configurable(config).get("checkpoint_ns") or "")
+        return thread_id_of(config), ns, get_checkpoint_id(config)
 
     def _owner(self, config: RunnableConfig) -> str | None:
         """The user named by ``config``, checked, or None.
@@ -148,7 +170,7 @@ class AgentMemCheckpointSaver(BaseCheckpointSaver[str]):
             raise InvalidInputError(
                 f"configurable[{self.user_key!r}] must be a str naming the user, got "
                 f"{type(user).__name__}; pass the user id as text (or user_key=None). "
-                "Nothing was written."
+                "Nothing was read or written."
             )
         return user
 
@@ -156,10 +178,7 @@ class AgentMemCheckpointSaver(BaseCheckpointSaver[str]):
 
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         """The checkpoint named by ``config`` (the newest of its thread/namespace without an id)."""
-        conf = configurable(config)
-        record = self._store.get(
-            thread_id_of(config), str(conf.get("checkpoint_ns") or ""), get_checkpoint_id(config)
-        )
+        record = self._store.get(*self._address(config), user_id=self._owner(config))
         return to_tuple(self.serde, record) if record else None
 
     def list(
@@ -173,15 +192,20 @@ class AgentMemCheckpointSaver(BaseCheckpointSaver[str]):
         """Checkpoints newest first; no ``checkpoint_ns`` in ``config`` means every namespace.
 
         ``filter`` matches metadata (nested dicts by containment), ``before`` is strict and
-        ``limit`` counts matches. ``config=None`` lists every thread, thread after thread.
+        ``limit`` counts matches. Without a ``thread_id`` it lists every thread, thread after
+        thread (with a user in ``config``: that user's threads).
         """
         thread_id, ns, exact = self._scope(config)
         bound = get_checkpoint_id(before) if before else None
         if limit is not None and limit <= 0:
             return
         seen = 0
-        for record in self._store.iter(
-            thread_id, ns=ns, before=bound, page_size=self._page_size(filter, exact, limit)
+        for record in self._store.list(
+            thread_id,
+            ns=ns,
+            before=bound,
+            page_size=self._page_size(filter, exact, limit),
+            user_id=self._owner(config) if config else None,
         ):
             tup = to_tuple(self.serde, record)
             if self._matches(tup, filter, exact):
@@ -224,29 +248,49 @@ class AgentMemCheckpointSaver(BaseCheckpointSaver[str]):
             user_id=self._owner(config),
         )
 
-    def delete_thread(self, thread_id: str) -> None:
-        """Delete every checkpoint, write and value of a thread."""
-        self._store.delete_thread(str(thread_id))
+    def delete_thread(self, thread_id: str, *, user_id: str | None = None) -> None:
+        """Delete every checkpoint, write and value of a thread.
+
+        Raises:
+            OwnershipError: ``user_id`` is given and the thread belongs to another user.
+        """
+        self._store.delete_thread(str(thread_id), user_id=user_id)
 
     def delete_for_runs(self, run_ids: Sequence[str]) -> None:
         """Delete the checkpoints (and their writes) whose metadata ``run_id`` is listed."""
         self._store.delete_runs([str(r) for r in run_ids])
 
-    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        """Copy every checkpoint (all namespaces, with writes and parents) to another thread."""
-        self._store.copy_thread(str(source_thread_id), str(target_thread_id))
+    def copy_thread(
+        self, source_thread_id: str, target_thread_id: str, *, user_id: str | None = None
+    ) -> None:
+        """Copy every checkpoint (all namespaces, with writes and parents) to another thread.
 
-    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        The copy belongs to ``user_id`` (or, without one, to the source thread's user).
+
+        Raises:
+            OwnershipError: ``user_id`` is given and either thread belongs to another user, or
+                the target belongs to a user other than the source's.
+        """
+        self._store.copy_thread(str(source_thread_id), str(target_thread_id), user_id=user_id)
+
+    def prune(
+        self,
+        thread_ids: Sequence[str],
+        *,
+        strategy: str = "keep_latest",
+        user_id: str | None = None,
+    ) -> None:
         """``"keep_latest"``: keep the newest checkpoint per namespace; ``"delete"``: all.
 
         Raises:
             InvalidInputError: another strategy was given.
+            OwnershipError: ``user_id`` is given and a thread belongs to another user.
         """
         for thread_id in self._prune_targets(thread_ids, strategy):
             if strategy == "delete":
-                self._store.delete_thread(thread_id)
+                self._store.delete_thread(thread_id, user_id=user_id)
             else:
-                self._store.prune(thread_id, keep_last=1)
+                self._store.prune(thread_id, keep_last=1, user_id=user_id)
 
     @staticmethod
     def _prune_targets(thread_ids: Sequence[str], strategy: str) -> builtins.list[str]:
@@ -255,18 +299,22 @@ class AgentMemCheckpointSaver(BaseCheckpointSaver[str]):
         return [str(t) for t in thread_ids]
 
     def close(self) -> None:
-        """Close the sync clients of the ``AgentMem`` if this saver created it."""
+        """Close the saver (and the ``AgentMem`` if it created it); later calls raise
+        ``ClosedError``. A copy made by :meth:`with_allowlist` closes nothing."""
         if self._owns:
-            self.memory.close()
+            self._store.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # -- async -----------------------------------------------------------------------------------
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         """Async twin of :meth:`get_tuple`."""
-        conf = configurable(config)
-        record = await self._astore.get(
-            thread_id_of(config), str(conf.get("checkpoint_ns") or ""), get_checkpoint_id(config)
-        )
+        record = await self._store.aget(*self._address(config), user_id=self._owner(config))
         return to_tuple(self.serde, record) if record else None
 
     async def alist(
@@ -283,8 +331,12 @@ class AgentMemCheckpointSaver(BaseCheckpointSaver[str]):
         if limit is not None and limit <= 0:
             return
         seen = 0
-        async for record in self._astore.iter(
-            thread_id, ns=ns, before=bound, page_size=self._page_size(filter, exact, limit)
+        async for record in self._store.alist(
+            thread_id,
+            ns=ns,
+            before=bound,
+            page_size=self._page_size(filter, exact, limit),
+            user_id=self._owner(config) if config else None,
         ):
             tup = to_tuple(self.serde, record)
             if self._matches(tup, filter, exact):
@@ -302,7 +354,7 @@ class AgentMemCheckpointSaver(BaseCheckpointSaver[str]):
     ) -> RunnableConfig:
         """Async twin of :meth:`put`."""
         new = to_new_checkpoint(self.serde, config, checkpoint, metadata, new_versions)
-        await self._astore.put(new, user_id=self._owner(config))
+        await self._store.aput(new, user_id=self._owner(config))
         return config_of(new.thread_id, new.ns, new.checkpoint_id)
 
     async def aput_writes(
@@ -314,7 +366,7 @@ class AgentMemCheckpointSaver(BaseCheckpointSaver[str]):
     ) -> None:
         """Async twin of :meth:`put_writes`."""
         conf = configurable(config)
-        await self._astore.put_writes(
+        await self._store.aput_writes(
             thread_id_of(config),
             str(conf.get("checkpoint_ns") or ""),
             str(conf.get("checkpoint_id") or ""),
@@ -322,30 +374,51 @@ class AgentMemCheckpointSaver(BaseCheckpointSaver[str]):
             user_id=self._owner(config),
         )
 
-    async def adelete_thread(self, thread_id: str) -> None:
+    async def adelete_thread(self, thread_id: str, *, user_id: str | None = None) -> None:
         """Async twin of :meth:`delete_thread`."""
-        await self._astore.delete_thread(str(thread_id))
+        await self._store.adelete_thread(str(thread_id), user_id=user_id)
 
     async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
         """Async twin of :meth:`delete_for_runs`."""
-        await self._astore.delete_runs([str(r) for r in run_ids])
+        await self._store.adelete_runs([str(r) for r in run_ids])
 
-    async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+    async def acopy_thread(
+        self, source_thread_id: str, target_thread_id: str, *, user_id: str | None = None
+    ) -> None:
         """Async twin of :meth:`copy_thread`."""
-        await self._astore.copy_thread(str(source_thread_id), str(target_thread_id))
+        await self._store.acopy_thread(
+            str(source_thread_id), str(target_thread_id), user_id=user_id
+        )
 
-    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+    async def aprune(
+        self,
+        thread_ids: Sequence[str],
+        *,
+        strategy: str = "keep_latest",
+        user_id: str | None = None,
+    ) -> None:
         """Async twin of :meth:`prune`."""
         for thread_id in self._prune_targets(thread_ids, strategy):
             if strategy == "delete":
-                await self._astore.delete_thread(thread_id)
+                await self._store.adelete_thread(thread_id, user_id=user_id)
             else:
-                await self._astore.prune(thread_id, keep_last=1)
+                await self._store.aprune(thread_id, keep_last=1, user_id=user_id)
 
     async def aclose(self) -> None:
-        """Close every client of the ``AgentMem`` if this saver created it."""
+        """Async twin of :meth:`close` (also closes an owned ``AgentMem``'s async clients)."""
         if self._owns:
-            await self.memory.aclose()
+            await self._store.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
 
     # -- versions and copies ---------------------------------------------------------------------
 

@@ -5,16 +5,20 @@ Each item is one memory: its id is the JSON of ``[*namespace, key]`` (so any lab
 value is the memory's metadata (so ``filter`` works on top-level value keys, with
 ``$eq $ne $gt $gte $lt $lte`` and the rest of :mod:`langchain_agentmem._filters`; a nested
 dict in a filter must equal the whole nested value, where InMemoryStore also accepts a partial
-match), and its
-namespace is stored with every prefix for prefix search. Reads inside one batch see the state
-before the batch's puts, and a later put of the same item in a batch wins, as in
-``InMemoryStore``. ``created_at`` is kept when an item is updated.
+match; a NaN or infinite operand raises ``InvalidInputError``), and its namespace is stored with
+every prefix for prefix search. Reads inside one batch see the state before the batch's puts, and
+a later put of the same item in a batch wins, as in ``InMemoryStore``. ``created_at`` is kept when
+an item is updated.
 
-Semantic search (``index={"dims": ..., "embed": ..., "fields": [...]}``) embeds the text of
-the indexed fields **joined into one vector per item** (InMemoryStore keeps one per field and
-max-pools; agentmem trades that for one Weaviate vector per object). Scores are cosine
-similarity (``1 - cosine distance``); items stored without a vector fill the remaining places
-with ``score=None``. Without an index, ``query`` is ignored, as in ``InMemoryStore``.
+Semantic search (``index={"dims": ..., "embed": ..., "fields": [...]}``) keeps **one vector per
+text each field path picks** (a path such as ``"items[*].text"`` may pick several), as
+``InMemoryStore`` does, and scores an item by its best one: the vectors live in a companion
+collection (``<collection>Paths``, one object per vector, with a copy of the value so filters
+apply), searched by ``near_vector`` and pooled per item. Scores are cosine similarity
+(``1 - cosine distance``); items stored without a vector fill the remaining places with
+``score=None``. Without an index, ``query`` ranks items by BM25 over every string in their value
+(score: the BM25 relevance in [0, 1]); items that do not match fill the remaining places with
+``score=None``, so a search selects what ``InMemoryStore`` selects.
 
 TTL (minutes) is supported: expired items are never returned; :meth:`AgentMemStore.sweep`
 deletes them. Values must be JSON-serializable.
@@ -25,7 +29,6 @@ the sync and async paths cannot diverge.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Generator, Iterable, Sequence
 from datetime import datetime, timezone
@@ -35,9 +38,7 @@ from langgraph.store.base import (
     BaseStore,
     GetOp,
     IndexConfig,
-    Item,
     ListNamespacesOp,
-    MatchCondition,
     Op,
     PutOp,
     Result,
@@ -50,41 +51,55 @@ from langgraph.store.base import (
 )
 
 from agentmem import AgentMem
-from agentmem.errors import InvalidInputError
+from agentmem._adapter import AdapterLifecycle, check_memory
+from agentmem._store import SHARED
+from agentmem.errors import ClosedError, InvalidInputError, NotFound
+from agentmem.filters import Filter
 from agentmem.longterm import LongTermMemory, MemoryRecord
+from langchain_agentmem import _store_items as si
 from langchain_agentmem._filters import from_langchain
 
 __all__ = ["AgentMemStore"]
 
 DEFAULT_STORE_COLLECTION = "AgentMemStore"
 # A step asks the driver to call ``<target>.<method>(*args, **kwargs)`` (or its async twin). The
-# target is ``"embeddings"`` or the tenant whose memory to use (``None``: the store's own tenant).
+# target is ``_EMBEDDINGS`` or ``(tenant, which)``: the tenant whose memory to use (``None``: the
+# store's own) and ``"items"`` or ``"paths"`` (the companion collection of path vectors).
 Step = tuple[object, str, tuple[Any, ...], dict[str, Any]]
 _EMBEDDINGS = object()
+_ITEMS, _PATHS = "items", "paths"
+# Reads of a tenant or collection that does not exist yet answer "nothing there".
+_READS = frozenset({"get", "find", "search", "namespaces"})
 # Memory objects kept for tenants named by namespaces; cheap to rebuild, so the cache is reset
 # when it grows past this.
 _TENANT_CACHE = 10_000
+_MAX_RESULTS = 10_000  # Weaviate's QUERY_MAXIMUM_RESULTS: no query may reach past it
 Steps = Generator[Step, Any, list[Result]]
 
 
-class AgentMemStore(BaseStore):
+class AgentMemStore(BaseStore, AdapterLifecycle):
     """LangGraph store on agentmem (Weaviate), with native sync and async batches.
 
     Args:
-        memory: the :class:`agentmem.AgentMem` to use (None: one from ``AGENTMEM_*`` variables).
-        tenant: the tenant every call is bound to (created on first use).
-        collection: the Weaviate collection (default ``AgentMemStore``).
-        index: LangGraph ``IndexConfig`` for semantic search (None: no vectors).
-        ttl: LangGraph ``TTLConfig`` (``default_ttl`` in minutes, ``refresh_on_read``).
-        tenant_from: take each call's tenant from this element of its namespace instead of
-            ``tenant`` (e.g. ``1`` for LangGraph's usual ``("memories", user_id)``), so one
-            store serves every user of a compiled graph while Weaviate keeps users apart and
+        memory: the :class:`agentmem.AgentMem` to use (None: one from ``AGENTMEM_*`` variables,
+            owned and closed by :meth:`close`). The only positional argument.
+        tenant: the Weaviate tenant every call is bound to (a user's or org's id, or
+            ``agentmem.SHARED`` for one store every user shares on purpose).
+        tenant_from: instead of ``tenant``, take each call's tenant from this element of its
+            namespace (e.g. ``1`` for LangGraph's usual ``("memories", user_id)``), so one store
+            serves every user of a compiled graph while Weaviate keeps users apart and
             ``agentmem.forget_user(user_id)`` removes theirs. Every namespace, search prefix and
-            ``list_namespaces`` prefix must then reach that element.
+            ``list_namespaces`` prefix must then reach that element. Give exactly one of
+            ``tenant`` and ``tenant_from``.
+        collection: the Weaviate collection (default ``AgentMemStore``; path vectors go to
+            ``<collection>Paths``).
+        index: LangGraph ``IndexConfig`` for semantic search (None: BM25 on ``query``).
+        ttl: LangGraph ``TTLConfig`` (``default_ttl`` in minutes, ``refresh_on_read``).
 
     Raises:
-        InvalidInputError: ``tenant_from`` is not an int >= 0; or, later, a namespace that does
-            not name a tenant.
+        InvalidInputError: the first argument is not an AgentMem; neither or both of ``tenant``
+            and ``tenant_from``; ``tenant_from`` is not an int >= 0; or, later, a namespace
+            that does not name a tenant.
     """
 
     supports_ttl: bool = True
@@ -93,23 +108,44 @@ class AgentMemStore(BaseStore):
         self,
         memory: AgentMem | None = None,
         *,
-        tenant: str = "default",
+        tenant: str | None = None,
+        tenant_from: int | None = None,
         collection: str = DEFAULT_STORE_COLLECTION,
         index: IndexConfig | None = None,
         ttl: TTLConfig | None = None,
-        tenant_from: int | None = None,
     ) -> None:
-        if tenant_from is not None and (
-            isinstance(tenant_from, bool) or not isinstance(tenant_from, int) or tenant_from < 0
-        ):
-            raise InvalidInputError(f"tenant_from must be None or an int >= 0, got {tenant_from!r}")
-        self.memory = LongTermMemory(memory, tenant=tenant, collection=collection)
+        memory = check_memory(
+            memory, "AgentMemStore", "pass tenant=... (or tenant_from=...) and index=... by name"
+        )
+        if tenant_from is not None:
+            if isinstance(tenant_from, bool) or not isinstance(tenant_from, int) or tenant_from < 0:
+                raise InvalidInputError(
+                    f"tenant_from must be None or an int >= 0, got {tenant_from!r}"
+                )
+            if tenant is not None:
+                raise InvalidInputError(
+                    "AgentMemStore takes tenant= or tenant_from=, not both: tenant_from already "
+                    "names each call's tenant"
+                )
+        elif not isinstance(tenant, str) or not tenant:
+            raise InvalidInputError(
+                "AgentMemStore needs tenant=... (the user's or org's id, or agentmem.SHARED to "
+                "share one store between every user on purpose) or tenant_from=i (the tenant is "
+                f"element i of each namespace, e.g. 1 for ('memories', user_id)); got {tenant!r}"
+            )
+        # With tenant_from, ``memory`` only names the AgentMem and collection; no item is read
+        # or written through its tenant.
+        self.memory = LongTermMemory(memory, tenant=tenant or SHARED, collection=collection)
+        self._paths = LongTermMemory(
+            self.memory.memory, tenant=tenant or SHARED, collection=si.paths_collection(collection)
+        )
         self.tenant_from = tenant_from
-        self._tenants: dict[str, LongTermMemory] = {}
+        self._tenants: dict[tuple[str, str], LongTermMemory] = {}
+        self._closed = False
         self.index_config = index
         self.embeddings = ensure_embeddings(index.get("embed")) if index else None
         fields = (index or {}).get("fields") or ["$"]
-        self._fields = [(p, p if p == "$" else tokenize_path(p)) for p in fields]
+        self._fields: list[str | list[str]] = [p if p == "$" else tokenize_path(p) for p in fields]
         self.ttl_config = ttl
 
     # -- drivers ---------------------------------------------------------------------------------
@@ -121,7 +157,14 @@ class AgentMemStore(BaseStore):
             step = next(steps)
             while True:
                 target, method, args, kwargs = step
-                step = steps.send(getattr(self._target(target), method)(*args, **kwargs))
+                owner = self._target(target)
+                try:
+                    answer = getattr(owner, method)(*args, **kwargs)
+                except NotFound:
+                    if method not in _READS:
+                        raise
+                    answer = []
+                step = steps.send(answer)
         except StopIteration as stop:
             return stop.value  # type: ignore[no-any-return]
 
@@ -133,23 +176,31 @@ class AgentMemStore(BaseStore):
             while True:
                 target, method, args, kwargs = step
                 owner = self._target(target)
-                step = steps.send(await getattr(owner, "a" + method)(*args, **kwargs))
+                try:
+                    answer = await getattr(owner, "a" + method)(*args, **kwargs)
+                except NotFound:
+                    if method not in _READS:
+                        raise
+                    answer = []
+                step = steps.send(answer)
         except StopIteration as stop:
             return stop.value  # type: ignore[no-any-return]
 
     def _target(self, target: object) -> Any:
         if target is _EMBEDDINGS:
             return self.embeddings
-        if not isinstance(target, str):
-            return self.memory
-        found = self._tenants.get(target)
+        tenant: str | None
+        which: str
+        tenant, which = target  # type: ignore[misc]
+        if tenant is None:
+            return self.memory if which == _ITEMS else self._paths
+        found = self._tenants.get((tenant, which))
         if found is None:
             if len(self._tenants) >= _TENANT_CACHE:
                 self._tenants.clear()
-            found = LongTermMemory(
-                self.memory.memory, tenant=target, collection=self.memory.collection
-            )
-            self._tenants[target] = found
+            base = self.memory if which == _ITEMS else self._paths
+            found = LongTermMemory(self.memory.memory, tenant=tenant, collection=base.collection)
+            self._tenants[(tenant, which)] = found
         return found
 
     def _tenant(self, namespace: tuple[str, ...]) -> str | None:
@@ -164,49 +215,73 @@ class AgentMemStore(BaseStore):
             )
         return namespace[self.tenant_from]
 
+    # -- lifecycle -------------------------------------------------------------------------------
+
     def close(self) -> None:
-        """Close the clients if this store created its own AgentMem (a given one stays open)."""
+        """Close the store, and the AgentMem if the store created it (a given one stays open)."""
+        self._closed = True
         self.memory.close()
 
     async def aclose(self) -> None:
         """Async twin of :meth:`close`."""
+        self._closed = True
         await self.memory.aclose()
 
+    def drop_collections(self) -> None:
+        """Delete the store's collections (items and path vectors), **every tenant's items**."""
+        self.memory.drop_collection()
+        self._paths.drop_collection()
+
+    async def adrop_collections(self) -> None:
+        """Async twin of :meth:`drop_collections`."""
+        await self.memory.adrop_collection()
+        await self._paths.adrop_collection()
+
     def sweep(self, tenant: str | None = None) -> int:
-        """Delete expired items now; returns how many.
+        """Delete expired items now (and their path vectors); returns how many items.
 
         With ``tenant_from``, name the tenant to sweep (items of other tenants are untouched).
         """
-        return int(self._target(tenant).sweep())
+        count = int(self._target((tenant, _ITEMS)).sweep())
+        self._target((tenant, _PATHS)).sweep()  # creates nothing where there is nothing
+        return count
 
     async def asweep(self, tenant: str | None = None) -> int:
         """Async twin of :meth:`sweep`."""
-        return int(await self._target(tenant).asweep())
+        count = int(await self._target((tenant, _ITEMS)).asweep())
+        await self._target((tenant, _PATHS)).asweep()
+        return count
 
     # -- the one implementation ------------------------------------------------------------------
 
     def _steps(self, ops: list[Op]) -> Steps:
-        # Every op's tenant first: a namespace that names none fails the batch before any call.
+        if self._closed:
+            raise ClosedError("this AgentMemStore was closed; create a new one")
+        # Every op's tenant and filter first: a bad one fails the batch before any call.
         tenants = [self._tenant(_namespace_of(op)) for op in ops]
+        filters = [
+            from_langchain(op.filter) if isinstance(op, SearchOp) and op.filter else None
+            for op in ops
+        ]
         results: list[Result] = []
         puts: dict[tuple[tuple[str, ...], str], tuple[str | None, PutOp]] = {}
-        refresh: dict[str | None, dict[str, float]] = {}
-        for op, tenant in zip(ops, tenants, strict=True):
+        refresh: dict[str | None, dict[str, tuple[float, int]]] = {}
+        for op, tenant, where in zip(ops, tenants, filters, strict=True):
             if isinstance(op, GetOp):
-                records = yield (tenant, "get", ([_item_id(op.namespace, op.key)],), {})
-                live = [r for r in records if _alive(r)]
-                results.append(_item(live[0]) if live else None)
+                records = yield ((tenant, _ITEMS), "get", ([si.item_id(op.namespace, op.key)],), {})
+                live = [r for r in records if si.alive(r)]
+                results.append(si.item_of(live[0]) if live else None)
                 if live and op.refresh_ttl:
-                    self._refresh(live, refresh.setdefault(tenant, {}))
+                    _refresh(live, refresh.setdefault(tenant, {}))
             elif isinstance(op, SearchOp):
-                found, records = yield from self._search(op, tenant)
+                found, records = yield from self._search(op, tenant, where)
                 results.append(found)
                 if op.refresh_ttl:
-                    self._refresh(records, refresh.setdefault(tenant, {}))
+                    _refresh(records, refresh.setdefault(tenant, {}))
             elif isinstance(op, ListNamespacesOp):
-                prefix = _literal_prefix(op.match_conditions)
-                names = yield (tenant, "namespaces", (prefix,), {})
-                results.append(_list_namespaces(names, op))
+                prefix = si.literal_prefix(op.match_conditions)
+                names = yield ((tenant, _ITEMS), "namespaces", (prefix,), {})
+                results.append(si.list_namespaces(names, op))
             elif isinstance(op, PutOp):
                 puts[(op.namespace, op.key)] = (tenant, op)
                 results.append(None)
@@ -218,81 +293,161 @@ class AgentMemStore(BaseStore):
             yield from self._apply_puts(tenant, group)
         for tenant, updates in refresh.items():
             if updates:
-                yield (tenant, "set_expiry", (sorted(updates.items()),), {})
+                items = sorted((i, when) for i, (when, _) in updates.items())
+                yield ((tenant, _ITEMS), "set_expiry", (items,), {})
+                paths = [(si.path_id(i, j), w) for i, (w, n) in updates.items() for j in range(n)]
+                if paths:
+                    yield ((tenant, _PATHS), "set_expiry", (sorted(paths),), {})
         return results
 
-    def _refresh(self, records: Sequence[MemoryRecord], into: dict[str, float]) -> None:
-        # The op's refresh_ttl already folds in TTLConfig.refresh_on_read (BaseStore does it).
-        for record in records:
-            minutes = record.extra.get("ttl")
-            if minutes is not None and record.id is not None:
-                into[record.id] = time.time() + float(minutes) * 60
-
     def _search(
-        self, op: SearchOp, tenant: str | None
+        self, op: SearchOp, tenant: str | None, where: Filter | None
     ) -> Generator[Step, Any, tuple[list[SearchItem], list[MemoryRecord]]]:
-        scope: dict[str, Any] = {
-            "namespace": op.namespace_prefix,
-            "filter": from_langchain(op.filter) if op.filter else None,
-        }
-        if op.query is None or self.embeddings is None:
+        scope: dict[str, Any] = {"namespace": op.namespace_prefix, "filter": where}
+        if not op.query:
             page = {**scope, "limit": op.limit, "offset": op.offset}
-            records = yield (tenant, "find", (), page)
-            live = [r for r in records if _alive(r)]
-            return [_search_item(r, None) for r in live], live
+            records = yield ((tenant, _ITEMS), "find", (), page)
+            live = [r for r in records if si.alive(r)]
+            return [si.search_item(r, None) for r in live], live
+        if self.embeddings is None:
+            return (yield from self._bm25(op, tenant, scope))
         vector = yield (_EMBEDDINGS, "embed_query", (op.query,), {})
-        kw = {**scope, "vector": vector, "mode": "vector", "k": op.limit, "offset": op.offset}
-        hits = yield (tenant, "search", (), kw)
-        live = [h for h in hits if _alive(h.record)]
-        out = [_search_item(h.record, 1.0 - h.score) for h in live]
-        used = [h.record for h in live]
+        need = op.offset + op.limit
+        k = min(_MAX_RESULTS, max(4 * need, 20))
+        while True:
+            kw = {**scope, "vector": vector, "mode": "vector", "k": k}
+            hits = yield ((tenant, _PATHS), "search", (), kw)
+            # Max-pooling: hits come best first, so an item's first hit is its best path.
+            best: dict[str, float] = {}
+            for h in hits:
+                if h.record.ref_doc_id and si.alive(h.record):
+                    best.setdefault(h.record.ref_doc_id, 1.0 - h.score)
+            if len(best) >= need or len(hits) < k or k >= _MAX_RESULTS:
+                break
+            k = min(_MAX_RESULTS, 4 * k)
+        ranked = list(best.items())[op.offset : need]
+        found: list[MemoryRecord] = []
+        if ranked:
+            found = yield ((tenant, _ITEMS), "get", ([i for i, _ in ranked],), {})
+        by_id = {r.id: r for r in found if si.alive(r)}
+        # An item removed between the two reads is left out.
+        used = [by_id[i] for i, _ in ranked if i in by_id]
+        out = [si.search_item(by_id[i], score) for i, score in ranked if i in by_id]
         if len(out) < op.limit:
             # Items stored without a vector fill the remaining places, unscored.
-            more = yield (tenant, "find", (), {**scope, "limit": op.offset + op.limit + len(out)})
-            seen = {(i.namespace, i.key) for i in out}
-            for record in more:
-                item = _search_item(record, None)
-                if (
-                    record.vector is None
-                    and (item.namespace, item.key) not in seen
-                    and _alive(record)
-                ):
-                    out.append(item)
-                    used.append(record)
-                    if len(out) >= op.limit:
-                        break
+            extra = yield from self._fill(
+                tenant, scope, op.limit - len(out), set(best), 0, lambda r: si.vector_count(r) == 0
+            )
+            out.extend(si.search_item(r, None) for r in extra)
+            used.extend(extra)
         return out, used
 
-    def _apply_puts(self, tenant: str | None, puts: list[PutOp]) -> Generator[Step, Any, None]:
-        gone = [_item_id(p.namespace, p.key) for p in puts if p.value is None]
-        if gone:
-            yield (tenant, "delete", (gone,), {})
-        writes = [p for p in puts if p.value is not None]
-        if not writes:
-            return
-        ids = [_item_id(p.namespace, p.key) for p in writes]
-        existing = yield (tenant, "get", (ids,), {})
-        created = {r.id: r.extra.get("created_at") for r in existing}
-        texts = [self._index_text(p) for p in writes]
-        todo = [i for i, text in enumerate(texts) if text is not None]
-        vectors: list[list[float] | None] = [None] * len(writes)
-        if todo:
-            embedded = yield (_EMBEDDINGS, "embed_documents", ([texts[i] for i in todo],), {})
-            for i, vector in zip(todo, embedded, strict=True):
-                vectors[i] = vector
-        now = datetime.now(timezone.utc).isoformat()
-        records = [
-            _record(p, item_id, created.get(item_id) or now, now, text, vector)
-            for p, item_id, text, vector in zip(writes, ids, texts, vectors, strict=True)
-        ]
-        yield (tenant, "add", (records,), {})
+    def _bm25(
+        self, op: SearchOp, tenant: str | None, scope: dict[str, Any]
+    ) -> Generator[Step, Any, tuple[list[SearchItem], list[MemoryRecord]]]:
+        need = op.offset + op.limit
+        kw = {**scope, "query": op.query, "mode": "bm25", "k": min(need, _MAX_RESULTS)}
+        hits = yield ((tenant, _ITEMS), "search", (), kw)
+        matched = [h for h in hits if si.alive(h.record)]
+        page = matched[op.offset : need]
+        out = [si.search_item(h.record, h.relevance) for h in page]
+        used = [h.record for h in page]
+        if len(out) < op.limit:
+            # Every match is in hand (fewer than offset + limit), so the page continues with the
+            # items BM25 did not match, unscored, as InMemoryStore returns every item.
+            seen = {str(h.record.id) for h in matched}
+            skip = max(0, op.offset - len(matched))
+            extra = yield from self._fill(
+                tenant, scope, op.limit - len(out), seen, skip, lambda r: True
+            )
+            out.extend(si.search_item(r, None) for r in extra)
+            used.extend(extra)
+        return out, used
 
-    def _index_text(self, op: PutOp) -> str | None:
+    def _fill(
+        self,
+        tenant: str | None,
+        scope: dict[str, Any],
+        wanted: int,
+        seen: set[str],
+        skip: int,
+        keep: Any,
+    ) -> Generator[Step, Any, list[MemoryRecord]]:
+        """Up to ``wanted`` live items in ``scope``, not in ``seen``, that ``keep``, after
+        skipping ``skip`` of them; scanned page by page, at most ``_MAX_RESULTS`` items."""
+        out: list[MemoryRecord] = []
+        offset, size = 0, max(100, 2 * (wanted + skip + len(seen)))
+        while len(out) < wanted and offset < _MAX_RESULTS:
+            size = min(size, _MAX_RESULTS - offset)
+            page = yield ((tenant, _ITEMS), "find", (), {**scope, "limit": size, "offset": offset})
+            for record in page:
+                if str(record.id) in seen or not si.alive(record) or not keep(record):
+                    continue
+                if skip:
+                    skip -= 1
+                    continue
+                out.append(record)
+                if len(out) >= wanted:
+                    break
+            if len(page) < size:
+                break
+            offset += size
+        return out
+
+    def _apply_puts(self, tenant: str | None, puts: list[PutOp]) -> Generator[Step, Any, None]:
+        ids = [si.item_id(p.namespace, p.key) for p in puts]
+        existing = yield ((tenant, _ITEMS), "get", (ids,), {})
+        created = {r.id: r.extra.get("created_at") for r in existing}
+        before = {str(r.id): si.vector_count(r) for r in existing}
+        writes = [(p, i) for p, i in zip(puts, ids, strict=True) if p.value is not None]
+        gone = [i for p, i in zip(puts, ids, strict=True) if p.value is None]
+        texts = [self._index_texts(p) for p, _ in writes]
+        flat = [t for group in texts for t in group]
+        vectors: list[list[float]] = []
+        if flat:
+            vectors = yield (_EMBEDDINGS, "embed_documents", (flat,), {})
+        paths: list[MemoryRecord] = []
+        at = 0
+        for (op, memory_id), group in zip(writes, texts, strict=True):
+            for index, text in enumerate(group):
+                paths.append(si.path_record(op, memory_id, index, text, vectors[at]))
+                at += 1
+        # Path vectors first: a failure after them leaves the item as it was, found by a vector
+        # that the retried put rewrites.
+        if paths:
+            yield ((tenant, _PATHS), "add", (paths,), {})
+        if gone:
+            yield ((tenant, _ITEMS), "delete", (gone,), {})
+        if writes:
+            now = datetime.now(timezone.utc).isoformat()
+            records = [
+                si.item_record(op, memory_id, created.get(memory_id) or now, now, len(group))
+                for (op, memory_id), group in zip(writes, texts, strict=True)
+            ]
+            yield ((tenant, _ITEMS), "add", (records,), {})
+        after = {memory_id: len(group) for (_, memory_id), group in zip(writes, texts, strict=True)}
+        stale = [
+            si.path_id(memory_id, j)
+            for memory_id, count in before.items()
+            for j in range(after.get(memory_id, 0), count)
+        ]
+        if stale:
+            yield ((tenant, _PATHS), "delete", (stale,), {})
+
+    def _index_texts(self, op: PutOp) -> list[str]:
+        """The texts of ``op``'s value to embed, one vector each (none without an index)."""
         if self.embeddings is None or op.index is False or op.value is None:
-            return None
-        paths = self._fields if op.index is None else [(p, tokenize_path(p)) for p in op.index]
-        texts = [t for _, path in paths for t in get_text_at_path(op.value, path)]
-        return "\n".join(texts) if texts else None
+            return []
+        paths = self._fields if op.index is None else [tokenize_path(p) for p in op.index]
+        return [t for path in paths for t in get_text_at_path(op.value, path)]
+
+
+def _refresh(records: Sequence[MemoryRecord], into: dict[str, tuple[float, int]]) -> None:
+    # The op's refresh_ttl already folds in TTLConfig.refresh_on_read (BaseStore does it).
+    for record in records:
+        minutes = record.extra.get("ttl")
+        if minutes is not None and record.id is not None:
+            into[record.id] = (time.time() + float(minutes) * 60, si.vector_count(record))
 
 
 def _namespace_of(op: Op) -> tuple[str, ...]:
@@ -302,74 +457,5 @@ def _namespace_of(op: Op) -> tuple[str, ...]:
     if isinstance(op, SearchOp):
         return op.namespace_prefix
     if isinstance(op, ListNamespacesOp):
-        return _literal_prefix(op.match_conditions)
+        return si.literal_prefix(op.match_conditions)
     raise InvalidInputError(f"unknown store operation: {type(op).__name__}")
-
-
-def _item_id(namespace: tuple[str, ...], key: str) -> str:
-    return json.dumps([*namespace, key], ensure_ascii=False, separators=(",", ":"))
-
-
-def _alive(record: MemoryRecord) -> bool:
-    return record.expires_at is None or record.expires_at > time.time()
-
-
-def _record(
-    op: PutOp, item_id: str, created: str, now: str, text: str | None, vector: list[float] | None
-) -> MemoryRecord:
-    ttl = op.ttl if isinstance(op.ttl, (int, float)) else None
-    return MemoryRecord(
-        text=text or "",
-        metadata=dict(op.value or {}),
-        id=item_id,
-        vector=vector,
-        extra={"key": op.key, "created_at": created, "updated_at": now, "ttl": ttl},
-        namespace=op.namespace,
-        expires_at=time.time() + ttl * 60 if ttl is not None else None,
-    )
-
-
-def _item(record: MemoryRecord) -> Item:
-    return Item(
-        value=dict(record.metadata),
-        key=str(record.extra["key"]),
-        namespace=tuple(record.namespace or ()),
-        created_at=datetime.fromisoformat(str(record.extra["created_at"])),
-        updated_at=datetime.fromisoformat(str(record.extra["updated_at"])),
-    )
-
-
-def _search_item(record: MemoryRecord, score: float | None) -> SearchItem:
-    item = _item(record)
-    return SearchItem(
-        item.namespace, item.key, item.value, item.created_at, item.updated_at, score=score
-    )
-
-
-def _literal_prefix(conditions: tuple[MatchCondition, ...] | None) -> tuple[str, ...]:
-    """The wildcard-free start of a prefix condition, to narrow the server-side listing."""
-    for condition in conditions or ():
-        if condition.match_type == "prefix":
-            out: list[str] = []
-            for label in condition.path:
-                if label == "*":
-                    break
-                out.append(label)
-            return tuple(out)
-    return ()
-
-
-def _matches(namespace: tuple[str, ...], condition: MatchCondition) -> bool:
-    path = tuple(condition.path)
-    if len(path) > len(namespace):
-        return False
-    part = namespace[: len(path)] if condition.match_type == "prefix" else namespace[-len(path) :]
-    return all(p == "*" or p == n for p, n in zip(path, part, strict=True)) if path else True
-
-
-def _list_namespaces(names: list[tuple[str, ...]], op: ListNamespacesOp) -> list[tuple[str, ...]]:
-    kept = [n for n in names if all(_matches(n, c) for c in op.match_conditions or ())]
-    if op.max_depth is not None:
-        kept = [n[: op.max_depth] for n in kept]
-    ordered = sorted(set(kept))
-    return ordered[op.offset : op.offset + op.limit]

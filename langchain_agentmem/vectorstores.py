@@ -9,6 +9,9 @@ work unchanged. What relevance means per search mode is documented on
 Filters are LangChain-style dicts (see :mod:`langchain_agentmem._filters`) or
 :mod:`agentmem.filters` nodes, passed as ``filter=`` to any search method or through
 ``as_retriever(search_kwargs={"filter": ...})``.
+
+The store is a context manager (``with`` / ``async with``); leaving it closes only what the store
+owns (an ``AgentMem`` it built itself).
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from langchain_core.vectorstores import VectorStore
 from typing_extensions import Self
 
 from agentmem import AgentMem
+from agentmem._adapter import AdapterLifecycle, check_memory
+from agentmem._store import require_scope
 from agentmem.longterm import DEFAULT_COLLECTION, LongTermMemory, MemoryHit, MemoryRecord
 from langchain_agentmem._filters import from_langchain
 
@@ -31,35 +36,44 @@ __all__ = ["AgentMemVectorStore"]
 Mode = Literal["vector", "bm25", "hybrid"]
 
 
-class AgentMemVectorStore(VectorStore):
+class AgentMemVectorStore(VectorStore, AdapterLifecycle):
     """LangChain vector store on agentmem long-term memory.
 
     Args:
+        memory: the :class:`agentmem.AgentMem` to use (None: one from ``AGENTMEM_*`` variables,
+            owned and closed by :meth:`close`). The only positional argument.
+        tenant: the tenant every call is bound to: the user's (or org's) id, or
+            ``agentmem.SHARED`` for one store that every user shares on purpose. Required.
         embedding: the LangChain embeddings; None means BM25 search only (zero-config).
-        memory: the :class:`agentmem.AgentMem` to use (None: one from ``AGENTMEM_*`` variables).
-        tenant: the tenant every call is bound to (created on first use).
         collection: the Weaviate collection.
         search_mode: the default of ``similarity_search``: ``"vector"`` (the default with an
             embedding), ``"bm25"`` (the default without) or ``"hybrid"``; a call can override
             it with ``search_mode=``.
         alpha: the vector share of hybrid search.
 
+    Raises:
+        InvalidInputError: the first argument is not an AgentMem (or None), or ``tenant`` is
+            empty.
+
     Example:
-        >>> store = AgentMemVectorStore(embeddings, tenant="user-42")
-        >>> store.add_texts(["likes green tea"], metadatas=[{"topic": "food"}])
-        >>> store.similarity_search("tea", k=1, filter={"topic": "food"})
+        >>> with AgentMemVectorStore(mem, tenant="user-42", embedding=embeddings) as store:
+        ...     store.add_texts(["likes green tea"], metadatas=[{"topic": "food"}])
+        ...     store.similarity_search("tea", k=1, filter={"topic": "food"})
     """
 
     def __init__(
         self,
-        embedding: Embeddings | None = None,
-        *,
         memory: AgentMem | None = None,
-        tenant: str = "default",
+        *,
+        tenant: str,
+        embedding: Embeddings | None = None,
         collection: str = DEFAULT_COLLECTION,
         search_mode: Mode | None = None,
         alpha: float = 0.5,
     ) -> None:
+        name = type(self).__name__
+        memory = check_memory(memory, name, "pass the embeddings as embedding=...")
+        tenant = require_scope(tenant, "tenant", name)
         self._embedding = embedding
         self.memory = LongTermMemory(
             memory, tenant=tenant, collection=collection, embedder=embedding
@@ -276,8 +290,12 @@ class AgentMemVectorStore(VectorStore):
         ids: list[str] | None = None,
         **kwargs: Any,
     ) -> Self:
-        """Build a store (``memory``, ``tenant``, ``collection`` in kwargs) and add ``texts``."""
-        store = cls(embedding, **kwargs)
+        """Build a store (``memory``, ``tenant``, ``collection``... as keywords) and add ``texts``.
+
+        Example:
+            >>> AgentMemVectorStore.from_texts(["hi"], embeddings, memory=mem, tenant="user-42")
+        """
+        store = cls(kwargs.pop("memory", None), embedding=embedding, **kwargs)
         store.add_texts(texts, metadatas, ids=ids)
         return store
 
@@ -292,7 +310,7 @@ class AgentMemVectorStore(VectorStore):
         **kwargs: Any,
     ) -> Self:
         """Async twin of :meth:`from_texts`."""
-        store = cls(embedding, **kwargs)
+        store = cls(kwargs.pop("memory", None), embedding=embedding, **kwargs)
         await store.aadd_texts(texts, metadatas, ids=ids)
         return store
 

@@ -8,7 +8,8 @@ Similarities are agentmem relevances in [0, 1] (see :class:`agentmem.longterm.Me
 Node metadata is stored as the memory's metadata, exactly as given, so memories written here
 are found by the LangChain adapter with the same metadata, and the other way round. The node's
 own JSON (relationships, templates) is kept aside and restored on read. The serialized form holds
-only ``collection``, ``tenant`` and ``alpha``: no client, no secret.
+only ``collection``, ``tenant`` and ``alpha``: no client, no secret. The store is a context
+manager (``with`` / ``async with``); leaving it closes only what it owns.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ from llama_index.core.vector_stores.types import (
 from llama_index.core.vector_stores.utils import metadata_dict_to_node, node_to_metadata_dict
 
 from agentmem import AgentMem
+from agentmem._adapter import AdapterLifecycle, check_memory
+from agentmem._store import require_scope
 from agentmem.errors import InvalidInputError
 from agentmem.longterm import DEFAULT_COLLECTION, LongTermMemory, MemoryHit, MemoryRecord
 from llamaindex_agentmem._filters import from_llamaindex
@@ -46,26 +49,32 @@ _HYBRID = (VectorStoreQueryMode.HYBRID, VectorStoreQueryMode.SEMANTIC_HYBRID)
 _NODE_KEYS = ("_node_content", "_node_type")
 
 
-class AgentMemVectorStore(BasePydanticVectorStore):
+class AgentMemVectorStore(BasePydanticVectorStore, AdapterLifecycle):
     """LlamaIndex vector store on agentmem long-term memory.
 
     Args:
-        memory: the :class:`agentmem.AgentMem` to use (None: one from ``AGENTMEM_*`` variables).
-        tenant: the tenant every call is bound to (created on first use).
+        memory: the :class:`agentmem.AgentMem` to use (None: one from ``AGENTMEM_*`` variables,
+            owned and closed by :meth:`close`). The only positional argument.
+        tenant: the tenant every call is bound to: the user's (or org's) id, or
+            ``agentmem.SHARED`` for one store that every user shares on purpose. Required.
         collection: the Weaviate collection.
         alpha: the default vector share of hybrid queries.
         embed_model: embeds nodes added without an embedding and text-only queries (an index
             normally embeds both itself, so this is only needed when using the store directly).
 
+    Raises:
+        InvalidInputError: the first argument is not an AgentMem (or None), or ``tenant`` is
+            empty.
+
     Example:
-        >>> store = AgentMemVectorStore(tenant="user-42")
+        >>> store = AgentMemVectorStore(mem, tenant="user-42")
         >>> index = VectorStoreIndex.from_vector_store(store, embed_model=embed_model)
     """
 
     stores_text: bool = True
     is_embedding_query: bool = True
     collection: str = DEFAULT_COLLECTION
-    tenant: str = "default"
+    tenant: str
     alpha: float = 0.5
 
     _memory: LongTermMemory = PrivateAttr()
@@ -74,12 +83,15 @@ class AgentMemVectorStore(BasePydanticVectorStore):
         self,
         memory: AgentMem | None = None,
         *,
-        tenant: str = "default",
+        tenant: str,
         collection: str = DEFAULT_COLLECTION,
         alpha: float = 0.5,
         embed_model: BaseEmbedding | None = None,
         **kwargs: Any,
     ) -> None:
+        name = type(self).__name__
+        memory = check_memory(memory, name, "pass the embedding model as embed_model=...")
+        tenant = require_scope(tenant, "tenant", name)
         super().__init__(  # type: ignore[call-arg]  # pydantic fields declared on this class
             collection=collection, tenant=tenant, alpha=alpha, **kwargs
         )

@@ -1,4 +1,4 @@
-"""The framework-free core: CheckpointStore / AsyncCheckpointStore and RunStore on real Redis."""
+"""The framework-free core: CheckpointStore (sync and async twins) and RunStore on real Redis."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import pytest
 
 from agentmem import AgentMem
 from agentmem.checkpoints import (
-    AsyncCheckpointStore,
     CheckpointStore,
     NewCheckpoint,
     Typed,
@@ -71,11 +70,11 @@ def test_sync_store_round_trips_opaque_bytes_in_order(mem: AgentMem) -> None:
     first = store.get("t", checkpoint_id="c1")
     assert first is not None
     assert first.values["v"] == Typed("raw", b"\x00\xff binary")
-    assert [r.checkpoint_id for r in store.iter("t")] == ["c2", "c1"]
-    assert [r.checkpoint_id for r in store.iter("t", before="c2")] == ["c1"]
+    assert [r.checkpoint_id for r in store.list("t")] == ["c2", "c1"]
+    assert [r.checkpoint_id for r in store.list("t", before="c2")] == ["c1"]
     assert store.copy_thread("t", "copy") is True
     assert store.delete_runs(["run-1"]) == 2  # c1 in both threads
-    assert [r.checkpoint_id for r in store.iter("copy")] == ["c2"]
+    assert [r.checkpoint_id for r in store.list("copy")] == ["c2"]
     assert sorted(store.threads()) == ["copy", "t"]
     store.delete_thread("t")
     assert store.get("t") is None
@@ -84,16 +83,16 @@ def test_sync_store_round_trips_opaque_bytes_in_order(mem: AgentMem) -> None:
 
 
 async def test_async_store_prunes_per_namespace(mem: AgentMem) -> None:
-    store = AsyncCheckpointStore(mem)
+    store = CheckpointStore(mem)
     for ns in ("", "sub:1"):
         parent = None
         for i in range(5):
-            await store.put(new("t", f"c{i}", parent, f"{ns}{i}".encode(), ns=ns))
+            await store.aput(new("t", f"c{i}", parent, f"{ns}{i}".encode(), ns=ns))
             parent = f"c{i}"
-    assert await store.prune("t", keep_last=2) == 6
-    assert [r.checkpoint_id async for r in store.iter("t", ns="sub:1")] == ["c4", "c3"]
-    assert len([r async for r in store.iter("t")]) == 4
-    survivor = await store.get("t", "", "c3")
+    assert await store.aprune("t", keep_last=2) == 6
+    assert [r.checkpoint_id async for r in store.alist("t", ns="sub:1")] == ["c4", "c3"]
+    assert len([r async for r in store.alist("t")]) == 4
+    survivor = await store.aget("t", "", "c3")
     assert survivor is not None
     assert survivor.values["const"] == Typed("raw", b"C")  # written by c0, still shared
 

@@ -13,12 +13,12 @@ FRAMEWORKS = ("langchain", "langchain_core", "langgraph", "llama_index", "workfl
 def test_public_exports_are_pinned() -> None:
     assert sorted(agentmem.__all__) == sorted(
         [
-            "AgentMem", "SHARED", "AsyncCheckpointStore", "RunStateError", "AsyncSessionStore",
+            "AgentMem", "SHARED", "RunStateError", "AsyncSessionStore",
             "CheckpointStore", "LongTermMemory", "MemoryHit", "MemoryRecord", "RunStore",
             "SessionStore", "AgentMemError", "AgentMemSettings", "AuthenticationFailed",
             "BackendError", "BackendTimeout", "BackendUnavailable", "ClosedError",
             "ConfigurationError", "ConflictError", "InvalidInputError", "LocalSettings",
-            "NotFound", "PartialWriteError", "RedisSettings", "RetrySettings",
+            "NotFound", "OwnershipError", "PartialWriteError", "RedisSettings", "RetrySettings",
             "SchemaVersionError", "SerializationError", "ServerBinaryNotFound",
             "UnsupportedFilterError", "WeaviateSettings", "__version__",
             "ForgetReport", "forget_user", "aforget_user",

@@ -9,7 +9,7 @@ import pytest
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 
-from agentmem import AgentMem, AgentMemSettings
+from agentmem import SHARED, AgentMem, AgentMemSettings
 from agentmem.errors import UnsupportedFilterError
 from agentmem.testing.embedding import HashingEmbedder
 from langchain_agentmem import AgentMemVectorStore
@@ -41,7 +41,7 @@ DOCS = [
 @pytest.fixture
 def store(full_mem: AgentMem, unique_collection: str) -> Iterator[AgentMemVectorStore]:
     vs = AgentMemVectorStore(
-        HashEmbeddings(), memory=full_mem, tenant="lc", collection=unique_collection
+        full_mem, embedding=HashEmbeddings(), tenant="lc", collection=unique_collection
     )
     vs.add_documents(DOCS)
     yield vs
@@ -54,7 +54,7 @@ async def astore(
 ) -> AsyncIterator[AgentMemVectorStore]:
     mem = AgentMem(full_settings)
     vs = AgentMemVectorStore(
-        HashEmbeddings(), memory=mem, tenant="lc", collection=unique_collection
+        mem, embedding=HashEmbeddings(), tenant="lc", collection=unique_collection
     )
     await vs.aadd_documents(DOCS)
     yield vs
@@ -99,7 +99,7 @@ def test_unsupported_dict_filter_raises(store: AgentMemVectorStore) -> None:
 def test_without_embeddings_the_store_searches_by_bm25(
     full_mem: AgentMem, unique_collection: str
 ) -> None:
-    vs = AgentMemVectorStore(memory=full_mem, tenant="bm25", collection=unique_collection)
+    vs = AgentMemVectorStore(full_mem, tenant="bm25", collection=unique_collection)
     try:
         vs.add_texts(["green tea in the morning", "espresso after lunch"], ids=["tea", "coffee"])
         (doc,) = vs.similarity_search("tea", k=1)
@@ -108,13 +108,13 @@ def test_without_embeddings_the_store_searches_by_bm25(
         vs.memory.drop_collection()
 
 
-def test_constructor_with_no_arguments_reads_the_environment(
+def test_constructor_without_memory_reads_the_environment(
     full_settings: AgentMemSettings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("AGENTMEM_WEAVIATE_URL", str(full_settings.weaviate.url))
     monkeypatch.setenv("AGENTMEM_WEAVIATE_GRPC_PORT", str(full_settings.weaviate.grpc_port))
-    vs = AgentMemVectorStore()  # no I/O until first use
-    assert vs.memory.collection == "AgentMemory" and vs.memory.tenant == "default"
+    vs = AgentMemVectorStore(tenant=SHARED)  # no I/O until first use
+    assert vs.memory.collection == "AgentMemory" and vs.memory.tenant == "shared"
     client = vs.memory.memory.weaviate()
     existed = client.collections.exists("AgentMemory")
     tenant_probe = AgentMemVectorStore(tenant="env-probe")

@@ -20,7 +20,10 @@ class TestAgentMemVectorStoreStandard(VectorStoreIntegrationTests):
         # Async fixture so the async Weaviate client is closed on the loop that opened it.
         memory = AgentMem(full_settings)
         store = AgentMemVectorStore(
-            self.get_embeddings(), memory=memory, tenant="standard", collection=unique_collection
+            memory,
+            embedding=self.get_embeddings(),
+            tenant="standard",
+            collection=unique_collection,
         )
         try:
             yield store

@@ -12,7 +12,7 @@ from langchain_core.embeddings import Embeddings
 from langgraph.store.base import BaseStore, GetOp, PutOp, SearchOp
 from langgraph.store.memory import InMemoryStore
 
-from agentmem import AgentMem, AgentMemSettings
+from agentmem import AgentMem, AgentMemSettings, LongTermMemory
 from agentmem.testing.embedding import HashingEmbedder
 from langchain_agentmem import AgentMemStore
 
@@ -35,7 +35,7 @@ INDEX: Any = {"dims": 64, "embed": HashEmbeddings(), "fields": ["text"]}
 def store(full_mem: AgentMem, unique_collection: str) -> Iterator[AgentMemStore]:
     s = AgentMemStore(full_mem, tenant="graph", collection=unique_collection, index=INDEX)
     yield s
-    s.memory.drop_collection()
+    s.drop_collections()
 
 
 @pytest.fixture
@@ -45,7 +45,7 @@ async def astore(
     mem = AgentMem(full_settings)
     s = AgentMemStore(mem, tenant="graph", collection=unique_collection, index=INDEX)
     yield s
-    await s.memory.adrop_collection()
+    await s.adrop_collections()
     await mem.aclose()
 
 
@@ -181,7 +181,7 @@ def test_ttl_items_expire_refresh_on_read_and_are_swept(
         assert store.list_namespaces() == [("t",)]
         assert store.sweep() == 1
     finally:
-        store.memory.drop_collection()
+        store.drop_collections()
 
 
 def test_tenants_of_one_store_collection_are_isolated(
@@ -194,7 +194,7 @@ def test_tenants_of_one_store_collection_are_isolated(
         assert b.get(("users", "1"), "k") is None
         assert b.search(("users",)) == [] and b.list_namespaces() == []
     finally:
-        a.memory.drop_collection()
+        a.drop_collections()
 
 
 async def test_async_api_mirrors_sync(astore: AgentMemStore) -> None:
@@ -224,7 +224,7 @@ def test_default_ttl_from_ttl_config_applies_to_puts(
         time.sleep(1.3)
         assert store.get(("t",), "k") is None
     finally:
-        store.memory.drop_collection()
+        store.drop_collections()
 
 
 def test_compiled_graph_nodes_share_memories_through_the_store(store: AgentMemStore) -> None:
@@ -260,8 +260,6 @@ def test_compiled_graph_nodes_share_memories_through_the_store(store: AgentMemSt
 
 def _weaviate_tenant_items(mem: AgentMem, collection: str, tenant: str) -> list[str]:
     """The item ids stored in one Weaviate tenant, read below the store."""
-    from agentmem import LongTermMemory
-
     return sorted(
         str(r.id) for r in LongTermMemory(mem, tenant=tenant, collection=collection).find()
     )
@@ -296,7 +294,7 @@ def test_tenant_from_namespace_puts_each_user_in_their_own_weaviate_tenant(
         assert store.get(("memories", "alice"), "tea") is None
         assert store.get(("memories", "bob"), "tea") is not None
     finally:
-        store.memory.drop_collection()
+        store.drop_collections()
 
 
 def test_tenant_from_namespace_refuses_a_batch_with_a_namespace_naming_no_tenant(
@@ -316,7 +314,7 @@ def test_tenant_from_namespace_refuses_a_batch_with_a_namespace_naming_no_tenant
         # Nothing of the refused batch was written.
         assert store.get(("memories", "alice"), "k") is None
     finally:
-        store.memory.drop_collection()
+        store.drop_collections()
     with pytest.raises(InvalidInputError, match="tenant_from"):
         AgentMemStore(full_mem, collection=unique_collection, tenant_from=-1)
 
@@ -340,7 +338,7 @@ async def test_tenant_from_namespace_async_and_forget_user(
             await asyncio.sleep(0.2)
         assert await store.aget(("carol", "prefs"), "tea") is None
         assert [i.value for i in await store.asearch(("dave",))] == [{"text": "sencha"}]
-        await store.memory.adrop_collection()
+        await store.adrop_collections()
 
 
 def test_one_store_serves_every_user_of_a_compiled_graph(
@@ -369,4 +367,129 @@ def test_one_store_serves_every_user_of_a_compiled_graph(
             '["memories","erin","last"]'
         ]
     finally:
-        store.memory.drop_collection()
+        store.drop_collections()
+
+
+# -- issue 11, item 13: gaps found by LangGraph's own store tests ------------------------------
+
+PATH_INDEX: Any = {"dims": 64, "embed": HashEmbeddings(), "fields": ["key0", "key1", "key3"]}
+PATH_DOCS = [
+    # Two vectors (key0 is missing: that must not raise).
+    ("doc1", {"key1": "xxx", "key2": "yyy", "key3": "zzz"}),
+    # Three vectors.
+    ("doc2", {"key0": "uuu", "key1": "vvv", "key2": "www", "key3": "xxx"}),
+    # One field matches "red apple" exactly; joined with its noisy other field it would not.
+    ("doc3", {"key0": "red apple", "key1": "x1 x2 x3 x4 x5 x6 x7"}),
+    # Each word in a field of its own: joined, this one would match "red apple" best.
+    ("doc4", {"key0": "red", "key1": "apple"}),
+]
+
+
+def _ranking(items: list[Any]) -> list[tuple[str, float | None]]:
+    return [(i.key, None if i.score is None else round(i.score, 4)) for i in items]
+
+
+@pytest.mark.parametrize("query", ["xxx", "red apple", "zzz", "uuu vvv", "apple"])
+def test_multi_field_index_keeps_one_vector_per_path_like_in_memory_store(
+    full_mem: AgentMem, unique_collection: str, query: str
+) -> None:
+    store = AgentMemStore(full_mem, tenant="paths", collection=unique_collection, index=PATH_INDEX)
+    reference = InMemoryStore(index=PATH_INDEX)
+    try:
+        for s in (store, reference):
+            for key, value in PATH_DOCS:
+                s.put(("test",), key, value)
+        ours = store.search(("test",), query=query, limit=4)
+        theirs = reference.search(("test",), query=query, limit=4)
+        # Ties (doc1 and doc2 both hold "xxx" in one field) may come in either order.
+        assert sorted(_ranking(ours)) == sorted(_ranking(theirs))
+        assert [i.score for i in ours] == sorted((i.score or 0.0 for i in ours), reverse=True)
+        assert ours[0].score == pytest.approx(theirs[0].score, abs=1e-4)
+    finally:
+        store.drop_collections()
+
+
+def test_per_put_index_paths_updates_and_deletes_keep_path_vectors_in_step(
+    full_mem: AgentMem, unique_collection: str
+) -> None:
+    store = AgentMemStore(full_mem, tenant="paths", collection=unique_collection, index=PATH_INDEX)
+    reference = InMemoryStore(index=PATH_INDEX)
+    try:
+        for s in (store, reference):
+            s.put(("t",), "a", {"items": [{"text": "blue whale"}, {"text": "red fox"}]},
+                  index=["items[*].text"])  # fmt: skip
+            s.put(("t",), "b", {"key0": "red fox den", "key1": "fox"})
+        for query in ("red fox", "blue whale"):
+            ours = store.search(("t",), query=query)
+            theirs = reference.search(("t",), query=query)
+            assert _ranking(ours) == _ranking(theirs), query
+        # Re-put with fewer indexed texts: the old "red fox" vector of "a" goes (InMemoryStore
+        # keeps it, a stale vector; Postgres's store replaces them as we do).
+        store.put(("t",), "a", {"items": [{"text": "blue whale"}]}, index=["items[*].text"])
+        ranked = _ranking(store.search(("t",), query="red fox"))
+        assert ranked[0] == ("b", pytest.approx(0.8165, abs=1e-3)) and ranked[1][0] == "a"
+        assert ranked[1][1] is not None and ranked[1][1] < 0.5
+        store.delete(("t",), "b")
+        assert [i.key for i in store.search(("t",), query="fox")] == ["a"]
+        paths = LongTermMemory(full_mem, tenant="paths", collection=f"{unique_collection}Paths")
+        assert sorted(str(r.id) for r in paths.find()) == ['["t","a"]#0']
+    finally:
+        store.drop_collections()
+
+
+def test_search_without_index_ranks_by_bm25_over_the_item_text(
+    full_mem: AgentMem, unique_collection: str
+) -> None:
+    store = AgentMemStore(full_mem, tenant="bm25", collection=unique_collection)
+    reference = InMemoryStore()
+    docs = [
+        ("plain", {"text": "likes green tea", "n": 1}),
+        ("once", {"text": "had ramen with sushi", "n": 2}),
+        ("nested", {"notes": [{"body": "ramen ramen ramen"}], "n": 3}),
+        ("other", {"text": "lives in Lisbon", "n": 4}),
+    ]
+    try:
+        for s in (store, reference):
+            for key, value in docs:
+                s.put(("m",), key, value)
+        hits = store.search(("m",), query="ramen", limit=10)
+        # The matches first, best first, with a BM25 relevance; the rest follow unscored.
+        assert [h.key for h in hits[:2]] == ["nested", "once"]
+        assert hits[0].score is not None and hits[1].score is not None
+        assert 1 >= hits[0].score > hits[1].score > 0
+        assert all(h.score is None for h in hits[2:])
+        assert _keys(hits) == _keys(reference.search(("m",), query="ramen", limit=10))
+        # Paging walks the same order, scored matches then the others.
+        pages = [store.search(("m",), query="ramen", limit=1, offset=i) for i in range(4)]
+        assert [p[0].key for p in pages] == [h.key for h in hits]
+        assert store.search(("m",), query="ramen", limit=5, offset=4) == []
+        filtered = store.search(("m",), query="ramen", filter={"n": {"$gte": 3}})
+        assert [h.key for h in filtered] == ["nested", "other"]
+    finally:
+        store.drop_collections()
+
+
+@pytest.mark.parametrize(
+    "filter",
+    [
+        {"rank": {"$eq": float("nan")}},
+        {"rank": float("nan")},
+        {"rank": {"$gt": float("inf")}},
+        {"$or": [{"kind": "food"}, {"rank": {"$in": [1, float("nan")]}}]},
+    ],
+    ids=["eq", "shorthand", "gt-inf", "nested-in"],
+)
+def test_a_nan_filter_operand_is_an_input_error_naming_the_filter(
+    store: AgentMemStore, filter: dict[str, Any]
+) -> None:
+    from agentmem import InvalidInputError
+
+    _fill(store)
+    with pytest.raises(InvalidInputError, match=r"filter .*(nan|inf)") as info:
+        store.search(("users",), filter=filter)
+    # It was a SerializationError about "metadata", as if a stored value were at fault.
+    assert "metadata" not in str(info.value)
+    # Refused before anything in the batch ran: the put beside it was not written.
+    with pytest.raises(InvalidInputError, match="filter"):
+        store.batch([PutOp(("new",), "k", {"v": 1}), SearchOp(("users",), filter=filter)])
+    assert store.get(("new",), "k") is None

@@ -5,7 +5,7 @@ thread's data lives in one Cluster slot and one Lua script updates it atomically
 *fixed* set of six keys however many checkpoints, namespaces and writes it holds, so a sliding TTL
 refreshes the whole thread in the same step as each write and a thread never half-expires::
 
-    {p}:v1:{t:<h(T)>}:meta   HASH  tid (the raw thread id)
+    {p}:v1:{t:<h(T)>}:meta   HASH  tid (the raw thread id), owner (the user it belongs to, if any)
     {p}:v1:{t:<h(T)>}:ns     ZSET  <h(ns)><checkpoint id>        score 0, lex order: per-namespace chains
     {p}:v1:{t:<h(T)>}:ids    ZSET  <checkpoint id>\\0<h(ns)>      score 0, lex order: newest first overall
     {p}:v1:{t:<h(T)>}:cp     HASH  r:<m> record, b:<m> blob fields, w:<m> write fields, u:<m> run id,

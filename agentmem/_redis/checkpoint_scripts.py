@@ -5,7 +5,9 @@ Every thread script takes the thread's fixed keys (see
 order, ``KEYS[3]`` overall order, ``KEYS[4]`` checkpoint records, ``KEYS[5]`` pending writes,
 ``KEYS[6]`` channel values; on standalone Redis ``KEYS[7]`` is the thread registry, so it is
 maintained in the same atomic step (on Cluster it lives in another slot and the client registers a
-new thread with :data:`REGISTER`). Writes take ``ARGV[1]`` the raw thread id and ``ARGV[2]`` the
+new thread with :data:`REGISTER`). A thread's owner (the user it belongs to) is kept in its meta
+hash: every script that takes a user refuses, before touching anything, a thread owned by another
+user, returning ``-1`` (``REFUSED``). Writes take ``ARGV[1]`` the raw thread id and ``ARGV[2]`` the
 sliding TTL in ms (``0``: none), and end with ``touch``, which refreshes the TTL of every key of the
 thread, so a thread expires as a whole.
 
@@ -19,6 +21,7 @@ from __future__ import annotations
 from agentmem._redis.lua import OUTLIVE, SERVER_TIME
 
 __all__ = [
+    "CLAIM",
     "COPY_IN",
     "COPY_OUT",
     "DROP",
@@ -156,6 +159,21 @@ end
 """
 )
 
+# A thread written (or claimed) by a user is that user's: its meta hash keeps the owner. A call
+# for another user is refused with REFUSED before the script touches anything; a call with user
+# '' (maintenance: forget_user, delete_runs, admin tools) is not checked.
+_OWNER = r"""
+local REFUSED = -1
+local function foreign(user)
+  if user == '' then return false end
+  local owner = redis.call('HGET', KEYS[1], 'owner')
+  return owner ~= false and owner ~= user
+end
+local function claim(user)
+  if user ~= '' then redis.call('HSETNX', KEYS[1], 'owner', user) end
+end
+"""
+
 _TOUCH = (
     OUTLIVE
     + r"""
@@ -183,42 +201,48 @@ end
 
 PUT = (
     _HELPERS
+    + _OWNER
     + _TOUCH
     + r"""
--- ARGV[3] m, ARGV[4] record, ARGV[5] its channel-value fields, ARGV[6] run id ('' for none),
--- ARGV[7] keep-last (0: off), ARGV[8] max age in ms (0: off), ARGV[9] parent id ('' for none),
--- ARGV[10] '1' if reading it needs its ancestors' writes, ARGV[11..] field, value pairs of the
--- channel values this checkpoint changed.
-local m = ARGV[3]
+-- ARGV[3] user ('' for none), ARGV[4] m, ARGV[5] record, ARGV[6] its channel-value fields,
+-- ARGV[7] run id ('' for none), ARGV[8] keep-last (0: off), ARGV[9] max age in ms (0: off),
+-- ARGV[10] parent id ('' for none), ARGV[11] '1' if reading it needs its ancestors' writes,
+-- ARGV[12..] field, value pairs of the channel values this checkpoint changed.
+if foreign(ARGV[3]) then return REFUSED end
+claim(ARGV[3])
+local m = ARGV[4]
 local nsh = string.sub(m, 1, 40)
-redis.call('HSET', KEYS[4], 'r:' .. m, ARGV[4], 'b:' .. m, ARGV[5], 't:' .. m, now_ms())
-if ARGV[6] ~= '' then
-  redis.call('HSET', KEYS[4], 'u:' .. m, ARGV[6])
+redis.call('HSET', KEYS[4], 'r:' .. m, ARGV[5], 'b:' .. m, ARGV[6], 't:' .. m, now_ms())
+if ARGV[7] ~= '' then
+  redis.call('HSET', KEYS[4], 'u:' .. m, ARGV[7])
 else
   redis.call('HDEL', KEYS[4], 'u:' .. m)
 end
-redis.call('HSET', KEYS[4], 'p:' .. m, ARGV[9])
-if ARGV[10] == '1' then
+redis.call('HSET', KEYS[4], 'p:' .. m, ARGV[10])
+if ARGV[11] == '1' then
   redis.call('HSET', KEYS[4], 'd:' .. m, '1')
 else
   redis.call('HDEL', KEYS[4], 'd:' .. m)
 end
-if #ARGV >= 11 then in_slices('HSET', KEYS[6], slice(ARGV, 11, #ARGV), 2) end
+if #ARGV >= 12 then in_slices('HSET', KEYS[6], slice(ARGV, 12, #ARGV), 2) end
 redis.call('ZADD', KEYS[2], 0, m)
 redis.call('ZADD', KEYS[3], 0, string.sub(m, 41) .. '\0' .. nsh)
 local dropped = {}
-if retain(nsh, tonumber(ARGV[7]), tonumber(ARGV[8]), dropped) > 0 then sweep(dropped) end
+if retain(nsh, tonumber(ARGV[8]), tonumber(ARGV[9]), dropped) > 0 then sweep(dropped) end
 return touch()
 """
 )
 
 PUT_WRITES = (
     _HELPERS
+    + _OWNER
     + _TOUCH
     + r"""
--- ARGV[3] m, then triples: field, value, '1' for a special channel (last write wins) or '0'
--- (insert if absent, so a retried or replayed task cannot change what was recorded).
-local m = ARGV[3]
+-- ARGV[3] user ('' for none), ARGV[4] m, then triples: field, value, '1' for a special channel
+-- (last write wins) or '0' (insert if absent, so a retried or replayed task cannot change what
+-- was recorded).
+if foreign(ARGV[3]) then return REFUSED end
+local m = ARGV[4]
 if redis.call('HEXISTS', KEYS[4], 'r:' .. m) == 0 then
   -- A late write for a checkpoint that retention (or a delete) already removed, while newer
   -- checkpoints exist: nothing could ever read it, so it is dropped instead of left orphaned.
@@ -227,9 +251,10 @@ if redis.call('HEXISTS', KEYS[4], 'r:' .. m) == 0 then
   local newer = redis.call('ZLEXCOUNT', KEYS[2], '(' .. m, '(' .. string.sub(m, 1, 40) .. '\255')
   if newer > 0 then return 0 end
 end
+claim(ARGV[3])
 local list = write_fields(m)
 local added = false
-for i = 4, #ARGV, 3 do
+for i = 5, #ARGV, 3 do
   local new
   if ARGV[i + 2] == '1' then
     new = redis.call('HSET', KEYS[5], ARGV[i], ARGV[i + 1])
@@ -245,8 +270,10 @@ return touch()
 
 GET = (
     _HELPERS
+    + _OWNER
     + r"""
--- ARGV[1] nsh, ARGV[2] checkpoint id ('' for the newest of the namespace).
+-- ARGV[1] nsh, ARGV[2] checkpoint id ('' for the newest of the namespace), ARGV[3] user.
+if foreign(ARGV[3]) then return REFUSED end
 local m
 if ARGV[2] == '' then
   local top = redis.call('ZREVRANGEBYLEX', KEYS[2], '(' .. ARGV[1] .. '\255', '[' .. ARGV[1],
@@ -262,9 +289,12 @@ return load(m)
 
 LIST = (
     _HELPERS
+    + _OWNER
     + r"""
 -- ARGV[1] 'ns' (one namespace) or 'all', ARGV[2] nsh, ARGV[3] exclusive upper bound (a ZRANGEBYLEX
--- max), ARGV[4] page size. Returns {members seen, last member seen, exists, loaded records...}.
+-- max), ARGV[4] page size, ARGV[5] user. Returns {members seen, last member seen, exists, loaded
+-- records...}.
+if foreign(ARGV[5]) then return REFUSED end
 local members
 if ARGV[1] == 'ns' then
   members = redis.call('ZREVRANGEBYLEX', KEYS[2], ARGV[3], '[' .. ARGV[2], 'LIMIT', 0, ARGV[4])
@@ -283,12 +313,17 @@ return out
 """
 )
 
-DROP = r"""
--- Delete the thread; ARGV[1] the raw thread id (for the registry, KEYS[7], when given).
+DROP = (
+    _OWNER
+    + r"""
+-- Delete the thread; ARGV[1] the raw thread id (for the registry, KEYS[7], when given), ARGV[2]
+-- the user.
+if foreign(ARGV[2]) then return REFUSED end
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6])
 if #KEYS >= 7 then redis.call('ZREM', KEYS[7], ARGV[1]) end
 return 1
 """
+)
 
 DROP_RUNS = (
     _HELPERS
@@ -310,8 +345,11 @@ return count
 
 PRUNE = (
     _HELPERS
+    + _OWNER
     + r"""
--- ARGV[1] keep-last per namespace, ARGV[2] max age in ms (0: off). Returns checkpoints dropped.
+-- ARGV[1] keep-last per namespace, ARGV[2] max age in ms (0: off), ARGV[3] user. Returns
+-- checkpoints dropped.
+if foreign(ARGV[3]) then return REFUSED end
 local keep, max_age = tonumber(ARGV[1]), tonumber(ARGV[2])
 local seen, dropped, count = {}, {}, 0
 for _, m in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
@@ -326,21 +364,30 @@ return count
 """
 )
 
-COPY_OUT = r"""
--- Everything of a thread except its meta, read in one consistent step.
+COPY_OUT = (
+    _OWNER
+    + r"""
+-- Everything of a thread except its meta, read in one consistent step, and its owner ('' for
+-- none); ARGV[1] the user.
+if foreign(ARGV[1]) then return REFUSED end
 return {redis.call('HGETALL', KEYS[4]), redis.call('HGETALL', KEYS[5]),
         redis.call('HGETALL', KEYS[6]), redis.call('ZRANGE', KEYS[2], 0, -1),
-        redis.call('ZRANGE', KEYS[3], 0, -1)}
+        redis.call('ZRANGE', KEYS[3], 0, -1), redis.call('HGET', KEYS[1], 'owner') or ''}
 """
+)
 
 COPY_IN = (
     _HELPERS
+    + _OWNER
     + _TOUCH
     + r"""
--- ARGV[3..7] how many items of records, writes, values (field/value pairs counted as items),
--- namespace members and order members follow, then the items in that order. Merges them into
--- the target thread (existing fields are overwritten, nothing else is removed).
-local i = 8
+-- ARGV[3] the user the copy is for ('' for none), ARGV[4..8] how many items of records, writes,
+-- values (field/value pairs counted as items), namespace members and order members follow,
+-- then the items in that order. Merges them into the target thread (existing fields are
+-- overwritten, nothing else is removed).
+if foreign(ARGV[3]) then return REFUSED end
+claim(ARGV[3])
+local i = 9
 local function take(n)
   local items = slice(ARGV, i, i + n - 1)
   i = i + n
@@ -352,12 +399,23 @@ local function put_zset(key, items)
   for _, v in ipairs(items) do args[#args + 1] = 0; args[#args + 1] = v end
   if #args > 0 then in_slices('ZADD', key, args, 2) end
 end
-put_hash(KEYS[4], take(tonumber(ARGV[3])))
-put_hash(KEYS[5], take(tonumber(ARGV[4])))
-put_hash(KEYS[6], take(tonumber(ARGV[5])))
-put_zset(KEYS[2], take(tonumber(ARGV[6])))
-put_zset(KEYS[3], take(tonumber(ARGV[7])))
+put_hash(KEYS[4], take(tonumber(ARGV[4])))
+put_hash(KEYS[5], take(tonumber(ARGV[5])))
+put_hash(KEYS[6], take(tonumber(ARGV[6])))
+put_zset(KEYS[2], take(tonumber(ARGV[7])))
+put_zset(KEYS[3], take(tonumber(ARGV[8])))
 return touch()
+"""
+)
+
+CLAIM = (
+    _OWNER
+    + r"""
+-- Make an existing thread the user's (ARGV[1]); a thread not written yet is claimed by its first
+-- write for that user instead. Returns 1, or REFUSED when it is another user's.
+if foreign(ARGV[1]) then return REFUSED end
+if redis.call('EXISTS', KEYS[1]) == 1 then claim(ARGV[1]) end
+return 1
 """
 )
 

@@ -24,7 +24,7 @@ from agentmem._redis.keys import encode_id, user_tag
 from agentmem._redis.lua import OUTLIVE, SERVER_TIME
 from agentmem.errors import InvalidInputError
 
-__all__ = ["Owned", "link", "owned", "owner_key", "unlink_all"]
+__all__ = ["Owned", "link", "owned", "owner_key", "unlink", "unlink_all"]
 
 _LINK = (
     SERVER_TIME
@@ -90,6 +90,14 @@ def owned(prefix: str, user_id: str, kind: str | None = None) -> Plan[list[Owned
     raw = yield Call("owners.list", lambda r: r.zrange(key, 0, -1), idempotent=True)
     items = [_item(m) for m in raw]
     return [i for i in items if kind is None or i.kind == kind]
+
+
+def unlink(prefix: str, user_id: str, items: list[Owned]) -> Plan[None]:
+    """Drop the links of ``items`` from the user's index (a link to another user's thread)."""
+    key = owner_key(prefix, user_id)
+    members = [_member(i) for i in items]
+    if members:
+        yield Call("owners.unlink", lambda r: r.zrem(key, *members), idempotent=True)
 
 
 def unlink_all(prefix: str, user_id: str) -> Plan[None]:
