@@ -162,4 +162,16 @@ def test_a_user_id_costs_one_more_round_trip_once_per_thread_and_saver(
         # cluster one more registers the new thread); every later put by this saver is one.
         assert sends == [3 if cluster else 2, 1, 1]
         assert CheckpointStore(counted).threads(user_id="ada") == ["other", "rt-user"]
+        # The owner check rides in the same script: a read or pending write for the user is one
+        # round trip too.
+        mine: Any = {"configurable": {"thread_id": "rt-user", "user_id": "ada"}}
+        at = {"configurable": {**mine["configurable"], "checkpoint_id": parent}}
+        saver.put_writes(at, [("a", 0)], "warm")  # loads the script
+        for label, call in (
+            ("get_tuple", lambda: saver.get_tuple(mine)),
+            ("put_writes", lambda: saver.put_writes(at, [("a", 1)], "t")),
+        ):
+            before = CountingConnection.sends
+            call()
+            assert CountingConnection.sends - before == 1, label
     client.close()
