@@ -35,7 +35,7 @@ from agentmem.errors import (
 from agentmem.forget import ForgetReport, aforget_user, forget_user
 from agentmem.longterm import LongTermMemory, MemoryHit, MemoryRecord
 from agentmem.runs import RunStateError, RunStore
-from agentmem.sessions import AsyncSessionStore, SessionStore
+from agentmem.sessions import SessionStore
 
 try:
     __version__ = version("agentmem")
@@ -47,7 +47,6 @@ __all__ = [
     "AgentMem",
     "AgentMemError",
     "AgentMemSettings",
-    "AsyncSessionStore",
     "AuthenticationFailed",
     "BackendError",
     "BackendTimeout",

@@ -30,7 +30,7 @@ from agentmem.core import AgentMem
 from agentmem.errors import OwnershipError
 from agentmem.longterm import LongTermMemory
 from agentmem.runs import RunStore
-from agentmem.sessions import AsyncSessionStore, SessionStore
+from agentmem.sessions import SessionStore
 
 __all__ = ["ForgetReport", "aforget_user", "forget_user"]
 
@@ -151,9 +151,9 @@ async def aforget_user(
         for thread in threads:
             await checkpoints.adelete_thread(thread, user_id=user_id)
             report.threads.append(thread)
-        sessions = AsyncSessionStore(mem, user_id=user_id)
-        for info in await sessions.list_sessions():
-            await sessions.clear(info.session_id)
+        sessions = SessionStore(mem, user_id=user_id)
+        for info in await sessions.alist_sessions():
+            await sessions.aclear(info.session_id)
             report.sessions.append(info.session_id)
         names = []
         if longterm:

@@ -1,16 +1,18 @@
-"""Session memory (chat history) on plain Redis: :class:`SessionStore` and :class:`AsyncSessionStore`.
+"""Session memory (chat history) on plain Redis: :class:`SessionStore`.
 
-A store serves the sessions of one user (or namespace). Messages are opaque JSON documents (dicts)
-kept in insertion order; adapters (LangChain, LlamaIndex) decide what the dicts contain. Every
+A store serves the sessions of one user (or namespace). Messages are JSON documents (dicts) kept
+in insertion order; the chat adapters store them in agentmem's neutral chat format
+(:mod:`agentmem.messages`), so one session is readable from LangChain and LlamaIndex alike. Every
 write is one atomic Lua step that also maintains the user's session index and refreshes the
 sliding TTL of every key of the session, so a session expires as a whole. No Redis module, no
 ``KEYS``/``SCAN``; every key of a user shares one Cluster hash tag (see ``agentmem._redis.keys``).
 
-The two classes have identical method names; each method body is one line that runs a plan from
-``agentmem._redis.session_plans``.
+Each method has an ``a``-prefixed async twin; both run the same plan from
+``agentmem._redis.session_plans``, the sync one on the sync Redis client, the async one natively
+on ``redis.asyncio``.
 
 Example:
-    >>> with SessionStore(user_id="alice", ttl=3600) as store:
+    >>> with SessionStore(mem, user_id="alice", ttl=3600) as store:
     ...     store.append("chat-1", [{"role": "user", "content": "hi"}])
     ...     [m.data for m in store.read("chat-1")]
 """
@@ -19,11 +21,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
-from types import TracebackType
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 from agentmem._args import duration_ms
-from agentmem._plan import Plan, run_async, run_sync
+from agentmem._plan import Plan
 from agentmem._redis import session_plans as plans
 from agentmem._redis.keys import check_prefix, encode_id
 from agentmem._redis.session_plans import (
@@ -32,24 +33,24 @@ from agentmem._redis.session_plans import (
     SessionMessage,
     SessionSnapshot,
 )
+from agentmem._store import Store, require_scope
 from agentmem.core import AgentMem
 from agentmem.errors import InvalidInputError
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE_BYTES",
-    "AsyncSessionStore",
     "SessionInfo",
     "SessionMessage",
     "SessionSnapshot",
     "SessionStore",
 ]
 
-T = TypeVar("T")
-
 DEFAULT_MAX_MESSAGE_BYTES = 1 << 20
 """Default cap on one stored message (its encoded JSON envelope): 1 MiB."""
 
 Which = Literal["all", "active", "archived"]
+Messages = Sequence[Mapping[str, Any]]
+Ids = Sequence[str | None] | None
 
 
 def _positive(value: int | None, name: str, default: int) -> int:
@@ -60,20 +61,36 @@ def _positive(value: int | None, name: str, default: int) -> int:
     return value
 
 
-class _Base:
-    """Configuration shared by the sync and the async store (no I/O)."""
+class SessionStore(Store):
+    """Chat sessions of one user in Redis; every method has an ``a``-prefixed async twin.
+
+    Args:
+        memory: the :class:`AgentMem` to use (borrowed: never closed by the store). ``None``
+            builds ``AgentMem()`` from ``AGENTMEM_*`` environment variables, owned and closed by
+            the store.
+        user_id: the user or namespace the sessions belong to; any non-empty string. Required:
+            pass ``agentmem.SHARED`` for sessions every user may reach.
+        ttl: sliding expiry (seconds or timedelta) refreshed on every write, for every key of the
+            session; ``None`` keeps sessions until cleared (and makes written sessions persistent).
+        max_messages: keep at most this many active messages (oldest dropped on append).
+        max_message_bytes: largest stored message (encoded JSON); bigger ones raise
+            ``InvalidInputError`` and nothing is written. Default 1 MiB.
+
+    Raises:
+        InvalidInputError: a missing or invalid ``user_id``, or a bad policy value.
+    """
 
     def __init__(
         self,
         memory: AgentMem | None = None,
         *,
-        user_id: str = "default",
+        user_id: str,
         ttl: float | timedelta | None = None,
         max_messages: int | None = None,
         max_message_bytes: int | None = None,
     ) -> None:
         # Validate everything before building an AgentMem, so bad arguments leave nothing behind.
-        encode_id(user_id, "user_id")
+        encode_id(require_scope(user_id, "user_id", "SessionStore"), "user_id")
         policy = {
             "ttl_ms": duration_ms(ttl, "ttl"),
             "max_messages": _positive(max_messages, "max_messages", 0),
@@ -81,62 +98,35 @@ class _Base:
                 max_message_bytes, "max_message_bytes", DEFAULT_MAX_MESSAGE_BYTES
             ),
         }
-        if memory is not None:
+        if memory is not None and isinstance(memory, AgentMem):
             check_prefix(memory.key_prefix)
-        self._owns = memory is None
-        self._memory = memory if memory is not None else AgentMem()
+        super().__init__(memory)
         self._cfg = SessionConfig(
-            prefix=check_prefix(self._memory.key_prefix), user_id=user_id, **policy
+            prefix=check_prefix(self.memory.key_prefix), user_id=user_id, **policy
         )
 
     def __repr__(self) -> str:
         return (
-            f"{type(self).__name__}(user_id={self._cfg.user_id!r}, ttl_ms={self._cfg.ttl_ms}, "
+            f"SessionStore(user_id={self._cfg.user_id!r}, ttl_ms={self._cfg.ttl_ms}, "
             f"max_messages={self._cfg.max_messages or None}, owns_memory={self._owns})"
         )
-
-    @property
-    def memory(self) -> AgentMem:
-        """The :class:`AgentMem` whose Redis clients this store uses."""
-        return self._memory
 
     @property
     def user_id(self) -> str:
         """The user (or namespace) whose sessions this store reads and writes."""
         return self._cfg.user_id
 
-
-class SessionStore(_Base):
-    """Chat sessions of one user, on a sync Redis client.
-
-    Args:
-        memory: the :class:`AgentMem` to use (borrowed: never closed by the store). ``None``
-            builds ``AgentMem()`` from ``AGENTMEM_*`` environment variables, owned and closed by
-            the store.
-        user_id: the user or namespace the sessions belong to; any non-empty string.
-        ttl: sliding expiry (seconds or timedelta) refreshed on every write, for every key of the
-            session; ``None`` keeps sessions until cleared (and makes written sessions persistent).
-        max_messages: keep at most this many active messages (oldest dropped on append).
-        max_message_bytes: largest stored message (encoded JSON); bigger ones raise
-            ``InvalidInputError`` and nothing is written. Default 1 MiB.
-    """
-
-    def _run(self, plan: Plan[T]) -> T:
-        return run_sync(plan, self._memory.redis(), self._memory.settings.retry)
+    # -- writes ----------------------------------------------------------------------------------
 
     def append(
-        self,
-        session_id: str,
-        messages: Sequence[Mapping[str, Any]],
-        *,
-        ids: Sequence[str | None] | None = None,
-        archived: bool = False,
+        self, session_id: str, messages: Messages, *, ids: Ids = None, archived: bool = False
     ) -> int:
         """Append messages atomically in one round trip (trim and TTL in the same step).
 
         Args:
             session_id: the session; created on first write.
-            messages: JSON-encodable dicts, stored in this order after the existing ones.
+            messages: JSON documents (dicts with str keys), stored in this order after the
+                existing ones.
             ids: one id per message (``None`` entries get a generated id).
             archived: append to the archive instead of the active messages.
 
@@ -144,26 +134,39 @@ class SessionStore(_Base):
             The number of active messages afterwards.
 
         Raises:
-            InvalidInputError: bad ids or a message over ``max_message_bytes``; nothing written.
-            SerializationError: a message JSON cannot encode; nothing written.
+            InvalidInputError: a bad session id or ids, a non-str key, or a message over
+                ``max_message_bytes``; nothing written.
+            SerializationError: a message JSON cannot encode (or nested too deep); nothing
+                written.
         """
         return self._run(plans.append(self._cfg, session_id, messages, ids, archived=archived))
 
+    async def aappend(
+        self, session_id: str, messages: Messages, *, ids: Ids = None, archived: bool = False
+    ) -> int:
+        """Async twin of :meth:`append`."""
+        return await self._arun(
+            plans.append(self._cfg, session_id, messages, ids, archived=archived)
+        )
+
     def replace(
-        self,
-        session_id: str,
-        messages: Sequence[Mapping[str, Any]],
-        *,
-        ids: Sequence[str | None] | None = None,
-        archived: bool = False,
+        self, session_id: str, messages: Messages, *, ids: Ids = None, archived: bool = False
     ) -> int:
         """Replace all messages (active and archived) with ``messages``, atomically.
 
         Arguments, return value and errors are those of :meth:`append`.
         """
-        return self._run(
-            plans.append(self._cfg, session_id, messages, ids, replace=True, archived=archived)
+        return self._run(plans.replace(self._cfg, session_id, messages, ids, archived=archived))
+
+    async def areplace(
+        self, session_id: str, messages: Messages, *, ids: Ids = None, archived: bool = False
+    ) -> int:
+        """Async twin of :meth:`replace`."""
+        return await self._arun(
+            plans.replace(self._cfg, session_id, messages, ids, archived=archived)
         )
+
+    # -- reads -----------------------------------------------------------------------------------
 
     def read(
         self,
@@ -180,29 +183,65 @@ class SessionStore(_Base):
             offset: position of the first message; negative counts from the end.
             limit: at most this many messages; ``None`` for all.
             archived: read the archive instead of the active messages.
+
+        Raises:
+            InvalidInputError: ``offset`` or ``limit`` is not an int (or ``limit`` < 0).
         """
         return self._run(plans.read(self._cfg, session_id, offset, limit, archived=archived))
+
+    async def aread(
+        self,
+        session_id: str,
+        *,
+        offset: int = 0,
+        limit: int | None = None,
+        archived: bool = False,
+    ) -> list[SessionMessage]:
+        """Async twin of :meth:`read`."""
+        return await self._arun(plans.read(self._cfg, session_id, offset, limit, archived=archived))
 
     def count(self, session_id: str, *, archived: bool = False) -> int:
         """Number of active (or archived) messages; 0 for an unknown session."""
         return self._run(plans.count(self._cfg, session_id, archived=archived))
+
+    async def acount(self, session_id: str, *, archived: bool = False) -> int:
+        """Async twin of :meth:`count`."""
+        return await self._arun(plans.count(self._cfg, session_id, archived=archived))
+
+    # -- deletes ---------------------------------------------------------------------------------
 
     def delete_at(self, session_id: str, index: int) -> SessionMessage | None:
         """Remove the active message at ``index`` (negative from the end), keeping the others'
         order. Returns it, or None if ``index`` is out of range."""
         return self._run(plans.delete_at(self._cfg, session_id, index))
 
+    async def adelete_at(self, session_id: str, index: int) -> SessionMessage | None:
+        """Async twin of :meth:`delete_at`."""
+        return await self._arun(plans.delete_at(self._cfg, session_id, index))
+
     def delete_id(self, session_id: str, message_id: str) -> SessionMessage | None:
         """Remove the oldest active message with ``message_id``. Returns it, or None."""
         return self._run(plans.delete_id(self._cfg, session_id, message_id))
+
+    async def adelete_id(self, session_id: str, message_id: str) -> SessionMessage | None:
+        """Async twin of :meth:`delete_id`."""
+        return await self._arun(plans.delete_id(self._cfg, session_id, message_id))
 
     def archive_oldest(self, session_id: str, n: int) -> list[SessionMessage]:
         """Move the oldest ``n`` active messages to the archive (for compaction); return them."""
         return self._run(plans.pop_oldest(self._cfg, session_id, n, "archive"))
 
+    async def aarchive_oldest(self, session_id: str, n: int) -> list[SessionMessage]:
+        """Async twin of :meth:`archive_oldest`."""
+        return await self._arun(plans.pop_oldest(self._cfg, session_id, n, "archive"))
+
     def drop_oldest(self, session_id: str, n: int) -> list[SessionMessage]:
         """Delete the oldest ``n`` active messages; return them."""
         return self._run(plans.pop_oldest(self._cfg, session_id, n, "drop"))
+
+    async def adrop_oldest(self, session_id: str, n: int) -> list[SessionMessage]:
+        """Async twin of :meth:`drop_oldest`."""
+        return await self._arun(plans.pop_oldest(self._cfg, session_id, n, "drop"))
 
     def clear(
         self, session_id: str, *, which: Which = "all", returning: bool = False
@@ -221,21 +260,47 @@ class SessionStore(_Base):
         """
         return self._run(_clear(self._cfg, session_id, which, returning))
 
+    async def aclear(
+        self, session_id: str, *, which: Which = "all", returning: bool = False
+    ) -> list[SessionMessage]:
+        """Async twin of :meth:`clear`."""
+        return await self._arun(_clear(self._cfg, session_id, which, returning))
+
+    # -- metadata --------------------------------------------------------------------------------
+
     def set_title(self, session_id: str, title: str) -> None:
         """Set the title shown by :meth:`list_sessions` (creates an empty session if needed)."""
         return self._run(plans.set_title(self._cfg, session_id, title))
+
+    async def aset_title(self, session_id: str, title: str) -> None:
+        """Async twin of :meth:`set_title`."""
+        return await self._arun(plans.set_title(self._cfg, session_id, title))
 
     def info(self, session_id: str) -> SessionInfo | None:
         """The session's metadata, or None if it does not exist (or expired)."""
         return self._run(plans.info(self._cfg, session_id))
 
+    async def ainfo(self, session_id: str) -> SessionInfo | None:
+        """Async twin of :meth:`info`."""
+        return await self._arun(plans.info(self._cfg, session_id))
+
     def list_sessions(self, *, limit: int | None = None) -> list[SessionInfo]:
         """The user's sessions, most recently active first (from the index; no key scan)."""
         return self._run(plans.list_sessions(self._cfg, limit))
 
+    async def alist_sessions(self, *, limit: int | None = None) -> list[SessionInfo]:
+        """Async twin of :meth:`list_sessions`."""
+        return await self._arun(plans.list_sessions(self._cfg, limit))
+
+    # -- compaction ------------------------------------------------------------------------------
+
     def snapshot(self, session_id: str) -> SessionSnapshot:
         """Active messages, running summary and archive size, read in one consistent step."""
         return self._run(plans.snapshot(self._cfg, session_id))
+
+    async def asnapshot(self, session_id: str) -> SessionSnapshot:
+        """Async twin of :meth:`snapshot`."""
+        return await self._arun(plans.snapshot(self._cfg, session_id))
 
     def compact(self, session_id: str, upto: Sequence[SessionMessage], summary: str) -> bool:
         """Archive the oldest messages ``upto`` and store ``summary`` as the running summary.
@@ -245,135 +310,9 @@ class SessionStore(_Base):
         """
         return self._run(plans.compact(self._cfg, session_id, upto, summary))
 
-    def close(self) -> None:
-        """Close the :class:`AgentMem` if the store created it. Idempotent."""
-        if self._owns:
-            self._memory.close()
-
-    def __enter__(self) -> SessionStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-class AsyncSessionStore(_Base):
-    """Chat sessions of one user, on an asyncio Redis client. Same methods as
-    :class:`SessionStore`, awaited.
-
-    Args:
-        memory: the :class:`AgentMem` to use (borrowed: never closed by the store). ``None``
-            builds ``AgentMem()`` from ``AGENTMEM_*`` environment variables, owned and closed by
-            the store.
-        user_id: the user or namespace the sessions belong to; any non-empty string.
-        ttl: sliding expiry (seconds or timedelta) refreshed on every write, for every key of the
-            session; ``None`` keeps sessions until cleared (and makes written sessions persistent).
-        max_messages: keep at most this many active messages (oldest dropped on append).
-        max_message_bytes: largest stored message (encoded JSON); bigger ones raise
-            ``InvalidInputError`` and nothing is written. Default 1 MiB.
-    """
-
-    async def _run(self, plan: Plan[T]) -> T:
-        return await run_async(plan, await self._memory.aredis(), self._memory.settings.retry)
-
-    async def append(
-        self,
-        session_id: str,
-        messages: Sequence[Mapping[str, Any]],
-        *,
-        ids: Sequence[str | None] | None = None,
-        archived: bool = False,
-    ) -> int:
-        """Async twin of :meth:`SessionStore.append`."""
-        return await self._run(
-            plans.append(self._cfg, session_id, messages, ids, archived=archived)
-        )
-
-    async def replace(
-        self,
-        session_id: str,
-        messages: Sequence[Mapping[str, Any]],
-        *,
-        ids: Sequence[str | None] | None = None,
-        archived: bool = False,
-    ) -> int:
-        """Async twin of :meth:`SessionStore.replace`."""
-        return await self._run(
-            plans.append(self._cfg, session_id, messages, ids, replace=True, archived=archived)
-        )
-
-    async def read(
-        self,
-        session_id: str,
-        *,
-        offset: int = 0,
-        limit: int | None = None,
-        archived: bool = False,
-    ) -> list[SessionMessage]:
-        """Async twin of :meth:`SessionStore.read`."""
-        return await self._run(plans.read(self._cfg, session_id, offset, limit, archived=archived))
-
-    async def count(self, session_id: str, *, archived: bool = False) -> int:
-        """Async twin of :meth:`SessionStore.count`."""
-        return await self._run(plans.count(self._cfg, session_id, archived=archived))
-
-    async def delete_at(self, session_id: str, index: int) -> SessionMessage | None:
-        """Async twin of :meth:`SessionStore.delete_at`."""
-        return await self._run(plans.delete_at(self._cfg, session_id, index))
-
-    async def delete_id(self, session_id: str, message_id: str) -> SessionMessage | None:
-        """Async twin of :meth:`SessionStore.delete_id`."""
-        return await self._run(plans.delete_id(self._cfg, session_id, message_id))
-
-    async def archive_oldest(self, session_id: str, n: int) -> list[SessionMessage]:
-        """Async twin of :meth:`SessionStore.archive_oldest`."""
-        return await self._run(plans.pop_oldest(self._cfg, session_id, n, "archive"))
-
-    async def drop_oldest(self, session_id: str, n: int) -> list[SessionMessage]:
-        """Async twin of :meth:`SessionStore.drop_oldest`."""
-        return await self._run(plans.pop_oldest(self._cfg, session_id, n, "drop"))
-
-    async def clear(
-        self, session_id: str, *, which: Which = "all", returning: bool = False
-    ) -> list[SessionMessage]:
-        """Async twin of :meth:`SessionStore.clear`."""
-        return await self._run(_clear(self._cfg, session_id, which, returning))
-
-    async def set_title(self, session_id: str, title: str) -> None:
-        """Async twin of :meth:`SessionStore.set_title`."""
-        return await self._run(plans.set_title(self._cfg, session_id, title))
-
-    async def info(self, session_id: str) -> SessionInfo | None:
-        """Async twin of :meth:`SessionStore.info`."""
-        return await self._run(plans.info(self._cfg, session_id))
-
-    async def list_sessions(self, *, limit: int | None = None) -> list[SessionInfo]:
-        """Async twin of :meth:`SessionStore.list_sessions`."""
-        return await self._run(plans.list_sessions(self._cfg, limit))
-
-    async def snapshot(self, session_id: str) -> SessionSnapshot:
-        """Async twin of :meth:`SessionStore.snapshot`."""
-        return await self._run(plans.snapshot(self._cfg, session_id))
-
-    async def compact(self, session_id: str, upto: Sequence[SessionMessage], summary: str) -> bool:
-        """Async twin of :meth:`SessionStore.compact`."""
-        return await self._run(plans.compact(self._cfg, session_id, upto, summary))
-
-    async def aclose(self) -> None:
-        """Close the :class:`AgentMem` if the store created it. Idempotent."""
-        if self._owns:
-            await self._memory.aclose()
-
-    async def __aenter__(self) -> AsyncSessionStore:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
+    async def acompact(self, session_id: str, upto: Sequence[SessionMessage], summary: str) -> bool:
+        """Async twin of :meth:`compact`."""
+        return await self._arun(plans.compact(self._cfg, session_id, upto, summary))
 
 
 def _clear(

@@ -151,17 +151,17 @@ def systems(
     mem = AgentMem(settings, redis=client, async_redis=aclient)
 
     def lc_ours(session: str) -> AgentMemChatMessageHistory:
-        return AgentMemChatMessageHistory(session, user_id="bench", memory=mem, ttl=TTL)
+        return AgentMemChatMessageHistory(mem, session_id=session, user_id="bench", ttl=TTL)
 
     def lc_theirs(session: str) -> RedisChatMessageHistory:
         history = RedisChatMessageHistory(session, url=url, key_prefix=f"{prefix}-lc:", ttl=TTL)
         history.redis_client = client  # count its round trips on the same kind of connection
         return history
 
-    li_ours = AgentMemChatStore(memory=mem, user_id="bench", ttl=TTL)
+    li_ours = AgentMemChatStore(mem, user_id="bench", ttl=TTL)
     li_theirs = RedisChatStore(redis_client=client, aredis_client=aclient, ttl=TTL)
     # Memory's store is async-only; the sync benchmark drives it on a private event loop.
-    db_ours = AgentMemDBChatStore(memory=mem, user_id="bench-db", ttl=TTL)
+    db_ours = AgentMemDBChatStore(mem, user_id="bench-db", ttl=TTL)
 
     def li_theirs_key(session: str) -> str:
         return f"{prefix}-li:{session}"

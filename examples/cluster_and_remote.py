@@ -69,10 +69,10 @@ def main() -> None:
     user_id = f"ada-{run}"
     with AgentMem(settings) as mem:
         print(f"redis client: {type(mem.redis()).__name__}")
-        AgentMemChatMessageHistory(f"chat-{run}", user_id=user_id, memory=mem).add_messages(
+        AgentMemChatMessageHistory(mem, session_id=f"chat-{run}", user_id=user_id).add_messages(
             [HumanMessage("Hi, I'm Ada."), AIMessage("Hello Ada!")]
         )
-        chat = AgentMemChatMessageHistory(f"chat-{run}", user_id=user_id, memory=mem).messages
+        chat = AgentMemChatMessageHistory(mem, session_id=f"chat-{run}", user_id=user_id).messages
         print(f"session:   {len(chat)} messages read back, last {chat[-1].text!r}")
 
         config = {"configurable": {"thread_id": f"count-{run}", "user_id": user_id}}

@@ -27,7 +27,7 @@ warnings.filterwarnings("ignore", category=DeprecationWarning, module="inspect")
 
 def session(mem: AgentMem, user_id: str, session_id: str) -> tuple[FunctionAgent, Memory]:
     """What every process builds: an agent, and a Memory on the user's session in Redis."""
-    store = AgentMemDBChatStore(memory=mem, user_id=user_id)
+    store = AgentMemDBChatStore(mem, user_id=user_id)
     memory = Memory.from_defaults(session_id=session_id, chat_store=store)
     return FunctionAgent(llm=llamaindex_llm(), tools=[]), memory
 

@@ -145,7 +145,7 @@ async def llamaindex_part(user: str, run_id: str) -> None:
             llm=llamaindex_llm(),
             system_prompt="You are a helpful assistant with long-term memory.",
         )
-        chat_store = li.AgentMemDBChatStore(memory=mem, user_id=user)
+        chat_store = li.AgentMemDBChatStore(mem, user_id=user)
         memory = Memory.from_defaults(session_id="llamaindex-chat", chat_store=chat_store)
         question = "How do I take my tea?"
         say(f"     user:  {question}")

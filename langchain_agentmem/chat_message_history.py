@@ -1,10 +1,11 @@
 """LangChain chat history on agentmem's Redis session store.
 
 :class:`AgentMemChatMessageHistory` is a ``BaseChatMessageHistory`` (the legacy LangChain session
-memory used by ``RunnableWithMessageHistory``). Messages are stored with
-``langchain_core.messages.message_to_dict``, so every message type (tool calls, usage metadata,
-ids, content blocks) reads back equal. The async methods are native (``redis.asyncio``): no
-executor or thread.
+memory used by ``RunnableWithMessageHistory``). Messages are stored in agentmem's neutral chat
+format (:mod:`agentmem.messages`): every message type (tool calls, usage metadata, ids, content
+blocks) reads back equal, and the same session reads from LlamaIndex's ``AgentMemChatStore`` /
+``AgentMemDBChatStore`` with its roles, text, images, tool calls and ids. The async methods are
+native (``redis.asyncio``): no executor or thread.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from datetime import timedelta
+from types import TracebackType
 
 from langchain_core.chat_history import BaseChatMessageHistory
 from langchain_core.language_models import BaseChatModel
@@ -21,15 +23,16 @@ from langchain_core.messages import (
     HumanMessage,
     SystemMessage,
     ToolMessage,
-    message_to_dict,
-    messages_from_dict,
 )
 from langchain_core.messages.utils import count_tokens_approximately
+from typing_extensions import Self
 
+from agentmem._store import require_scope
 from agentmem.compaction import SUMMARY_PROMPT, Compaction
 from agentmem.core import AgentMem
 from agentmem.errors import ConflictError, InvalidInputError
-from agentmem.sessions import AsyncSessionStore, SessionMessage, SessionSnapshot, SessionStore
+from agentmem.sessions import SessionSnapshot, SessionStore
+from langchain_agentmem._messages import dump, load
 
 __all__ = ["AgentMemChatMessageHistory"]
 
@@ -41,17 +44,13 @@ TokenCounter = Callable[[Sequence[BaseMessage]], int]
 _COMPACT_ATTEMPTS = 3
 
 
-def _load(stored: list[SessionMessage]) -> list[BaseMessage]:
-    return messages_from_dict([m.data for m in stored])
-
-
 class _Compaction(Compaction[BaseMessage]):
     """Compaction of LangChain messages (the rules are in :class:`agentmem.compaction.Compaction`)."""
 
     def __init__(
         self, snapshot: SessionSnapshot, max_tokens: int, counter: TokenCounter, prompt: str
     ) -> None:
-        messages = _load(snapshot.messages)
+        messages = load(snapshot.messages)
         sizes = [counter([m]) for m in messages]
         super().__init__(snapshot, messages, sizes, max_tokens, prompt)
 
@@ -81,49 +80,57 @@ class AgentMemChatMessageHistory(BaseChatMessageHistory):
     Each ``add_messages`` call is one atomic round trip (an EVALSHA that appends, trims and
     refreshes the TTL of the whole session). :meth:`compact` / :meth:`acompact` fold old messages
     into a running summary; ``messages`` then returns the active (unsummarized) messages, and
-    :meth:`archived_messages` the summarized ones.
+    :meth:`archived_messages` the summarized ones. Use it in a ``with`` (or ``async with``) block
+    to close what it owns.
+
+    A message LlamaIndex wrote reads as the LangChain message with the same role, text, images
+    and tool calls; what LangChain has no field for is kept in
+    ``response_metadata["agentmem"]`` (never sent to a model) and stored again if the message is
+    written back.
 
     Args:
-        session_id: the conversation; any non-empty string.
-        user_id: the user or namespace the session belongs to (isolates sessions).
         memory: the :class:`AgentMem` to use (borrowed, never closed here). ``None`` builds
-            ``AgentMem()`` from ``AGENTMEM_*`` environment variables; close it with
-            :meth:`close` / :meth:`aclose`.
+            ``AgentMem()`` from ``AGENTMEM_*`` environment variables, closed by :meth:`close` /
+            :meth:`aclose`.
+        session_id: the conversation; any non-empty string.
+        user_id: the user the session belongs to (isolates sessions). Required: pass
+            ``agentmem.SHARED`` for sessions every user may reach.
         ttl: sliding expiry of the session (seconds or timedelta), refreshed on every write.
         max_messages: keep only the newest this many messages.
         max_message_bytes: largest stored message; bigger ones raise ``InvalidInputError``.
 
+    Raises:
+        InvalidInputError: a missing ``session_id`` or ``user_id``, or a first argument that is
+            not an ``AgentMem``.
+
     Example:
-        >>> history = AgentMemChatMessageHistory("chat-1", user_id="alice", memory=mem)
-        >>> history.add_user_message("hi")
-        >>> history.messages
+        >>> with AgentMemChatMessageHistory(mem, session_id="chat-1", user_id="alice") as h:
+        ...     h.add_user_message("hi")
+        ...     h.messages
         [HumanMessage(content='hi', ...)]
     """
 
     def __init__(
         self,
-        session_id: str,
-        *,
-        user_id: str = "default",
         memory: AgentMem | None = None,
+        *,
+        session_id: str,
+        user_id: str,
         ttl: float | timedelta | None = None,
         max_messages: int | None = None,
         max_message_bytes: int | None = None,
     ) -> None:
         super().__init__()
+        if memory is not None and not isinstance(memory, AgentMem):
+            raise InvalidInputError(
+                "AgentMemChatMessageHistory's first argument is the AgentMem to use (or None), "
+                f"got {type(memory).__name__}; pass session_id=... and user_id=... by keyword"
+            )
         if not isinstance(session_id, str) or not session_id:
             raise InvalidInputError(f"session_id must be a non-empty str, got {session_id!r:.80}")
-        self._owns = memory is None
-        shared = memory if memory is not None else AgentMem()
+        require_scope(user_id, "user_id", "AgentMemChatMessageHistory")
         self._store = SessionStore(
-            shared,
-            user_id=user_id,
-            ttl=ttl,
-            max_messages=max_messages,
-            max_message_bytes=max_message_bytes,
-        )
-        self._astore = AsyncSessionStore(
-            shared,
+            memory,
             user_id=user_id,
             ttl=ttl,
             max_messages=max_messages,
@@ -132,20 +139,30 @@ class AgentMemChatMessageHistory(BaseChatMessageHistory):
         self.session_id = session_id
 
     @property
+    def store(self) -> SessionStore:
+        """The core session store (sync and async) this history reads and writes."""
+        return self._store
+
+    @property
+    def user_id(self) -> str:
+        """The user the session belongs to."""
+        return self._store.user_id
+
+    @property
     def messages(self) -> list[BaseMessage]:  # type: ignore[override]
         """All messages of the session, oldest first (one round trip)."""
-        return _load(self._store.read(self.session_id))
+        return load(self._store.read(self.session_id))
 
     def add_messages(self, messages: Sequence[BaseMessage]) -> None:
         """Append ``messages`` in one atomic round trip.
 
         Raises:
-            InvalidInputError: a message is over ``max_message_bytes``; nothing was written.
+            InvalidInputError: a message is over ``max_message_bytes`` or not a message;
+                nothing was written.
             SerializationError: a message holds a value JSON cannot encode; nothing was written.
         """
-        self._store.append(
-            self.session_id, [message_to_dict(m) for m in messages], ids=[m.id for m in messages]
-        )
+        docs, ids = dump(messages)
+        self._store.append(self.session_id, docs, ids=ids)
 
     def clear(self) -> None:
         """Delete the session (messages, archive, metadata, index entry)."""
@@ -153,17 +170,16 @@ class AgentMemChatMessageHistory(BaseChatMessageHistory):
 
     async def aget_messages(self) -> list[BaseMessage]:
         """Async twin of :attr:`messages`."""
-        return _load(await self._astore.read(self.session_id))
+        return load(await self._store.aread(self.session_id))
 
     async def aadd_messages(self, messages: Sequence[BaseMessage]) -> None:
         """Async twin of :meth:`add_messages`."""
-        await self._astore.append(
-            self.session_id, [message_to_dict(m) for m in messages], ids=[m.id for m in messages]
-        )
+        docs, ids = dump(messages)
+        await self._store.aappend(self.session_id, docs, ids=ids)
 
     async def aclear(self) -> None:
         """Async twin of :meth:`clear`."""
-        await self._astore.clear(self.session_id)
+        await self._store.aclear(self.session_id)
 
     def compact(
         self,
@@ -213,29 +229,45 @@ class AgentMemChatMessageHistory(BaseChatMessageHistory):
     ) -> list[BaseMessage]:
         """Async twin of :meth:`compact` (awaits ``model.ainvoke``)."""
         for _ in range(_COMPACT_ATTEMPTS):
-            snapshot = await self._astore.snapshot(self.session_id)
+            snapshot = await self._store.asnapshot(self.session_id)
             work = _Compaction(snapshot, max_tokens, token_counter, prompt)
             if work.cut == 0:
                 return work.view(snapshot.summary)
             summary = (await model.ainvoke(work.request())).text
-            if await self._astore.compact(self.session_id, snapshot.messages[: work.cut], summary):
+            upto = snapshot.messages[: work.cut]
+            if await self._store.acompact(self.session_id, upto, summary):
                 return work.view(summary)
         raise ConflictError(f"session {self.session_id!r} kept changing during compaction; retry")
 
     def archived_messages(self) -> list[BaseMessage]:
         """Messages moved out of the active history by :meth:`compact`, oldest first."""
-        return _load(self._store.read(self.session_id, archived=True))
+        return load(self._store.read(self.session_id, archived=True))
 
     async def aarchived_messages(self) -> list[BaseMessage]:
         """Async twin of :meth:`archived_messages`."""
-        return _load(await self._astore.read(self.session_id, archived=True))
+        return load(await self._store.aread(self.session_id, archived=True))
 
     def close(self) -> None:
-        """Close the sync client of an :class:`AgentMem` this history created. Idempotent."""
-        if self._owns:
-            self._store.memory.close()
+        """Close the history (and the :class:`AgentMem` it created, if any). Idempotent."""
+        self._store.close()
 
     async def aclose(self) -> None:
-        """Close every client of an :class:`AgentMem` this history created. Idempotent."""
-        if self._owns:
-            await self._store.memory.aclose()
+        """Async twin of :meth:`close` (also closes an owned ``AgentMem``'s async clients)."""
+        await self._store.aclose()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()

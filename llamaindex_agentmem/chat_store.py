@@ -4,6 +4,8 @@
 Every method has its native async twin with LlamaIndex's exact names. It can also compact a long
 session into a running summary plus the newest messages (``compact`` / ``acompact``). The
 ``AsyncDBChatStore`` for the newer ``Memory`` is in :mod:`llamaindex_agentmem.db_chat_store`.
+Messages are stored in agentmem's neutral chat format (:mod:`agentmem.messages`), so a session
+written by LangChain's ``AgentMemChatMessageHistory`` reads here, and the other way round.
 
 Both stores serialize to their settings only: the Redis URL *without* its password, the key prefix and
 the session policy. A client is never serialized; it is built on first use (reading the password
@@ -16,6 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -26,13 +29,15 @@ from llama_index.core.storage.chat_store import loading
 from llama_index.core.storage.chat_store.base import BaseChatStore
 from typing_extensions import Self
 
+from agentmem._store import require_scope
 from agentmem.compaction import SUMMARY_PROMPT, Compaction
 from agentmem.config import AgentMemSettings
 from agentmem.core import AgentMem
-from agentmem.errors import ConflictError, SerializationError
-from agentmem.sessions import AsyncSessionStore, SessionMessage, SessionSnapshot, SessionStore
+from agentmem.errors import ConflictError, InvalidInputError
+from agentmem.sessions import SessionMessage, SessionSnapshot, SessionStore
+from llamaindex_agentmem._messages import AgentMemChatMessage, dump, load, load_one
 
-__all__ = ["AgentMemChatStore", "approximate_tokens"]
+__all__ = ["AgentMemChatMessage", "AgentMemChatStore", "approximate_tokens"]
 
 # A compaction commits only if the session's head did not change while the model was thinking.
 _COMPACT_ATTEMPTS = 3
@@ -57,23 +62,8 @@ def _without_password(url: str | None) -> str | None:
     return urlunsplit(parts._replace(netloc=f"{user}{parts.hostname or ''}{port}"))
 
 
-def _dump(messages: list[ChatMessage]) -> list[dict[str, Any]]:
-    try:
-        return [m.model_dump(mode="json") for m in messages]
-    except (ValueError, TypeError) as exc:  # pydantic's serialization errors are ValueErrors
-        raise SerializationError(
-            f"a ChatMessage cannot be stored as JSON ({exc}); make additional_kwargs values "
-            "JSON-compatible"
-        ) from exc
-
-
-def _load(stored: list[SessionMessage]) -> list[ChatMessage]:
-    # Validating the stored JSON bytes directly is one pass in pydantic-core (no dict in between).
-    return [ChatMessage.model_validate_json(m.data_json) for m in stored]
-
-
 def _load_one(stored: SessionMessage | None) -> ChatMessage | None:
-    return None if stored is None else ChatMessage.model_validate_json(stored.data_json)
+    return None if stored is None else load_one(stored)
 
 
 class _Compaction(Compaction[ChatMessage]):
@@ -82,7 +72,7 @@ class _Compaction(Compaction[ChatMessage]):
     def __init__(
         self, snapshot: SessionSnapshot, max_tokens: int, tokenizer: Tokenizer, prompt: str
     ) -> None:
-        messages = _load(snapshot.messages)
+        messages = load(snapshot.messages)
         super().__init__(snapshot, messages, [tokenizer(m) for m in messages], max_tokens, prompt)
 
     def answers_tool_call(self, message: ChatMessage) -> bool:
@@ -114,17 +104,25 @@ class _Connected(BaseModel):
     key_prefix: str | None = Field(
         default=None, description="Redis key prefix; None reads AGENTMEM_KEY_PREFIX."
     )
-    user_id: str = Field(default="default", description="User or namespace of the sessions.")
+    user_id: str = Field(description="User the sessions belong to (agentmem.SHARED: every user).")
     ttl: float | None = Field(default=None, description="Sliding session expiry in seconds.")
     max_messages: int | None = Field(default=None, description="Keep only this many messages.")
     max_message_bytes: int | None = Field(default=None, description="Largest stored message.")
 
     _memory: AgentMem | None = PrivateAttr(default=None)
     _owns: bool = PrivateAttr(default=False)
-    _sync: SessionStore | None = PrivateAttr(default=None)
-    _async: AsyncSessionStore | None = PrivateAttr(default=None)
+    _store: SessionStore | None = PrivateAttr(default=None)
 
-    def __init__(self, *, memory: AgentMem | None = None, **data: Any) -> None:
+    def __init__(self, memory: AgentMem | None = None, /, **data: Any) -> None:
+        name = type(self).__name__
+        if "memory" in data and memory is None:
+            memory = data.pop("memory")  # also accepted by keyword
+        if memory is not None and not isinstance(memory, AgentMem):
+            raise InvalidInputError(
+                f"{name}'s first argument is the AgentMem to use (or None), got "
+                f"{type(memory).__name__}; pass user_id=... and other settings by keyword"
+            )
+        require_scope(data.get("user_id"), "user_id", name)
         if memory is not None:
             redis = memory.settings.redis
             url = _without_password(redis.url)
@@ -139,12 +137,7 @@ class _Connected(BaseModel):
         # Pickling keeps the settings only; the unpickled store builds its client on first use.
         # (BaseComponent's own __getstate__ would probe every attribute and log warnings.)
         state = BaseModel.__getstate__(self)
-        state["__pydantic_private__"] = {
-            "_memory": None,
-            "_owns": False,
-            "_sync": None,
-            "_async": None,
-        }
+        state["__pydantic_private__"] = {"_memory": None, "_owns": False, "_store": None}
         return state
 
     def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Self:
@@ -152,7 +145,7 @@ class _Connected(BaseModel):
         # connection pools, like a client); one this store owns is not, so the copy builds its own.
         clone = self.model_copy()
         clone._memory = None if self._owns else self._memory
-        clone._owns, clone._sync, clone._async = False, None, None
+        clone._owns, clone._store = False, None
         return clone
 
     def _agentmem(self) -> AgentMem:
@@ -177,44 +170,64 @@ class _Connected(BaseModel):
 
     @property
     def sessions(self) -> SessionStore:
-        """The sync core store (built on first use)."""
-        if self._sync is None:
-            self._sync = SessionStore(self._agentmem(), **self._options())
-        return self._sync
-
-    @property
-    def asessions(self) -> AsyncSessionStore:
-        """The async core store (built on first use)."""
-        if self._async is None:
-            self._async = AsyncSessionStore(self._agentmem(), **self._options())
-        return self._async
+        """The core session store, sync and async (built on first use)."""
+        if self._store is None:
+            self._store = SessionStore(self._agentmem(), **self._options())
+        return self._store
 
     def close(self) -> None:
-        """Close the sync client if this store built its own :class:`AgentMem`. Idempotent."""
+        """Close the store (and the :class:`AgentMem` it built, if any). Idempotent."""
+        if self._store is not None:
+            self._store.close()
         if self._owns and self._memory is not None:
             self._memory.close()
 
     async def aclose(self) -> None:
-        """Close every client if this store built its own :class:`AgentMem`. Idempotent."""
+        """Async twin of :meth:`close` (also closes an owned ``AgentMem``'s async clients)."""
+        if self._store is not None:
+            await self._store.aclose()
         if self._owns and self._memory is not None:
             await self._memory.aclose()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
 
 
 class AgentMemChatStore(_Connected, BaseChatStore):
     """``BaseChatStore`` on Redis: one session of ``user_id`` per chat-store key.
 
+    A message LangChain wrote reads as the ``ChatMessage`` with the same role, text, images, tool
+    calls (``ToolCallBlock``) and ids; what a ``ChatMessage`` has no field for comes back on an
+    :class:`AgentMemChatMessage` and is stored again if the message is written back.
+
     Args:
-        memory: an :class:`AgentMem` to use (borrowed). ``None`` builds one from the fields
-            below and ``AGENTMEM_*`` environment variables on first use.
+        memory: an :class:`AgentMem` to use (borrowed; the only positional argument). ``None``
+            builds one from the fields below and ``AGENTMEM_*`` environment variables on first
+            use.
         redis_url: Redis URL (a password in it is dropped from the serialized form).
         key_prefix: Redis key prefix.
-        user_id: user or namespace the sessions belong to.
+        user_id: the user the sessions belong to. Required: pass ``agentmem.SHARED`` for
+            sessions every user may reach.
         ttl: sliding expiry of each session in seconds.
         max_messages: keep only the newest this many messages per key.
         max_message_bytes: largest stored message.
 
     Example:
-        >>> store = AgentMemChatStore(memory=mem, user_id="alice", ttl=3600)
+        >>> store = AgentMemChatStore(mem, user_id="alice", ttl=3600)
         >>> memory = ChatMemoryBuffer.from_defaults(chat_store=store, chat_store_key="chat-1")
     """
 
@@ -225,20 +238,20 @@ class AgentMemChatStore(_Connected, BaseChatStore):
 
     def set_messages(self, key: str, messages: list[ChatMessage]) -> None:
         """Replace the messages of ``key`` atomically (one round trip)."""
-        self.sessions.replace(key, _dump(messages))
+        self.sessions.replace(key, dump(messages))
 
     def get_messages(self, key: str, **kwargs: Any) -> list[ChatMessage]:
         """The messages of ``key``, oldest first; ``[]`` for an unknown key."""
-        return _load(self.sessions.read(key))
+        return load(self.sessions.read(key))
 
     def add_message(self, key: str, message: ChatMessage) -> None:
         """Append one message (one round trip, TTL refreshed)."""
-        self.sessions.append(key, _dump([message]))
+        self.sessions.append(key, dump([message]))
 
     def delete_messages(self, key: str) -> list[ChatMessage] | None:
         """Delete ``key`` and return its messages (read in the same atomic step); None if it
         had none."""
-        return _load(self.sessions.clear(key, returning=True)) or None
+        return load(self.sessions.clear(key, returning=True)) or None
 
     def delete_message(self, key: str, idx: int) -> ChatMessage | None:
         """Delete the message at position ``idx``; None if out of range."""
@@ -254,31 +267,31 @@ class AgentMemChatStore(_Connected, BaseChatStore):
 
     async def aset_messages(self, key: str, messages: list[ChatMessage]) -> None:
         """Async twin of :meth:`set_messages`."""
-        await self.asessions.replace(key, _dump(messages))
+        await self.sessions.areplace(key, dump(messages))
 
     async def aget_messages(self, key: str, **kwargs: Any) -> list[ChatMessage]:
         """Async twin of :meth:`get_messages`."""
-        return _load(await self.asessions.read(key))
+        return load(await self.sessions.aread(key))
 
     async def async_add_message(self, key: str, message: ChatMessage) -> None:
         """Async twin of :meth:`add_message` (LlamaIndex's name)."""
-        await self.asessions.append(key, _dump([message]))
+        await self.sessions.aappend(key, dump([message]))
 
     async def adelete_messages(self, key: str) -> list[ChatMessage] | None:
         """Async twin of :meth:`delete_messages`."""
-        return _load(await self.asessions.clear(key, returning=True)) or None
+        return load(await self.sessions.aclear(key, returning=True)) or None
 
     async def adelete_message(self, key: str, idx: int) -> ChatMessage | None:
         """Async twin of :meth:`delete_message`."""
-        return _load_one(await self.asessions.delete_at(key, idx))
+        return _load_one(await self.sessions.adelete_at(key, idx))
 
     async def adelete_last_message(self, key: str) -> ChatMessage | None:
         """Async twin of :meth:`delete_last_message`."""
-        return _load_one(await self.asessions.delete_at(key, -1))
+        return _load_one(await self.sessions.adelete_at(key, -1))
 
     async def aget_keys(self) -> list[str]:
         """Async twin of :meth:`get_keys`."""
-        return [s.session_id for s in await self.asessions.list_sessions()]
+        return [s.session_id for s in await self.sessions.alist_sessions()]
 
     def compact(
         self,
@@ -328,22 +341,22 @@ class AgentMemChatStore(_Connected, BaseChatStore):
     ) -> list[ChatMessage]:
         """Async twin of :meth:`compact` (awaits ``llm.achat``)."""
         for _ in range(_COMPACT_ATTEMPTS):
-            snapshot = await self.asessions.snapshot(key)
+            snapshot = await self.sessions.asnapshot(key)
             work = _Compaction(snapshot, max_tokens, tokenizer, prompt)
             if work.cut == 0:
                 return work.view(snapshot.summary)
             summary = (await llm.achat(work.request())).message.content or ""
-            if await self.asessions.compact(key, snapshot.messages[: work.cut], summary):
+            if await self.sessions.acompact(key, snapshot.messages[: work.cut], summary):
                 return work.view(summary)
         raise ConflictError(f"session {key!r} kept changing during compaction; retry")
 
     def get_archived_messages(self, key: str) -> list[ChatMessage]:
         """Messages moved out of ``key`` by :meth:`compact`, oldest first."""
-        return _load(self.sessions.read(key, archived=True))
+        return load(self.sessions.read(key, archived=True))
 
     async def aget_archived_messages(self, key: str) -> list[ChatMessage]:
         """Async twin of :meth:`get_archived_messages`."""
-        return _load(await self.asessions.read(key, archived=True))
+        return load(await self.sessions.aread(key, archived=True))
 
 
 # ChatMemoryBuffer.from_dict only rebuilds chat stores listed here (SimpleChatStore by default),

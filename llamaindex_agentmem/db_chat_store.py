@@ -11,7 +11,8 @@ from __future__ import annotations
 from llama_index.core.base.llms.types import ChatMessage
 from llama_index.core.storage.chat_store.base_db import AsyncDBChatStore, MessageStatus
 
-from llamaindex_agentmem.chat_store import _Connected, _dump, _load, _load_one
+from llamaindex_agentmem._messages import dump, load
+from llamaindex_agentmem.chat_store import _Connected, _load_one
 
 __all__ = ["AgentMemDBChatStore"]
 
@@ -24,11 +25,12 @@ class AgentMemDBChatStore(_Connected, AsyncDBChatStore):
     ``status=MessageStatus.ARCHIVED``, or with ``status=None`` (archived first, then active).
     Unlike the SQL store, ``delete_message`` takes a *position* among the active messages.
 
-    Takes the same arguments as :class:`AgentMemChatStore`.
+    Takes the same arguments as :class:`AgentMemChatStore` (``user_id`` is required), reads
+    sessions LangChain wrote, and works in ``with`` / ``async with`` blocks.
 
     Example:
         >>> memory = Memory.from_defaults(
-        ...     session_id="chat-1", chat_store=AgentMemDBChatStore(memory=mem, user_id="alice")
+        ...     session_id="chat-1", chat_store=AgentMemDBChatStore(mem, user_id="alice")
         ... )
     """
 
@@ -42,22 +44,22 @@ class AgentMemDBChatStore(_Connected, AsyncDBChatStore):
         """Messages of ``key`` with ``status`` (None: all), oldest first, paged."""
         if status is not None:
             archived = status == MessageStatus.ARCHIVED
-            stored = await self.asessions.read(
+            stored = await self.sessions.aread(
                 key, offset=offset or 0, limit=limit, archived=archived
             )
-            return _load(stored)
-        everything = await self.asessions.read(key, archived=True)
-        everything += await self.asessions.read(key)
+            return load(stored)
+        everything = await self.sessions.aread(key, archived=True)
+        everything += await self.sessions.aread(key)
         start = offset or 0
-        return _load(everything[start : None if limit is None else start + limit])
+        return load(everything[start : None if limit is None else start + limit])
 
     async def count_messages(
         self, key: str, status: MessageStatus | None = MessageStatus.ACTIVE
     ) -> int:
         """Number of messages of ``key`` with ``status`` (None: all)."""
         if status is None:
-            return await self.asessions.count(key) + await self.asessions.count(key, archived=True)
-        return await self.asessions.count(key, archived=status == MessageStatus.ARCHIVED)
+            return await self.sessions.acount(key) + await self.sessions.acount(key, archived=True)
+        return await self.sessions.acount(key, archived=status == MessageStatus.ARCHIVED)
 
     async def add_message(
         self, key: str, message: ChatMessage, status: MessageStatus = MessageStatus.ACTIVE
@@ -69,38 +71,36 @@ class AgentMemDBChatStore(_Connected, AsyncDBChatStore):
         self, key: str, messages: list[ChatMessage], status: MessageStatus = MessageStatus.ACTIVE
     ) -> None:
         """Append messages in order with ``status``, atomically in one round trip."""
-        await self.asessions.append(key, _dump(messages), archived=status == MessageStatus.ARCHIVED)
+        await self.sessions.aappend(key, dump(messages), archived=status == MessageStatus.ARCHIVED)
 
     async def set_messages(
         self, key: str, messages: list[ChatMessage], status: MessageStatus = MessageStatus.ACTIVE
     ) -> None:
         """Delete every message of ``key`` (any status), then store ``messages``; atomically."""
-        await self.asessions.replace(
-            key, _dump(messages), archived=status == MessageStatus.ARCHIVED
-        )
+        await self.sessions.areplace(key, dump(messages), archived=status == MessageStatus.ARCHIVED)
 
     async def delete_message(self, key: str, idx: int) -> ChatMessage | None:
         """Delete the active message at position ``idx``; None if out of range."""
-        return _load_one(await self.asessions.delete_at(key, idx))
+        return _load_one(await self.sessions.adelete_at(key, idx))
 
     async def delete_messages(self, key: str, status: MessageStatus | None = None) -> None:
         """Delete the messages of ``key`` with ``status`` (None: the whole session)."""
         if status is None:
-            await self.asessions.clear(key)
+            await self.sessions.aclear(key)
         elif status == MessageStatus.ARCHIVED:
-            await self.asessions.clear(key, which="archived")
+            await self.sessions.aclear(key, which="archived")
         else:
-            await self.asessions.clear(key, which="active")
+            await self.sessions.aclear(key, which="active")
 
     async def delete_oldest_messages(self, key: str, n: int) -> list[ChatMessage]:
         """Delete the oldest ``n`` active messages and return them."""
-        return _load(await self.asessions.drop_oldest(key, n))
+        return load(await self.sessions.adrop_oldest(key, n))
 
     async def archive_oldest_messages(self, key: str, n: int) -> list[ChatMessage]:
         """Move the oldest ``n`` active messages to the archive (atomically); return them."""
-        return _load(await self.asessions.archive_oldest(key, n))
+        return load(await self.sessions.aarchive_oldest(key, n))
 
     async def get_keys(self) -> list[str]:
         """Keys (sessions) of this user that hold messages, most recently active first."""
-        listed = await self.asessions.list_sessions()
+        listed = await self.sessions.alist_sessions()
         return [s.session_id for s in listed if s.message_count or s.archived_count]

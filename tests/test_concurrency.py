@@ -11,7 +11,7 @@ from typing import Annotated, Any, TypedDict
 from langgraph.graph import END, START, StateGraph
 
 from agentmem import AgentMem, AgentMemSettings
-from agentmem.sessions import AsyncSessionStore, SessionStore
+from agentmem.sessions import SessionStore
 from langchain_agentmem import AgentMemCheckpointSaver
 
 SESSIONS, APPENDS = 100, 20
@@ -37,7 +37,7 @@ async def test_100_sessions_written_from_threads_and_tasks_at_once(
 ) -> None:
     sync_store = SessionStore(mem, user_id="load")
     async_mem = AgentMem(redis_settings)
-    async_store = AsyncSessionStore(async_mem, user_id="load")
+    async_store = SessionStore(async_mem, user_id="load")
 
     def write_sync(session: int) -> None:
         for turn in range(APPENDS):
@@ -45,7 +45,7 @@ async def test_100_sessions_written_from_threads_and_tasks_at_once(
 
     async def write_async(session: int) -> None:
         for turn in range(APPENDS):
-            await async_store.append(f"s{session}", _batch(session, turn))
+            await async_store.aappend(f"s{session}", _batch(session, turn))
 
     half = SESSIONS // 2
 

@@ -13,7 +13,7 @@ FRAMEWORKS = ("langchain", "langchain_core", "langgraph", "llama_index", "workfl
 def test_public_exports_are_pinned() -> None:
     assert sorted(agentmem.__all__) == sorted(
         [
-            "AgentMem", "SHARED", "RunStateError", "AsyncSessionStore",
+            "AgentMem", "SHARED", "RunStateError",
             "CheckpointStore", "LongTermMemory", "MemoryHit", "MemoryRecord", "RunStore",
             "SessionStore", "AgentMemError", "AgentMemSettings", "AuthenticationFailed",
             "BackendError", "BackendTimeout", "BackendUnavailable", "ClosedError",

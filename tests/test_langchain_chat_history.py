@@ -83,7 +83,7 @@ def ops(history: AgentMemChatMessageHistory, flavour: str) -> dict[str, Callable
 
 
 async def test_every_message_type_round_trips_exactly(mem: AgentMem, flavour: str) -> None:
-    history = AgentMemChatMessageHistory("s", user_id="alice", memory=mem)
+    history = AgentMemChatMessageHistory(mem, session_id="s", user_id="alice")
     op = ops(history, flavour)
     original = every_message_type()
     await ev(op["add"](original[:3]))
@@ -99,8 +99,8 @@ async def test_every_message_type_round_trips_exactly(mem: AgentMem, flavour: st
 
 
 async def test_clear_empties_only_this_session(mem: AgentMem, flavour: str) -> None:
-    history = AgentMemChatMessageHistory("s", memory=mem)
-    other = AgentMemChatMessageHistory("s", user_id="someone-else", memory=mem)
+    history = AgentMemChatMessageHistory(mem, session_id="s", user_id="u")
+    other = AgentMemChatMessageHistory(mem, session_id="s", user_id="someone-else")
     await ev(ops(history, flavour)["add"]([HumanMessage("a")]))
     other.add_messages([HumanMessage("b")])
     await ev(ops(history, flavour)["clear"]())
@@ -109,7 +109,7 @@ async def test_clear_empties_only_this_session(mem: AgentMem, flavour: str) -> N
 
 
 async def test_sync_and_async_share_one_history(mem: AgentMem) -> None:
-    history = AgentMemChatMessageHistory("s", memory=mem)
+    history = AgentMemChatMessageHistory(mem, session_id="s", user_id="u")
     history.add_user_message("one")
     await history.aadd_messages([AIMessage("two")])
     assert [m.content for m in await history.aget_messages()] == ["one", "two"]
@@ -119,7 +119,7 @@ async def test_sync_and_async_share_one_history(mem: AgentMem) -> None:
 async def test_oversized_and_unserializable_messages_write_nothing(
     mem: AgentMem, flavour: str
 ) -> None:
-    history = AgentMemChatMessageHistory("s", memory=mem, max_message_bytes=500)
+    history = AgentMemChatMessageHistory(mem, session_id="s", user_id="u", max_message_bytes=500)
     op = ops(history, flavour)
     with pytest.raises(InvalidInputError, match="max_message_bytes=500"):
         await ev(op["add"]([HumanMessage("ok"), HumanMessage("x" * 600)]))
@@ -129,7 +129,7 @@ async def test_oversized_and_unserializable_messages_write_nothing(
 
 
 async def test_max_messages_keeps_a_stable_window(mem: AgentMem, flavour: str) -> None:
-    history = AgentMemChatMessageHistory("s", memory=mem, max_messages=3)
+    history = AgentMemChatMessageHistory(mem, session_id="s", user_id="u", max_messages=3)
     op = ops(history, flavour)
     await ev(op["add"]([HumanMessage(str(i)) for i in range(5)]))
     assert [m.content for m in await ev(op["get"]())] == ["2", "3", "4"]
@@ -148,7 +148,7 @@ def test_is_a_base_chat_message_history_without_executor_fallbacks() -> None:
 
 def test_empty_session_id_is_rejected(mem: AgentMem) -> None:
     with pytest.raises(InvalidInputError, match="session_id"):
-        AgentMemChatMessageHistory("", memory=mem)
+        AgentMemChatMessageHistory(mem, session_id="", user_id="u")
 
 
 def _chain(mem: AgentMem, replies: list[str]) -> RunnableWithMessageHistory:
@@ -157,7 +157,7 @@ def _chain(mem: AgentMem, replies: list[str]) -> RunnableWithMessageHistory:
     )
     return RunnableWithMessageHistory(
         prompt | FakeListChatModel(responses=replies),  # type: ignore[arg-type]
-        lambda session_id: AgentMemChatMessageHistory(session_id, user_id="u", memory=mem),
+        lambda session_id: AgentMemChatMessageHistory(mem, session_id=session_id, user_id="u"),
         input_messages_key="question",
         history_messages_key="history",
     )
@@ -168,7 +168,7 @@ def test_runnable_with_message_history_sync(mem: AgentMem) -> None:
     config: Any = {"configurable": {"session_id": "conv"}}
     assert chain.invoke({"question": "hi"}, config=config).content == "hello!"
     assert chain.invoke({"question": "what did I say?"}, config=config).content == "you said hi"
-    stored = AgentMemChatMessageHistory("conv", user_id="u", memory=mem).messages
+    stored = AgentMemChatMessageHistory(mem, session_id="conv", user_id="u").messages
     assert [(m.type, m.content) for m in stored] == [
         ("human", "hi"),
         ("ai", "hello!"),
@@ -182,7 +182,7 @@ async def test_runnable_with_message_history_async(mem: AgentMem) -> None:
     config: Any = {"configurable": {"session_id": "conv"}}
     assert (await chain.ainvoke({"question": "q1"}, config=config)).content == "first"
     assert (await chain.ainvoke({"question": "q2"}, config=config)).content == "second"
-    stored = await AgentMemChatMessageHistory("conv", user_id="u", memory=mem).aget_messages()
+    stored = await AgentMemChatMessageHistory(mem, session_id="conv", user_id="u").aget_messages()
     assert [m.content for m in stored] == ["q1", "first", "q2", "second"]
 
 
@@ -252,7 +252,7 @@ async def compact(history: AgentMemChatMessageHistory, flavour: str, **kw: Any) 
 async def test_compaction_keeps_tool_calls_with_their_results_and_archives_the_rest(
     mem: AgentMem, flavour: str
 ) -> None:
-    history = AgentMemChatMessageHistory("s", memory=mem)
+    history = AgentMemChatMessageHistory(mem, session_id="s", user_id="u")
     turn = tool_turn()
     history.add_messages(turn)
     model = ScriptedModel(replies=["Ada looked up first and second."])
@@ -270,7 +270,7 @@ async def test_compaction_keeps_tool_calls_with_their_results_and_archives_the_r
 
 
 async def test_compaction_merges_into_the_running_summary(mem: AgentMem, flavour: str) -> None:
-    history = AgentMemChatMessageHistory("s", memory=mem)
+    history = AgentMemChatMessageHistory(mem, session_id="s", user_id="u")
     history.add_messages([HumanMessage(f"q{i}") for i in range(4)])
     model = ScriptedModel(replies=["S1", "S2"])
     await compact(history, flavour, model=model, max_tokens=20)
@@ -285,7 +285,7 @@ async def test_compaction_merges_into_the_running_summary(mem: AgentMem, flavour
 async def test_compaction_does_not_call_the_model_when_everything_fits(
     mem: AgentMem, flavour: str
 ) -> None:
-    history = AgentMemChatMessageHistory("s", memory=mem)
+    history = AgentMemChatMessageHistory(mem, session_id="s", user_id="u")
     history.add_messages([HumanMessage("a"), AIMessage("b")])
     model = ScriptedModel(replies=[])
     assert await compact(history, flavour, model=model, max_tokens=100) == history.messages
@@ -295,7 +295,7 @@ async def test_compaction_does_not_call_the_model_when_everything_fits(
 async def test_compaction_keeps_the_newest_group_even_over_budget(
     mem: AgentMem, flavour: str
 ) -> None:
-    history = AgentMemChatMessageHistory("s", memory=mem)
+    history = AgentMemChatMessageHistory(mem, session_id="s", user_id="u")
     turn = tool_turn()[:4]  # ends in a tool call group of three messages
     history.add_messages(turn)
     view = await compact(history, flavour, model=ScriptedModel(replies=["S"]), max_tokens=10)
@@ -323,9 +323,9 @@ class InterferingModel(ScriptedModel):
 async def test_compaction_retries_when_another_writer_changed_the_session(
     mem: AgentMem, flavour: str
 ) -> None:
-    history = AgentMemChatMessageHistory("s", memory=mem)
+    history = AgentMemChatMessageHistory(mem, session_id="s", user_id="u")
     history.add_messages([HumanMessage(f"q{i}") for i in range(6)])
-    rival = SessionStore(mem)
+    rival = SessionStore(mem, user_id="u")
     model = InterferingModel(
         replies=["stale", "fresh"], interfere=lambda: rival.archive_oldest("s", 1)
     )
@@ -339,12 +339,80 @@ async def test_compaction_retries_when_another_writer_changed_the_session(
 async def test_compaction_gives_up_with_conflict_error_under_constant_interference(
     mem: AgentMem, flavour: str
 ) -> None:
-    history = AgentMemChatMessageHistory("s", memory=mem)
+    history = AgentMemChatMessageHistory(mem, session_id="s", user_id="u")
     history.add_messages([HumanMessage(f"q{i}") for i in range(10)])
-    rival = SessionStore(mem)
+    rival = SessionStore(mem, user_id="u")
     model = InterferingModel(
         replies=["a", "b", "c"], interfere=lambda: rival.archive_oldest("s", 1), times=3
     )
     with pytest.raises(ConflictError, match="kept changing"):
         await compact(history, flavour, model=model, max_tokens=20)
     assert history.archived_messages() == [HumanMessage(f"q{i}") for i in range(3)]
+
+
+# -- constructor, lifecycle, validation ----------------------------------------------------------
+
+
+def test_the_user_must_be_named_and_memory_comes_first(mem: AgentMem) -> None:
+    from agentmem import SHARED
+
+    with pytest.raises(TypeError):
+        AgentMemChatMessageHistory(mem, session_id="s")  # type: ignore[call-arg]
+    with pytest.raises(InvalidInputError, match=r"AgentMemChatMessageHistory needs user_id="):
+        AgentMemChatMessageHistory(mem, session_id="s", user_id="")
+    with pytest.raises(InvalidInputError, match="first argument is the AgentMem"):
+        AgentMemChatMessageHistory("s", session_id="s", user_id="u")  # type: ignore[arg-type]
+    shared = AgentMemChatMessageHistory(mem, session_id="s", user_id=SHARED)
+    shared.add_user_message("for everyone")
+    assert AgentMemChatMessageHistory(mem, session_id="s", user_id="u").messages == []
+    assert SessionStore(mem, user_id=SHARED).count("s") == 1
+
+
+async def test_with_blocks_close_the_history_and_leave_a_borrowed_memory_open(
+    mem: AgentMem,
+) -> None:
+    from agentmem import ClosedError
+
+    with AgentMemChatMessageHistory(mem, session_id="s", user_id="u") as history:
+        history.add_user_message("one")
+    with pytest.raises(ClosedError):
+        history.messages  # noqa: B018
+    async with AgentMemChatMessageHistory(mem, session_id="s", user_id="u") as history:
+        assert [m.text for m in await history.aget_messages()] == ["one"]
+    with pytest.raises(ClosedError):
+        await history.aget_messages()
+    assert mem.redis().ping()
+
+
+async def test_bad_messages_raise_typed_errors_and_write_nothing(
+    mem: AgentMem, flavour: str
+) -> None:
+    history = AgentMemChatMessageHistory(mem, session_id="s", user_id="u")
+    op = ops(history, flavour)
+    deep: Any = "leaf"
+    for _ in range(3000):
+        deep = [deep]
+    with pytest.raises(SerializationError, match="nested more than"):
+        await ev(op["add"]([HumanMessage("ok"), AIMessage("a", additional_kwargs={"d": deep})]))
+    with pytest.raises(SerializationError, match="key 1"):
+        await ev(op["add"]([AIMessage("a", response_metadata={1: "x", "1": "y"})]))
+    with pytest.raises(SerializationError, match="message 0"):
+        await ev(op["add"]([HumanMessage("lone \ud800 surrogate")]))
+    with pytest.raises(InvalidInputError, match="not a LangChain BaseMessage"):
+        await ev(op["add"](["just text"]))
+    with pytest.raises(InvalidInputError, match="session_id"):
+        await ev(
+            ops(AgentMemChatMessageHistory(mem, session_id="s\ud800", user_id="u"), flavour)["add"](
+                [HumanMessage("x")]
+            )
+        )
+    assert await ev(op["get"]()) == []
+    assert SessionStore(mem, user_id="u").list_sessions() == []
+
+
+def test_messages_stored_before_the_neutral_format_still_read(mem: AgentMem) -> None:
+    from langchain_core.messages import message_to_dict
+
+    old = every_message_type()
+    SessionStore(mem, user_id="u").append("s", [message_to_dict(m) for m in old])
+    assert AgentMemChatMessageHistory(mem, session_id="s", user_id="u").messages == old

@@ -103,7 +103,7 @@ def call(request: pytest.FixtureRequest) -> Callable[..., Any]:
 
 
 async def test_behaves_like_simple_chat_store(mem: AgentMem, call: Callable[..., Any]) -> None:
-    ours, reference = AgentMemChatStore(memory=mem, user_id="u"), SimpleChatStore()
+    ours, reference = AgentMemChatStore(mem, user_id="u"), SimpleChatStore()
     script: list[tuple[str, tuple[Any, ...]]] = [
         ("get_messages", ("a",)),
         ("set_messages", ("a", [chat("1"), chat("2"), chat("3"), chat("4")])),
@@ -132,7 +132,7 @@ async def test_behaves_like_simple_chat_store(mem: AgentMem, call: Callable[...,
 
 
 async def test_rich_messages_round_trip_exactly(mem: AgentMem, call: Callable[..., Any]) -> None:
-    store = AgentMemChatStore(memory=mem)
+    store = AgentMemChatStore(mem, user_id="u")
     await ev(call(store, "set_messages", "k", rich_messages()))
     await ev(call(store, "add_message", "k", chat("more")))
     assert dumped(await ev(call(store, "get_messages", "k"))) == dumped(
@@ -144,8 +144,8 @@ async def test_get_keys_lists_only_this_users_sessions(
     mem: AgentMem, call: Callable[..., Any]
 ) -> None:
     alice, bob = (
-        AgentMemChatStore(memory=mem, user_id="alice"),
-        AgentMemChatStore(memory=mem, user_id="bob"),
+        AgentMemChatStore(mem, user_id="alice"),
+        AgentMemChatStore(mem, user_id="bob"),
     )
     await ev(call(alice, "add_message", "a1", chat("x")))
     await ev(call(alice, "add_message", "a2", chat("x")))
@@ -163,7 +163,7 @@ def test_methods_are_native_and_never_use_threads() -> None:
 
 
 def test_oversized_message_writes_nothing(mem: AgentMem) -> None:
-    store = AgentMemChatStore(memory=mem, max_message_bytes=300)
+    store = AgentMemChatStore(mem, user_id="u", max_message_bytes=300)
     store.add_message("k", chat("ok"))
     with pytest.raises(InvalidInputError, match="max_message_bytes=300"):
         store.set_messages("k", [chat("fine"), chat("x" * 400)])
@@ -171,7 +171,7 @@ def test_oversized_message_writes_nothing(mem: AgentMem) -> None:
 
 
 async def test_chat_memory_buffer_uses_the_store_sync_and_async(mem: AgentMem) -> None:
-    store = AgentMemChatStore(memory=mem, user_id="u")
+    store = AgentMemChatStore(mem, user_id="u")
     buffer = ChatMemoryBuffer.from_defaults(chat_store=store, chat_store_key="c", token_limit=50)
     buffer.put(chat("hello"))
     await buffer.aput(chat("hi there", MessageRole.ASSISTANT))
@@ -201,7 +201,7 @@ async def test_context_round_trip_keeps_no_secret_and_reconnects_lazily(
     secret_settings = AgentMemSettings(redis=secret_redis, key_prefix=mem.key_prefix)
     scheme = "redis+cluster://" if secret_redis.cluster else "redis://"
     with AgentMem(secret_settings) as holder:  # never connects: only its settings are read
-        store = AgentMemChatStore(memory=holder, user_id="u", ttl=600)
+        store = AgentMemChatStore(holder, user_id="u", ttl=600)
         buffer = ChatMemoryBuffer.from_defaults(chat_store=store, chat_store_key="c")
         dumped_store = store.to_dict()
         assert dumped_store["redis_url"] == url.replace("redis://", f"{scheme}agent@")
@@ -213,7 +213,7 @@ async def test_context_round_trip_keeps_no_secret_and_reconnects_lazily(
     assert "sup3r-s3cret" not in text and "AgentMemChatStore" in text
     # The test server has no ACL user "agent"; drop it so the rebuilt store can log in.
     text = text.replace(f"{scheme}agent@", scheme)
-    writer = AgentMemChatStore(memory=mem, user_id="u")
+    writer = AgentMemChatStore(mem, user_id="u")
     writer.set_messages("c", [chat("stored before the restore")])
 
     restored_ctx = Context.from_dict(workflow, json.loads(text), serializer=JsonSerializer())
@@ -227,7 +227,7 @@ async def test_context_round_trip_keeps_no_secret_and_reconnects_lazily(
 
 
 def test_to_dict_from_dict_round_trip(mem: AgentMem) -> None:
-    store = AgentMemChatStore(memory=mem, user_id="u", max_messages=5)
+    store = AgentMemChatStore(mem, user_id="u", max_messages=5)
     store.add_message("k", chat("x"))
     again = AgentMemChatStore.from_dict(store.to_dict())
     assert again.get_messages("k")[0].content == "x"
@@ -267,13 +267,13 @@ async def run_db_script(store: Any) -> list[Any]:
 
 
 async def test_db_store_behaves_like_sqlalchemy_chat_store(mem: AgentMem) -> None:
-    ours = await run_db_script(AgentMemDBChatStore(memory=mem, user_id="u"))
+    ours = await run_db_script(AgentMemDBChatStore(mem, user_id="u"))
     reference = await run_db_script(SQLAlchemyChatStore(table_name="t"))
     assert ours == reference
 
 
 async def test_db_store_delete_message_takes_a_position(mem: AgentMem) -> None:
-    store = AgentMemDBChatStore(memory=mem)
+    store = AgentMemDBChatStore(mem, user_id="u")
     await store.add_messages("k", [chat("a"), chat("b"), chat("c")])
     removed = await store.delete_message("k", 1)
     assert removed is not None and removed.content == "b"
@@ -314,7 +314,7 @@ async def drive_memory(chat_store: Any) -> tuple[Memory, Recorder]:
 
 
 async def test_memory_flushes_to_blocks_and_archives_like_sql(mem: AgentMem) -> None:
-    ours_store = AgentMemDBChatStore(memory=mem, user_id="u")
+    ours_store = AgentMemDBChatStore(mem, user_id="u")
     ours, our_block = await drive_memory(ours_store)
     theirs, their_block = await drive_memory(SQLAlchemyChatStore(table_name="m"))
 
@@ -380,7 +380,7 @@ def tool_conversation() -> list[ChatMessage]:
 async def test_compaction_summarizes_archives_and_keeps_tool_results_with_their_call(
     mem: AgentMem, flavour: str
 ) -> None:
-    store = AgentMemChatStore(memory=mem)
+    store = AgentMemChatStore(mem, user_id="u")
     conversation = tool_conversation()
     store.set_messages("k", conversation)
     llm = ScriptedLLM(replies=["Ada asked about the tide: 14:05.", "Ada said thanks."])
@@ -411,7 +411,7 @@ async def test_compaction_summarizes_archives_and_keeps_tool_results_with_their_
 
 
 def test_copies_and_pickles_carry_settings_never_clients(mem: AgentMem) -> None:
-    store = AgentMemChatStore(memory=mem, user_id="u", ttl=60)
+    store = AgentMemChatStore(mem, user_id="u", ttl=60)
     store.add_message("k", chat("kept"))
     copied = copy.deepcopy(store)
     assert copied._memory is mem and copied.get_messages("k")[0].content == "kept"
@@ -422,3 +422,71 @@ def test_copies_and_pickles_carry_settings_never_clients(mem: AgentMem) -> None:
     # ChatMemoryBuffer deep-copies cleanly too (AgentMem's locks are never copied).
     buffer = copy.deepcopy(ChatMemoryBuffer.from_defaults(chat_store=store, chat_store_key="k"))
     assert [m.content for m in buffer.get_all()] == ["kept"]
+
+
+# -- constructor, lifecycle, validation ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("cls", [AgentMemChatStore, AgentMemDBChatStore])
+def test_memory_is_the_first_positional_and_the_user_must_be_named(
+    mem: AgentMem, cls: type[Any]
+) -> None:
+    from agentmem import SHARED
+
+    assert cls(mem, user_id="alice").user_id == "alice"
+    assert cls(memory=mem, user_id="alice").user_id == "alice"  # the keyword still works
+    with pytest.raises(InvalidInputError, match=rf"{cls.__name__} needs user_id=.*SHARED"):
+        cls(mem)
+    with pytest.raises(InvalidInputError, match="first argument is the AgentMem"):
+        cls("alice", user_id="alice")
+    assert cls(mem, user_id=SHARED).user_id == "shared"
+
+
+async def test_with_blocks_close_the_store_and_leave_a_borrowed_memory_open(
+    mem: AgentMem,
+) -> None:
+    from agentmem import ClosedError
+
+    with AgentMemChatStore(mem, user_id="u") as store:
+        store.add_message("k", chat("one"))
+    with pytest.raises(ClosedError):
+        store.get_messages("k")
+    async with AgentMemDBChatStore(mem, user_id="u") as db:
+        assert [m.content for m in await db.get_messages("k")] == ["one"]
+    with pytest.raises(ClosedError):
+        await db.get_messages("k")
+    assert mem.redis().ping()
+
+
+async def test_bad_messages_raise_typed_errors_and_write_nothing(
+    mem: AgentMem, call: Callable[..., Any]
+) -> None:
+    from agentmem import SerializationError
+
+    store = AgentMemChatStore(mem, user_id="u")
+    deep: Any = "leaf"
+    for _ in range(3000):
+        deep = {"d": deep}
+    bad = [
+        ChatMessage(content="deep", additional_kwargs={"d": deep}),
+        ChatMessage(content="collide", additional_kwargs={"x": {1: "int", "1": "str"}}),
+        ChatMessage(content="lone \ud800 surrogate"),
+    ]
+    for message in bad:
+        with pytest.raises(SerializationError):
+            await ev(call(store, "set_messages", "k", [chat("ok"), message]))
+        with pytest.raises(SerializationError):
+            await ev(call(store, "add_message", "k", message))
+    with pytest.raises(InvalidInputError, match="session_id"):
+        await ev(call(store, "add_message", "k\ud800", chat("x")))
+    with pytest.raises(InvalidInputError, match="not a LlamaIndex ChatMessage"):
+        await ev(call(store, "set_messages", "k", ["text"]))
+    assert await ev(call(store, "get_keys")) == []
+
+
+def test_messages_stored_before_the_neutral_format_still_read(mem: AgentMem) -> None:
+    from agentmem.sessions import SessionStore
+
+    old = rich_messages()
+    SessionStore(mem, user_id="u").append("k", [m.model_dump(mode="json") for m in old])
+    assert dumped(AgentMemChatStore(mem, user_id="u").get_messages("k")) == dumped(old)

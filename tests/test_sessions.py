@@ -22,9 +22,21 @@ from agentmem import (
     SerializationError,
 )
 from agentmem.compaction import split_for_budget
-from agentmem.sessions import AsyncSessionStore, SessionStore
+from agentmem.sessions import SessionStore
 
 Factory = Callable[..., Any]
+
+
+class Async:
+    """The async flavour of a store: ``store.read(...)`` calls ``await store.aread(...)``."""
+
+    def __init__(self, store: SessionStore) -> None:
+        self.store = store
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("memory", "user_id"):
+            return getattr(self.store, name)
+        return getattr(self.store, "a" + name)
 
 
 async def ev(value: Any) -> Any:
@@ -34,12 +46,13 @@ async def ev(value: Any) -> Any:
 
 @pytest.fixture(params=["sync", "async"])
 def make_store(request: pytest.FixtureRequest, mem: AgentMem, amem: AgentMem) -> Factory:
-    """Builds a SessionStore or an AsyncSessionStore on the test Redis."""
+    """Builds a SessionStore on the test Redis, used through its sync or its async methods."""
 
     def factory(**kwargs: Any) -> Any:
+        kwargs.setdefault("user_id", "u")
         if request.param == "sync":
             return SessionStore(mem, **kwargs)
-        return AsyncSessionStore(amem, **kwargs)
+        return Async(SessionStore(amem, **kwargs))
 
     return factory
 
@@ -91,7 +104,7 @@ async def test_concurrent_appends_keep_each_batch_contiguous_and_in_order(
 ) -> None:
     store = make_store()
     batches = [msgs(5, f"w{w}-") for w in range(20)]
-    if isinstance(store, AsyncSessionStore):
+    if isinstance(store, Async):
         await asyncio.gather(*(store.append("s", b) for b in batches))
     else:
         threads = [threading.Thread(target=store.append, args=("s", b)) for b in batches]
@@ -327,7 +340,7 @@ def test_prefix_with_braces_is_rejected(redis_settings: AgentMemSettings) -> Non
         AgentMem(replace(redis_settings, key_prefix="a{b}")) as memory,
         pytest.raises(ConfigurationError, match="key prefix"),
     ):
-        SessionStore(memory)
+        SessionStore(memory, user_id="u")
 
 
 def test_store_without_memory_reads_the_environment_and_owns_the_client(
@@ -346,7 +359,7 @@ def test_store_without_memory_reads_the_environment_and_owns_the_client(
 
 
 def test_a_borrowed_memory_stays_open_after_close(mem: AgentMem) -> None:
-    store = SessionStore(mem)
+    store = SessionStore(mem, user_id="u")
     store.close()
     assert mem.redis().ping()
 
@@ -385,7 +398,7 @@ def test_append_of_any_size_is_one_round_trip_sync(
     factory: Any = RedisCluster if cluster else redis.Redis
     client = factory.from_url(url, connection_class=CountingConnection)
     with AgentMem(redis_settings, redis=client) as counted:
-        store = SessionStore(counted)
+        store = SessionStore(counted, user_id="u")
         store.append("warm", msgs(1))  # loads the script, opens the connection
         sends, evals = CountingConnection.sends, _evalsha_calls(mem.redis())
         store.append("s", msgs(n))
@@ -410,13 +423,13 @@ async def test_append_of_any_size_is_one_round_trip_async(
         await original(self, command, check_health)
 
     monkeypatch.setattr(aredis.Connection, "send_packed_command", counting)
-    store = AsyncSessionStore(amem)
-    await store.append("warm", msgs(1))
+    store = SessionStore(amem, user_id="u")
+    await store.aappend("warm", msgs(1))
     before, evals = sends, _evalsha_calls(mem.redis())
-    await store.append("s", msgs(n))
+    await store.aappend("s", msgs(n))
     assert sends - before == 1
     assert _evalsha_calls(mem.redis()) - evals == 1
-    assert await store.count("s") == n
+    assert await store.acount("s") == n
 
 
 # -- compaction primitives -----------------------------------------------------------------------
@@ -498,19 +511,42 @@ async def test_hostile_message_ids_round_trip_and_delete(
     assert [m.id for m in await ev(store.read("s"))] == ["first", "last"]
 
 
-def test_sync_and_async_stores_have_the_same_methods_and_signatures() -> None:
-    def public(cls: type) -> dict[str, inspect.Signature]:
-        return {
-            name: inspect.signature(member)
-            for name, member in inspect.getmembers(cls, inspect.isfunction)
-            if not name.startswith("_") and name not in ("close", "aclose")
-        }
-
-    sync, async_ = public(SessionStore), public(AsyncSessionStore)
-    assert sync.keys() == async_.keys()
+def test_every_method_has_an_async_twin_with_the_same_parameters() -> None:
+    methods = {
+        name: member
+        for name, member in inspect.getmembers(SessionStore, inspect.isfunction)
+        if not name.startswith("_") and name not in ("close", "aclose")
+    }
+    sync = {name for name in methods if not inspect.iscoroutinefunction(methods[name])}
+    assert sync, "no sync methods found"
+    assert {name for name in methods if name not in sync} == {"a" + name for name in sync}
     for name in sync:
-        assert inspect.iscoroutinefunction(getattr(AsyncSessionStore, name)), name
-        assert list(sync[name].parameters) == list(async_[name].parameters), name
+        twin = inspect.signature(methods["a" + name])
+        assert list(inspect.signature(methods[name]).parameters) == list(twin.parameters), name
+
+
+def test_user_id_is_required_and_shared_is_explicit(mem: AgentMem) -> None:
+    from agentmem import SHARED
+
+    with pytest.raises(TypeError):
+        SessionStore(mem)  # type: ignore[call-arg]
+    with pytest.raises(InvalidInputError, match=r"user_id=.*agentmem\.SHARED"):
+        SessionStore(mem, user_id=None)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError, match="first argument"):
+        SessionStore("alice", user_id="alice")  # type: ignore[arg-type]
+    assert SessionStore(mem, user_id=SHARED).user_id == "shared"
+
+
+async def test_a_closed_store_refuses_both_flavours(amem: AgentMem) -> None:
+    from agentmem import ClosedError
+
+    async with SessionStore(amem, user_id="u") as store:
+        await store.aappend("s", msgs(1))
+    with pytest.raises(ClosedError):
+        store.read("s")
+    with pytest.raises(ClosedError):
+        await store.aread("s")
+    assert amem.redis().ping()  # the borrowed AgentMem stays open
 
 
 async def test_with_a_ttl_no_key_is_ever_left_without_one(
@@ -552,3 +588,41 @@ async def test_clear_can_return_what_it_removed_atomically(make_store: Factory) 
     assert contents(removed) == ["m2", "m3"]
     assert await ev(store.info("s")) is None
     assert await ev(store.clear("s", returning=True)) == []
+
+
+def _deep(levels: int) -> dict[str, Any]:
+    doc: dict[str, Any] = {"leaf": 1}
+    for _ in range(levels):
+        doc = {"k": [doc]}
+    return doc
+
+
+async def test_bad_input_raises_a_typed_error_naming_it_and_writes_nothing(
+    make_store: Factory, mem: AgentMem
+) -> None:
+    store = make_store()
+    with pytest.raises(InvalidInputError, match="offset must be an int"):
+        await ev(store.read("s", offset="a"))
+    with pytest.raises(InvalidInputError, match="limit must be an int"):
+        await ev(store.read("s", limit=1.5))
+    with pytest.raises(SerializationError, match="nested more than"):
+        await ev(store.append("s", [{"role": "user"}, _deep(5000)]))
+    # JSON would turn the int key into "1" and keep only one of the two values.
+    with pytest.raises(SerializationError, match=r"key 1 \(int"):
+        await ev(store.append("s", [{1: "x", "1": "y"}]))
+    with pytest.raises(SerializationError, match=r"key 1 \(int"):
+        await ev(store.append("s", [{"content": [{"a": {1: "x"}}]}]))
+    with pytest.raises(InvalidInputError, match="session_id"):
+        await ev(store.append("s\ud800", msgs(1)))
+    with pytest.raises(InvalidInputError, match="session_id"):
+        await ev(store.read("s\ud800"))
+    with pytest.raises(SerializationError, match="message 1"):
+        await ev(store.append("s", [{"content": "ok"}, {"content": "bad \ud800 text"}]))
+    with pytest.raises(InvalidInputError, match="title"):
+        await ev(store.set_title("s", "bad \udfff"))
+    with pytest.raises(InvalidInputError, match="summary"):
+        await ev(store.compact("s", [], "bad \udfff"))
+    assert keys_of(mem) == []
+    # A deep document within the bound is stored and reads back unchanged.
+    await ev(store.append("s", [_deep(45)]))
+    assert [m.data for m in await ev(store.read("s"))] == [_deep(45)]

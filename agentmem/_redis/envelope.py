@@ -12,12 +12,19 @@ import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 from agentmem._redis.keys import encode_id
 from agentmem.errors import InvalidInputError, SerializationError
 
-__all__ = ["SessionMessage", "decode_message", "encode_messages", "id_needle"]
+__all__ = [
+    "MAX_DEPTH",
+    "SessionMessage",
+    "check_document",
+    "decode_message",
+    "encode_messages",
+    "id_needle",
+]
 
 _HEAD = b'{"id":'
 # The id is an ASCII-escaped JSON string, so an unescaped quote followed by `,"data":` can only be
@@ -53,8 +60,60 @@ class SessionMessage:
         return value
 
 
+MAX_DEPTH = 100
+"""Deepest nesting of lists and dicts a stored message may have (far beyond any chat message;
+a bound keeps a hostile document from exhausting the interpreter's recursion limit)."""
+
+
 def _dumps(value: object) -> bytes:
     return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+
+
+# A path into a document as a linked list: (key or index, parent path).
+_Path: TypeAlias = "tuple[object, _Path] | None"
+
+
+def check_document(value: object, what: str) -> None:
+    """Refuse what JSON would store other than as given: a non-str key, or nesting too deep.
+
+    JSON keys are strings; ``json.dumps`` turns ``1`` into ``"1"``, so ``{1: "x", "1": "y"}``
+    would read back as ``{"1": "y"}``: such a document is refused instead.
+
+    Raises:
+        SerializationError: a dict key that is not a str (named with its path), or lists and
+            dicts nested deeper than :data:`MAX_DEPTH`.
+    """
+    # Paths are linked (key, parent) pairs, rendered only for an error: a deep document must
+    # not cost a growing string per level.
+    stack: list[tuple[object, int, _Path]] = [(value, 0, None)]
+
+    def render(path: _Path) -> str:
+        keys: list[object] = []
+        while path is not None:
+            keys.append(path[0])
+            path = path[1]
+        return what + "".join(f"[{k!r:.40}]" for k in reversed(keys[-8:]))
+
+    while stack:
+        node, depth, path = stack.pop()
+        if depth > MAX_DEPTH:
+            raise SerializationError(
+                f"{what} is nested more than {MAX_DEPTH} levels deep; flatten it before storing"
+            )
+        if isinstance(node, dict):
+            for key, child in node.items():
+                if not isinstance(key, str):
+                    raise SerializationError(
+                        f"{render(path)} cannot be stored as JSON: it has the key {key!r:.40} "
+                        f"({type(key).__name__}), and JSON keys are strings (1 and '1' would "
+                        "collide); use str keys"
+                    )
+                if isinstance(child, (dict, list, tuple)):
+                    stack.append((child, depth + 1, (key, path)))
+        elif isinstance(node, (list, tuple)):
+            for i, child in enumerate(node):
+                if isinstance(child, (dict, list, tuple)):
+                    stack.append((child, depth + 1, (i, path)))
 
 
 def id_needle(message_id: str) -> bytes:
@@ -87,9 +146,11 @@ def encode_messages(
         if message_id is None:
             message_id = uuid.uuid4().hex
         encode_id(message_id, f"id of message {i}")
+        document = dict(message)
+        check_document(document, f"message {i}")
         try:
-            raw = id_needle(message_id)[:-1] + b',"data":' + _dumps(dict(message)) + b"}"
-        except (TypeError, ValueError, UnicodeEncodeError) as exc:
+            raw = id_needle(message_id)[:-1] + b',"data":' + _dumps(document) + b"}"
+        except (TypeError, ValueError, RecursionError) as exc:  # UnicodeEncodeError is a ValueError
             raise SerializationError(
                 f"message {i} cannot be stored as JSON ({exc}); convert the value to str, "
                 "number, bool, None, list or dict first"

@@ -34,6 +34,7 @@ __all__ = [
     "list_sessions",
     "pop_oldest",
     "read",
+    "replace",
     "set_title",
     "snapshot",
 ]
@@ -127,7 +128,28 @@ def _script(
 
 
 def _head(cfg: SessionConfig, session_id: str) -> list[Any]:
-    return [session_id.encode("utf-8"), cfg.ttl_ms]
+    return [encode_id(session_id, "session_id"), cfg.ttl_ms]
+
+
+def _int(value: object, name: str, *, minimum: int | None = None) -> int:
+    """``value`` if it is an int (not a bool) of at least ``minimum``; else a typed error."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInputError(f"{name} must be an int, got {value!r:.80}")
+    if minimum is not None and value < minimum:
+        raise InvalidInputError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def _utf8(value: object, name: str) -> bytes:
+    """``value`` (a title or summary) as UTF-8; a non-str or lone surrogates are typed errors."""
+    if not isinstance(value, str):
+        raise InvalidInputError(f"{name} must be a str, got {type(value).__name__}")
+    try:
+        return value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInputError(
+            f"{name} is not valid Unicode ({exc.reason}); pass text without lone surrogates"
+        ) from None
 
 
 def append(
@@ -154,6 +176,18 @@ def append(
     return int((yield _script("session.append", chat_scripts.APPEND, keys, args)))
 
 
+def replace(
+    cfg: SessionConfig,
+    session_id: str,
+    messages: Sequence[Mapping[str, Any]],
+    ids: Sequence[str | None] | None = None,
+    *,
+    archived: bool = False,
+) -> Plan[int]:
+    """Replace every message (active and archived) with ``messages``; return the active count."""
+    return (yield from append(cfg, session_id, messages, ids, replace=True, archived=archived))
+
+
 def read(
     cfg: SessionConfig,
     session_id: str,
@@ -164,8 +198,9 @@ def read(
 ) -> Plan[list[SessionMessage]]:
     """Messages from position ``offset`` (negative: from the end), at most ``limit`` of them."""
     keys = cfg.keys(session_id)
-    if limit is not None and limit < 0:
-        raise InvalidInputError(f"limit must be >= 0 or None, got {limit}")
+    _int(offset, "offset")
+    if limit is not None:
+        _int(limit, "limit", minimum=0)
     if limit == 0:
         return []
     stop = -1 if limit is None else offset + limit - 1
@@ -186,8 +221,7 @@ def count(cfg: SessionConfig, session_id: str, *, archived: bool = False) -> Pla
 def delete_at(cfg: SessionConfig, session_id: str, index: int) -> Plan[SessionMessage | None]:
     """Remove the active message at ``index`` (negative: from the end); None if out of range."""
     keys = cfg.keys(session_id)
-    if not isinstance(index, int) or isinstance(index, bool):
-        raise InvalidInputError(f"index must be an int, got {index!r}")
+    _int(index, "index")
     args = [*_head(cfg, session_id), "at", index, uuid.uuid4().hex]
     raw = yield _script("session.delete_at", chat_scripts.DELETE_ONE, keys, args)
     return decode_message(raw) if raw else None
@@ -210,8 +244,7 @@ def pop_oldest(
 ) -> Plan[list[SessionMessage]]:
     """Move the oldest ``n`` active messages to the archive, or drop them; return them."""
     keys = cfg.keys(session_id)
-    if not isinstance(n, int) or n < 0:
-        raise InvalidInputError(f"n must be an int >= 0, got {n!r}")
+    _int(n, "n", minimum=0)
     if n == 0 and mode != "drop_archived":
         return []
     args = [*_head(cfg, session_id), min(n, _ALL), mode]
@@ -225,7 +258,7 @@ def clear(
     """Delete the session (messages, archive, metadata, index entry) atomically; return the
     active messages it had if ``returning``, else ``[]``."""
     keys = cfg.keys(session_id)
-    args = [session_id.encode("utf-8"), "1" if returning else "0"]
+    args = [encode_id(session_id, "session_id"), "1" if returning else "0"]
     raws = yield _script("session.clear", chat_scripts.CLEAR, keys, args, idempotent=True)
     return _decode_all(raws)
 
@@ -233,9 +266,7 @@ def clear(
 def set_title(cfg: SessionConfig, session_id: str, title: str) -> Plan[None]:
     """Set the session's title (creating an empty session if needed)."""
     keys = cfg.keys(session_id)
-    if not isinstance(title, str):
-        raise InvalidInputError(f"title must be a str, got {type(title).__name__}")
-    args = [*_head(cfg, session_id), title.encode("utf-8")]
+    args = [*_head(cfg, session_id), _utf8(title, "title")]
     yield _script("session.set_title", chat_scripts.SET_TITLE, keys, args)
     return None
 
@@ -263,8 +294,8 @@ def info(cfg: SessionConfig, session_id: str) -> Plan[SessionInfo | None]:
 
 def list_sessions(cfg: SessionConfig, limit: int | None = None) -> Plan[list[SessionInfo]]:
     """The user's sessions, most recently active first, from the index the writes maintain."""
-    if limit is not None and limit < 0:
-        raise InvalidInputError(f"limit must be >= 0 or None, got {limit}")
+    if limit is not None:
+        _int(limit, "limit", minimum=0)
     if limit == 0:
         return []
     index = session_index(cfg.prefix, cfg.user_id)
@@ -288,7 +319,7 @@ def list_sessions(cfg: SessionConfig, limit: int | None = None) -> Plan[list[Ses
 def snapshot(cfg: SessionConfig, session_id: str) -> Plan[SessionSnapshot]:
     """Active messages, summary and archive size in one MULTI (a consistent view)."""
     keys = cfg.keys(session_id)
-    sid = [session_id.encode("utf-8")]
+    sid = [encode_id(session_id, "session_id")]
     raws, summary, archived = yield _script(
         "session.snapshot", chat_scripts.SNAPSHOT, keys, sid, idempotent=True
     )
@@ -307,14 +338,13 @@ def compact(
     Returns False, changing nothing, if the session's oldest messages are no longer ``upto``.
     """
     keys = cfg.keys(session_id)
-    if not isinstance(summary, str):
-        raise InvalidInputError(f"summary must be a str, got {type(summary).__name__}")
+    encoded = _utf8(summary, "summary")
     if not upto:
         return True
     args = [
         *_head(cfg, session_id),
         len(upto),
-        summary.encode("utf-8"),
+        encoded,
         id_needle(upto[0].id),
         id_needle(upto[-1].id),
     ]

@@ -1,0 +1,254 @@
+"""LlamaIndex messages to and from agentmem's neutral chat format (:mod:`agentmem.messages`).
+
+A ``ChatMessage`` written here and read here is equal to the original (role, every block,
+``additional_kwargs``); one written by LangChain reads as the ``ChatMessage`` with the same role,
+text, images, tool calls (``ToolCallBlock``) and ids (a tool result's ``tool_call_id`` and ``name``
+in ``additional_kwargs``, as LlamaIndex's agents write them). What a ``ChatMessage`` has no place
+for (LangChain's usage and response metadata, message id, ...) is kept on an
+:class:`AgentMemChatMessage`, a ``ChatMessage`` with one more field, and stored again when that
+message is written back. It is never put in ``additional_kwargs``, which LLM integrations send
+to the model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from llama_index.core.base.llms.types import ChatMessage, MessageRole
+from llama_index.core.bridge.pydantic import Field, ValidationError
+
+from agentmem import messages as fmt
+from agentmem.errors import InvalidInputError, SerializationError
+from agentmem.sessions import SessionMessage
+
+__all__ = ["AgentMemChatMessage", "dump", "load", "load_one"]
+
+_FW: fmt.Framework = "llamaindex"
+_ROLES = {role.value for role in MessageRole}
+
+
+class AgentMemChatMessage(ChatMessage):
+    """A ``ChatMessage`` read from a session another framework wrote, with what it cannot hold.
+
+    Attributes:
+        agentmem: the other framework's fields and blocks (stored again when this message is
+            written back through an agentmem chat store). Not sent to any model.
+    """
+
+    agentmem: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Fields of another framework kept by agentmem; not sent to the model.",
+    )
+
+
+# -- blocks --------------------------------------------------------------------------------------
+
+
+def _part(block: Mapping[str, Any]) -> dict[str, Any]:
+    """The neutral part of one dumped block (``model_dump(mode="json")``), lossy."""
+    kind = block.get("block_type")
+    if kind == "text" and isinstance(block.get("text"), str):
+        return {"type": "text", "text": block["text"]}
+    if kind == "image" and block.get("path") is None:
+        part: dict[str, Any] = {"type": "image"}
+        if isinstance(block.get("image"), str):
+            part["data"] = block["image"]
+        elif isinstance(block.get("url"), str):
+            part["url"] = block["url"]
+        else:
+            return {"type": "opaque"}
+        for name, key in (("image_mimetype", "mime_type"), ("detail", "detail")):
+            if isinstance(block.get(name), str):
+                part[key] = block[name]
+        return part
+    return {"type": "opaque"}
+
+
+def _block(part: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The dumped block of a neutral part; None for a part a ChatMessage cannot hold."""
+    own = fmt.own_block(part, _FW, _part)
+    if own is not None:
+        return dict(own)
+    if part.get("type") == "text" and isinstance(part.get("text"), str):
+        return {"block_type": "text", "text": part["text"]}
+    if part.get("type") == "image" and isinstance(part.get("url") or part.get("data"), str):
+        return {
+            "block_type": "image",
+            "image": part.get("data"),
+            "path": None,
+            "url": None if "data" in part else part.get("url"),
+            "image_mimetype": part.get("mime_type"),
+            "detail": part.get("detail"),
+        }
+    return None
+
+
+def _to_part(block: Mapping[str, Any]) -> dict[str, Any]:
+    part = _part(block)
+    rebuilt = None if part["type"] == "opaque" else _block(part)
+    return fmt.part_with_original(part, block, rebuilt, _FW)
+
+
+# -- messages ------------------------------------------------------------------------------------
+
+
+def _openai_calls(value: object) -> list[dict[str, Any]] | None:
+    """Neutral tool calls of ``additional_kwargs["tool_calls"]`` in the OpenAI form, or None."""
+    if not isinstance(value, list) or not value:
+        return None
+    calls = []
+    for item in value:
+        function = item.get("function") if isinstance(item, dict) else None
+        if not (isinstance(function, dict) and isinstance(function.get("name"), str)):
+            return None
+        args = function.get("arguments", {})
+        if not isinstance(args, (dict, str)):
+            return None
+        calls.append({"id": item.get("id"), "name": function["name"], "args": args})
+    return calls
+
+
+def to_neutral(message: ChatMessage) -> dict[str, Any]:
+    """The neutral document of one ``ChatMessage`` (exact for LlamaIndex's own reads).
+
+    Raises:
+        SerializationError: a value of the message cannot be stored as JSON.
+    """
+    # The JSON dump turns a key 1 into "1" (and keeps one of 1 and "1"), so look first.
+    fmt.check_document(message.additional_kwargs, "the message's additional_kwargs")
+    for block in message.blocks:
+        if isinstance(getattr(block, "tool_kwargs", None), dict):
+            fmt.check_document(block.tool_kwargs, "a tool call's tool_kwargs")  # type: ignore[union-attr]
+    try:
+        dumped = message.model_dump(mode="json")
+    except (ValueError, TypeError, RecursionError) as exc:  # pydantic's errors are ValueErrors
+        raise SerializationError(
+            f"a ChatMessage cannot be stored as JSON ({exc}); make additional_kwargs values "
+            "JSON-compatible"
+        ) from exc
+    carry = dumped.pop("agentmem", None)
+    kwargs = dict(dumped.get("additional_kwargs") or {})
+    # LlamaIndex's agents put a tool result's call id and tool name here.
+    tool_call_id = (
+        kwargs.pop("tool_call_id") if isinstance(kwargs.get("tool_call_id"), str) else None
+    )
+    name = kwargs.pop("name") if isinstance(kwargs.get("name"), str) else None
+    parts, calls, positions = [], [], []
+    for i, block in enumerate(dumped.get("blocks") or ()):
+        if block.get("block_type") == "tool_call":
+            calls.append({"id": block.get("tool_call_id"), "name": block.get("tool_name"),
+                          "args": block.get("tool_kwargs")})  # fmt: skip
+            positions.append(i)
+        else:
+            parts.append(_to_part(block))
+    own: dict[str, Any] = {}
+    if not calls:  # older LlamaIndex LLMs keep an assistant's tool calls in the OpenAI form
+        found = _openai_calls(kwargs.get("tool_calls"))
+        if found:
+            calls, own["calls_in_kwargs"] = found, True
+    if kwargs:
+        own["additional_kwargs"] = kwargs
+    if positions != list(range(len(parts), len(parts) + len(positions))):
+        own["tool_call_at"] = positions  # tool calls not at the end: keep where they were
+    single = len(parts) == 1 and parts[0] == {"type": "text", "text": parts[0].get("text")}
+    doc = fmt.message(
+        str(dumped.get("role", "user")),
+        parts[0]["text"] if single else parts,
+        tool_calls=calls,
+        tool_call_id=tool_call_id,
+        name=name,
+        extra={_FW: own},
+    )
+    return fmt.with_carry(doc, carry, _FW)
+
+
+def _insert_calls(
+    blocks: list[dict[str, Any]], calls: list[dict[str, Any]], own: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    at = own.get("tool_call_at")
+    if not (isinstance(at, list) and len(at) == len(calls)):
+        return blocks + calls
+    out = list(blocks)
+    for position, call in zip(at, calls, strict=True):
+        out.insert(min(position, len(out)) if isinstance(position, int) else len(out), call)
+    return out
+
+
+def from_neutral(doc: Mapping[str, Any], where: str) -> ChatMessage:
+    """The ``ChatMessage`` of a neutral document (an :class:`AgentMemChatMessage` when it
+    carries another framework's fields).
+
+    Raises:
+        SerializationError: the document is malformed, or its role is not a LlamaIndex role.
+    """
+    fmt.check(doc, where)
+    if doc["role"] not in _ROLES:
+        raise SerializationError(
+            f"{where} has the role {doc['role']!r}, which LlamaIndex has no MessageRole for "
+            f"(it has {sorted(_ROLES)})"
+        )
+    own = doc.get("extra", {}).get(_FW) or {}
+    kwargs = dict(own.get("additional_kwargs") or {})
+    if "tool_call_id" in doc:
+        kwargs["tool_call_id"] = doc["tool_call_id"]
+    if "name" in doc:
+        kwargs["name"] = doc["name"]
+    calls = doc.get("tool_calls", [])
+    if own.get("calls_in_kwargs") and _openai_calls(kwargs.get("tool_calls")) == calls:
+        calls = []  # they are in additional_kwargs, as the LLM that made them wrote them
+    elif own.get("calls_in_kwargs"):
+        kwargs.pop("tool_calls", None)  # changed by the other framework: the calls below win
+    kept, carried = fmt.split_content(doc, _FW, lambda p: _block(p) is not None)
+    blocks = [b for b in (_block(part) for _, part in kept) if b is not None]
+    tool_blocks = [
+        {"block_type": "tool_call", "tool_call_id": c.get("id"), "tool_name": c["name"],
+         "tool_kwargs": c.get("args") if isinstance(c.get("args"), (dict, str)) else {}}
+        for c in calls
+    ]  # fmt: skip
+    value = {"role": doc["role"], "additional_kwargs": kwargs,
+             "blocks": _insert_calls(blocks, tool_blocks, own)}  # fmt: skip
+    carry = fmt.carry_of(doc, _FW, carried)
+    try:
+        if carry is None:
+            return ChatMessage.model_validate(value)
+        return AgentMemChatMessage.model_validate({**value, "agentmem": carry})
+    except ValidationError as exc:
+        raise SerializationError(f"{where} cannot be read as a ChatMessage ({exc})") from exc
+
+
+def load_one(stored: SessionMessage) -> ChatMessage:
+    """One stored session message as a ``ChatMessage``."""
+    where = f"message {stored.id!r}"
+    value = stored.data
+    if fmt.is_neutral(value):
+        return from_neutral(value, where)
+    if isinstance(value.get("blocks"), list) and isinstance(value.get("role"), str):
+        try:  # written by agentmem before the neutral format: LlamaIndex's own dump
+            return ChatMessage.model_validate(value)
+        except ValidationError as exc:
+            raise SerializationError(f"{where} cannot be read as a ChatMessage ({exc})") from exc
+    fmt.check(value, where)  # raises, naming the message
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def load(stored: Sequence[SessionMessage]) -> list[ChatMessage]:
+    """Stored session messages as ``ChatMessage`` objects, oldest first."""
+    return [load_one(item) for item in stored]
+
+
+def dump(messages: Sequence[ChatMessage]) -> list[dict[str, Any]]:
+    """Neutral documents of ``ChatMessage`` objects, ready for ``SessionStore.append``.
+
+    Raises:
+        InvalidInputError: an item is not a ``ChatMessage``.
+        SerializationError: a message holds a value JSON cannot encode.
+    """
+    docs = []
+    for i, message in enumerate(messages):
+        if not isinstance(message, ChatMessage):
+            raise InvalidInputError(
+                f"message {i} is a {type(message).__name__}, not a LlamaIndex ChatMessage"
+            )
+        docs.append(to_neutral(message))
+    return docs
