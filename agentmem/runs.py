@@ -261,12 +261,12 @@ def _linked_save(
         raise ConflictError(
             f"run {run_id!r} of workflow {workflow!r} was written by someone else (it has "
             f"{outcome.saves} writes, not the expected number); another process resumed or "
-            "saved it. Read it again with get() before deciding. Nothing was written."
+            "saved it. Read it again with get() before deciding. The run was not written."
         )
     if outcome.code == "missing":
         raise NotFound(
             f"no saved run {run_id!r} of workflow {workflow!r} whose snapshot could be kept; "
-            "pass the snapshot bytes as data. Nothing was written."
+            "pass the snapshot bytes as data. The run was not written."
         )
     return outcome.saves
 

@@ -465,6 +465,7 @@ def _env(settings: AgentMemSettings, root: Path) -> dict[str, str]:
         "AGENTMEM_REDIS_URL": settings.redis.url,
         "AGENTMEM_KEY_PREFIX": settings.key_prefix,
         "AGENTMEM_LOCAL_AUTOSTART": "0",
+        "AGENTMEM_REDIS_CLUSTER": "1" if settings.redis.cluster else "0",
     }
 
 
@@ -686,6 +687,7 @@ async def test_the_checkpointer_takes_the_agentmem_first_and_closes_what_it_owns
     monkeypatch.setenv("AGENTMEM_REDIS_URL", redis_settings.redis.url)
     monkeypatch.setenv("AGENTMEM_KEY_PREFIX", redis_settings.key_prefix)
     monkeypatch.setenv("AGENTMEM_LOCAL_AUTOSTART", "0")
+    monkeypatch.setenv("AGENTMEM_REDIS_CLUSTER", "1" if redis_settings.redis.cluster else "0")
     async with AgentMemWorkflowCheckpointer(ttl=60) as owning:  # builds its AgentMem, owns it
         assert await owning.alist_runs("approval") == []
     with pytest.raises(ClosedError):
