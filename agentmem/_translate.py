@@ -101,6 +101,21 @@ def _translate_transport(exc: BaseException, where: str) -> AgentMemError:
     )  # fmt: skip
 
 
+def _maybe_applied(detail: str) -> str:
+    """What a caller must know after a lost connection: was the command sent?
+
+    redis-py fails *connecting* before anything is sent ("Error 111 connecting to ...",
+    "Timeout connecting to server"); any other connection loss or timeout may come after the
+    server ran the command (a write applied, its reply lost).
+    """
+    if "connecting" in detail.lower():
+        return " Nothing was sent."
+    return (
+        " The connection was lost after the call was sent: a write may or may not have been "
+        "applied (read it back before repeating it)."
+    )
+
+
 def _translate_redis(exc: rx.RedisError, where: str) -> AgentMemError:
     detail = str(exc) or type(exc).__name__
     if isinstance(exc, rx.AuthenticationError):
@@ -115,7 +130,7 @@ def _translate_redis(exc: rx.RedisError, where: str) -> AgentMemError:
     if isinstance(exc, rx.TimeoutError):
         return BackendTimeout(
             f"Redis did not answer in time{where} ({detail}); raise "
-            "AGENTMEM_TIMEOUT or check the server's load.",
+            f"AGENTMEM_TIMEOUT or check the server's load.{_maybe_applied(detail)}",
             backend="redis",
         )
     if isinstance(exc, rx.ConnectionError) and any(w in detail.lower() for w in _POOL_BUSY):
@@ -123,7 +138,7 @@ def _translate_redis(exc: rx.RedisError, where: str) -> AgentMemError:
     if isinstance(exc, rx.ConnectionError):
         return BackendUnavailable(
             f"Redis could not be reached{where} ({detail}). Is it running, "
-            "and is AGENTMEM_REDIS_URL right?",
+            f"and is AGENTMEM_REDIS_URL right?{_maybe_applied(detail)}",
             backend="redis",
         )
     if isinstance(exc, rx.DataError):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,8 +20,9 @@ from agentmem import (
     RedisSettings,
     WeaviateSettings,
 )
+from agentmem._plan import Call, Plan
 from agentmem.local import LocalStack, WeaviatePorts, free_port
-from tests.conftest import RedisServer
+from tests.support import RedisServer
 
 
 def test_sync_ping_reaches_both_servers(full_mem: AgentMem) -> None:
@@ -60,6 +63,40 @@ def test_constructor_does_no_io_and_first_use_reports_unreachable_servers() -> N
         mem.ping(redis=False)
     assert winfo.value.backend == "weaviate"
     mem.close()
+
+
+def test_a_refused_connection_says_nothing_was_sent() -> None:
+    with AgentMem(_unreachable()) as mem, pytest.raises(BackendUnavailable) as info:
+        mem.run(_set("k"), "redis")
+    assert "Nothing was sent" in str(info.value)
+
+
+def test_a_connection_lost_after_sending_says_the_write_may_have_been_applied(
+    redis_settings: AgentMemSettings,
+) -> None:
+    with AgentMem(redis_settings) as mem:
+        killer = redis.Redis.from_url(mem.settings.redis.url or "")
+        key = f"{mem.key_prefix}:never"
+
+        def kill_soon() -> None:
+            time.sleep(0.3)
+            killer.client_kill_filter(_type="normal", skipme=True)
+
+        thread = threading.Thread(target=kill_soon)
+        thread.start()
+        with pytest.raises(BackendUnavailable) as info:
+            mem.run(_blocking_pop(key), "redis")  # not idempotent: never retried
+        thread.join()
+        killer.close()
+    assert "may or may not have been applied" in str(info.value)
+
+
+def _set(key: str) -> Plan[None]:
+    yield Call("test.set", lambda r: r.set(key, b"v"))
+
+
+def _blocking_pop(key: str) -> Plan[None]:
+    yield Call("test.blpop", lambda r: r.blpop([key], timeout=5))
 
 
 async def test_async_first_use_reports_unreachable_redis() -> None:
