@@ -22,7 +22,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from llama_index.core.base.llms.types import ChatMessage, MessageRole
+from llama_index.core.base.llms.types import ChatMessage, MessageRole, ToolCallBlock
 from llama_index.core.bridge.pydantic import BaseModel, Field, PrivateAttr
 from llama_index.core.llms import LLM
 from llama_index.core.storage.chat_store import loading
@@ -82,7 +82,11 @@ class _Compaction(Compaction[ChatMessage]):
         lines = []
         for message in messages:
             line = f"{message.role.value}: {message.content or ''}"
-            calls = message.additional_kwargs.get("tool_calls")
+            calls = message.additional_kwargs.get("tool_calls") or [
+                {"name": b.tool_name, "args": b.tool_kwargs}
+                for b in message.blocks
+                if isinstance(b, ToolCallBlock)
+            ]
             if calls:
                 line += f" [calls tools: {json.dumps(calls, ensure_ascii=False, default=str)}]"
             lines.append(line)

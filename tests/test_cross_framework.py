@@ -423,3 +423,20 @@ async def test_the_readme_quickstarts_share_chat_1_of_user_42(amem: AgentMem) ->
     ]  # fmt: skip
     # Another user's chat-1 is another conversation.
     assert AgentMemChatMessageHistory(amem, session_id="chat-1", user_id="user-7").messages == []
+
+
+async def test_llamaindex_compacts_a_session_langchain_wrote_keeping_tool_results_with_calls(
+    amem: AgentMem,
+) -> None:
+    from llama_index.core.llms import MockLLM
+
+    history = AgentMemChatMessageHistory(amem, session_id="chat-1", user_id="user-42")
+    history.add_messages([*lc_conversation(), HumanMessage("Thanks!")])
+    store = AgentMemChatStore(amem, user_id="user-42")
+    # 3 tokens a message; 12 would keep the two tool results without the call that asked for
+    # them: the cut moves past them, so call and results are summarized together.
+    view = await store.acompact("chat-1", MockLLM(), max_tokens=12, tokenizer=lambda m: 3)
+    assert [m.role for m in view[1:]] == ["assistant", "user"]
+    assert '"lookup"' in (view[0].content or "")  # the summarizer saw the tool calls
+    assert [m.text for m in history.messages] == ["A cat; ☀️ in Zürich.", "Thanks!"]
+    assert [m.id for m in history.archived_messages()] == ["sys-1", "h-1", "ai-1", "t-1", "t-2"]
