@@ -208,19 +208,39 @@ class AgentMemWorkflowCheckpointer:
             The continued run: ``await`` it for the result, or stream it.
 
         Raises:
+            InvalidInputError: one of ``events`` is not a workflow ``Event``.
             NotFound: nothing is saved under that run id and workflow name.
             RunStateError: the run is completed, or running/failed without ``force``.
             ConflictError: another caller resumed or saved it at the same moment.
             SerializationError: the snapshot does not fit this workflow.
         """
         name = workflow_name(workflow)
+        for event in events:  # checked before the claim: a refused resume leaves the run as it was
+            if not isinstance(event, Event):
+                raise InvalidInputError(
+                    f"aresume() sends workflow events, got {type(event).__name__}; pass e.g. "
+                    "HumanResponseEvent(response=...). The run was not resumed."
+                )
         saved = self._found(workflow, run_id, await self.store.aget(name, run_id))
         ctx = self._restore(workflow, run_id, saved)  # a bad snapshot is refused unclaimed
         # Only the caller whose claim moves the version it read wins; later ones are refused.
         claimed = await self.store.aclaim(name, run_id, force=force, expect_saves=saved.saves)
-        handler = workflow.run(ctx=ctx)
-        for event in events:
-            handler.ctx.send_event(event)
+        try:
+            handler = workflow.run(ctx=ctx)
+            for event in events:
+                handler.ctx.send_event(event)
+        except BaseException:
+            # The run never started here: give it back its status, so it can still be resumed.
+            await self.store.asave(
+                name,
+                run_id,
+                None,
+                status=saved.status,
+                label=saved.label,
+                error=saved.error,
+                expect_saves=claimed.saves,
+            )
+            raise
         tracker = Tracker(
             self, handler, name, run_id, saves=claimed.saves, status=RUNNING, user_id=user_id
         )

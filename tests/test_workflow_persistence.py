@@ -386,6 +386,29 @@ async def test_a_resumed_run_cancelled_without_a_pause_is_saved_cancelled_and_re
     assert await run == ["later"]
 
 
+class RunRefused(Questions):
+    """A workflow whose run cannot start (its runtime refuses it, say)."""
+
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("runtime unavailable")
+
+
+async def test_a_resume_that_cannot_start_leaves_the_run_resumable(amemory: AgentMem) -> None:
+    checkpointer, human = AgentMemWorkflowCheckpointer(amemory), []
+    await ask(checkpointer, Questions(human), "r")
+    with pytest.raises(InvalidInputError, match="HumanResponseEvent"):
+        await checkpointer.aresume(Questions(human), "r", "yes")  # type: ignore[arg-type]
+    with pytest.raises(RuntimeError, match="runtime unavailable"):
+        refused = RunRefused(human, workflow_name="Questions")
+        await checkpointer.aresume(refused, "r", HumanResponseEvent(response="x"))
+    saved = await checkpointer.aget("Questions", "r")
+    assert saved is not None
+    assert (saved.status, saved.label) == ("paused", "InputRequiredEvent")
+    run = await checkpointer.aresume(Questions(human), "r", HumanResponseEvent(response="yes"))
+    assert await run == ["yes"]
+    assert human == ["yes"]
+
+
 # -- names: a workflow defined in a script resumes from a module that imports it ----------------
 
 SCRIPT = '''
