@@ -96,6 +96,9 @@ def run(args: argparse.Namespace) -> int:
                       f"saved {saved.saves}x, last {saved.saved_at:%Y-%m-%d %H:%M:%S}")  # fmt: skip
         elif args.command == "search":
             memory = LongTermMemory(mem, tenant=args.tenant, collection=args.collection)
+            missing = memory.missing()  # a read creates nothing: say so rather than print nothing
+            if missing is not None:
+                raise NotFound(missing)
             for hit in memory.search(args.query, k=args.k, mode="bm25"):
                 print(f"{hit.relevance:.3f}\t{hit.record.id}\t{hit.record.text}")
         else:

@@ -1,0 +1,159 @@
+"""Reads never create anything in Weaviate; only writes do (issue 11, item 9).
+
+Reads of a collection or tenant that does not exist find nothing (``[]``, or 0 deleted), as the
+LangChain, LangGraph and LlamaIndex contracts expect of an empty store, and leave Weaviate as it
+was; :meth:`LongTermMemory.missing` and the CLI say "no such tenant/collection". A process that
+still caches a tenant removed by ``forget_user`` elsewhere does not bring it back by reading.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from agentmem import AgentMem, AgentMemSettings, aforget_user, forget_user
+from agentmem._weaviate.schema import tenant_name
+from agentmem.errors import NotFound
+from agentmem.filters import Eq
+from agentmem.longterm import LongTermMemory, MemoryRecord
+from agentmem.testing.embedding import HashingEmbedder
+from tests.conftest import RedisServer, WeaviateServer
+
+pytestmark = pytest.mark.weaviate
+
+# Every read (and every delete, which has nothing to delete) of a long-term memory, with what it
+# answers when there is nothing there.
+READS: list[tuple[str, dict[str, Any], Any]] = [
+    ("search", {"query": "tea"}, []),
+    ("search", {"query": "tea", "vector": [1.0, 0.0], "mode": "hybrid"}, []),
+    ("search", {"vector": [1.0, 0.0], "filter": Eq("k", 1), "namespace": ("a",)}, []),
+    ("mmr_search", {"vector": [1.0, 0.0]}, []),
+    ("find", {}, []),
+    ("find", {"filter": Eq("k", 1)}, []),
+    ("get", {"ids": ["tea"]}, []),
+    ("namespaces", {}, []),
+    ("delete", {"ids": ["tea"]}, 0),
+    ("delete", {"filter": Eq("k", 1)}, 0),
+    ("clear", {}, 0),
+    ("sweep", {}, 0),
+]
+
+
+async def _read_all(memory: LongTermMemory, flavour: str) -> None:
+    for method, kwargs, empty in READS:
+        if flavour == "sync":
+            assert getattr(memory, method)(**kwargs) == empty, method
+        else:
+            assert await getattr(memory, "a" + method)(**kwargs) == empty, method
+    with pytest.raises(NotFound, match="no such"):
+        if flavour == "sync":
+            memory.set_expiry([("tea", 1e10)])
+        else:
+            await memory.aset_expiry([("tea", 1e10)])
+
+
+def _tenants(mem: AgentMem, collection: str, tenant: str) -> list[str]:
+    return list(mem.weaviate().collections.use(collection).tenants.get_by_names([tenant]))
+
+
+@pytest.mark.parametrize("flavour", ["sync", "async"])
+async def test_reads_of_a_collection_that_does_not_exist_create_nothing(
+    full_mem: AgentMem, unique_collection: str, flavour: str
+) -> None:
+    memory = LongTermMemory(
+        full_mem, tenant="nobody", collection=unique_collection, embedder=HashingEmbedder(2)
+    )
+    await _read_all(memory, flavour)
+    assert not full_mem.weaviate().collections.exists(unique_collection)
+    said = memory.missing() if flavour == "sync" else await memory.amissing()
+    assert said is not None and "no such collection" in said and unique_collection in said
+
+
+@pytest.mark.parametrize("flavour", ["sync", "async"])
+async def test_reads_of_a_tenant_that_does_not_exist_create_nothing(
+    full_mem: AgentMem, unique_collection: str, flavour: str
+) -> None:
+    LongTermMemory(full_mem, tenant="someone", collection=unique_collection).add(
+        [MemoryRecord("tea", {"k": 1}, id="tea", vector=[1.0, 0.0], namespace=("a",))]
+    )
+    try:
+        memory = LongTermMemory(
+            full_mem, tenant="nobody", collection=unique_collection, embedder=HashingEmbedder(2)
+        )
+        await _read_all(memory, flavour)
+        assert _tenants(full_mem, unique_collection, "nobody") == []
+        said = memory.missing() if flavour == "sync" else await memory.amissing()
+        assert said is not None and "no such tenant 'nobody'" in said
+        # The first write creates it.
+        memory.add([MemoryRecord("now", id="now")])
+        assert memory.missing() is None and [r.id for r in memory.find()] == ["now"]
+    finally:
+        LongTermMemory(full_mem, tenant="x", collection=unique_collection).drop_collection()
+
+
+@pytest.mark.single_node  # removal reaches every node of a cluster a moment later
+@pytest.mark.parametrize("flavour", ["sync", "async"])
+async def test_a_process_caching_a_forgotten_tenant_does_not_bring_it_back_by_reading(
+    full_settings: AgentMemSettings, unique_collection: str, flavour: str
+) -> None:
+    user = f"ada-{flavour}"
+    async with AgentMem(full_settings) as server:  # a long-running server process
+        memory = LongTermMemory(server, tenant=user, collection=unique_collection)
+        memory.add([MemoryRecord("Ada likes tea", id="tea")])
+        assert [r.id for r in memory.find()] == ["tea"]  # it now caches the tenant
+        async with AgentMem(full_settings) as cli:  # forget_user from another process
+            if flavour == "sync":
+                first = forget_user(user, memory=cli)
+            else:
+                first = await aforget_user(user, memory=cli)
+            assert unique_collection in first.collections
+            await _read_all(memory, flavour)  # the server keeps answering requests
+            assert _tenants(server, unique_collection, tenant_name(user)) == []
+            second = forget_user(user, memory=cli)
+            assert second.collections == []  # nothing came back to forget
+        memory.drop_collection()
+
+
+def _cli(
+    redis: RedisServer, weaviate: WeaviateServer, *args: str
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "AGENTMEM_REDIS_URL": redis.url, "AGENTMEM_WEAVIATE_URL": weaviate.url,
+           "AGENTMEM_WEAVIATE_GRPC_PORT": str(weaviate.grpc_port),
+           "AGENTMEM_LOCAL_AUTOSTART": "0"}  # fmt: skip
+    return subprocess.run([sys.executable, "-m", "agentmem", *args], env=env,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+
+
+def test_cli_search_of_an_unknown_tenant_or_collection_says_so_and_creates_nothing(
+    redis_server: RedisServer, weaviate_server: WeaviateServer, full_mem: AgentMem,
+    unique_collection: str,
+) -> None:  # fmt: skip
+    LongTermMemory(full_mem, tenant="ada", collection=unique_collection).add(
+        [MemoryRecord("Ada prefers green tea", id="tea")]
+    )
+    try:
+        found = _cli(redis_server, weaviate_server, "search", "--tenant", "ada",
+                     "--collection", unique_collection, "tea")  # fmt: skip
+        assert found.returncode == 0 and "Ada prefers green tea" in found.stdout
+
+        nobody = _cli(redis_server, weaviate_server, "search", "--tenant", "nobody",
+                      "--collection", unique_collection, "tea")  # fmt: skip
+        assert nobody.returncode == 1 and "no such tenant 'nobody'" in nobody.stderr
+        assert _tenants(full_mem, unique_collection, "nobody") == []
+
+        mistyped = unique_collection + "Typo"
+        typo = _cli(redis_server, weaviate_server, "search", "--tenant", "ada",
+                    "--collection", mistyped, "tea")  # fmt: skip
+        assert typo.returncode == 1 and f"no such collection '{mistyped}'" in typo.stderr
+        assert not full_mem.weaviate().collections.exists(mistyped)
+
+        lower = _cli(redis_server, weaviate_server, "search", "--tenant", "ada",
+                     "--collection", unique_collection.lower(), "tea")  # fmt: skip
+        assert lower.returncode == 1 and "collection name" in lower.stderr
+        assert "Traceback" not in nobody.stderr + typo.stderr + lower.stderr
+    finally:
+        LongTermMemory(full_mem, tenant="x", collection=unique_collection).drop_collection()
