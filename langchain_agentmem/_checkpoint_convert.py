@@ -24,6 +24,7 @@ from agentmem.checkpoints import CheckpointRecord, NewCheckpoint, Typed, WriteRe
 from agentmem.errors import InvalidInputError, SerializationError
 
 __all__ = [
+    "check_plain",
     "config_of",
     "configurable",
     "contains",
@@ -65,6 +66,53 @@ def config_of(thread_id: str, ns: str, checkpoint_id: str) -> RunnableConfig:
     }
 
 
+# Metadata and list() filters nested deeper than this are refused: LangGraph's metadata is a few
+# levels deep, and a cap keeps every walk (ours, the serializer's, the filter match) far from
+# Python's recursion limit.
+MAX_DEPTH = 100
+
+
+def check_plain(value: Any, what: str, *, text: bool = True) -> None:
+    """Refuse, before anything is serialized or written, nesting of dicts, lists and tuples
+    deeper than :data:`MAX_DEPTH` and (with ``text``) any key or string with a lone surrogate,
+    which the serializer would silently store as ``"?"``.
+
+    Raises:
+        SerializationError: ``value`` is nested too deep (or contains itself).
+        InvalidInputError: a string is not valid Unicode.
+    """
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            if text:
+                _valid_text(item, what)
+            continue
+        if not isinstance(item, (dict, list, tuple)):
+            continue
+        if depth >= MAX_DEPTH:
+            raise SerializationError(
+                f"{what} is nested more than {MAX_DEPTH} levels deep (or contains itself); "
+                "store flatter data. Nothing was written."
+            )
+        children = item.values() if isinstance(item, dict) else item
+        if text and isinstance(item, dict):
+            for key in item:
+                if isinstance(key, str):
+                    _valid_text(key, what)
+        stack.extend((child, depth + 1) for child in children)
+
+
+def _valid_text(value: str, what: str) -> None:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInputError(
+            f"{what} has text that is not valid Unicode (a lone surrogate in {value!r:.60}); "
+            "pass valid text. Nothing was written."
+        ) from None
+
+
 def contains(value: Any, wanted: Any) -> bool:
     # Containment like Postgres' JSONB @>: dicts match on the keys asked for (recursively),
     # anything else by equality. A flat filter is InMemorySaver's exact top-level match.
@@ -101,6 +149,7 @@ def to_new_checkpoint(
     body: dict[str, Any] = dict(checkpoint)
     values: dict[str, Any] = body.pop("channel_values", None) or {}
     merged = get_checkpoint_metadata(config, metadata)
+    check_plain(merged, "the checkpoint metadata")
     versions = {**(checkpoint.get("channel_versions") or {}), **new_versions}
     # Only channels that have a value are referenced: a channel without one (consumed,
     # cleared, or a delta channel left out on purpose) reads back as absent, as with

@@ -40,6 +40,7 @@ from agentmem import AgentMem
 from agentmem.checkpoints import CheckpointStore
 from agentmem.errors import InvalidInputError
 from langchain_agentmem._checkpoint_convert import (
+    check_plain,
     config_of,
     configurable,
     contains,
@@ -196,6 +197,7 @@ class AgentMemCheckpointSaver(BaseCheckpointSaver[str]):
         thread (with a user in ``config``: that user's threads).
         """
         thread_id, ns, exact = self._scope(config)
+        check_plain(filter, "the list() filter", text=False)
         bound = get_checkpoint_id(before) if before else None
         if limit is not None and limit <= 0:
             return
@@ -327,6 +329,7 @@ class AgentMemCheckpointSaver(BaseCheckpointSaver[str]):
     ) -> AsyncIterator[CheckpointTuple]:
         """Async twin of :meth:`list`."""
         thread_id, ns, exact = self._scope(config)
+        check_plain(filter, "the list() filter", text=False)
         bound = get_checkpoint_id(before) if before else None
         if limit is not None and limit <= 0:
             return
