@@ -3,8 +3,9 @@
 An item is one memory in the store's collection (id: the JSON of ``[*namespace, key]``; metadata:
 the value; text: every string in the value, for BM25). With an index, each text picked by the
 index's field paths is one more memory in a companion collection (``<collection>Paths``): its
-vector, a copy of the value (so filters apply), the same namespace and expiry, and the item's id
-as ``ref_doc_id``. The item records how many it has (``extra["vectors"]``), so updates and
+vector, a copy of the value (so filters apply) and of the item's bookkeeping (so a search answers
+from its hits alone), the same namespace and expiry, and the item's id as ``ref_doc_id``. Every
+put rewrites them all. The item records how many it has (``extra["vectors"]``), so updates and
 deletes know which to remove. No I/O here.
 """
 
@@ -98,19 +99,17 @@ def item_record(op: PutOp, memory_id: str, created: str, now: str, vectors: int)
     )  # fmt: skip
 
 
-def path_record(
-    op: PutOp, of_item: str, index: int, text: str, vector: Sequence[float]
-) -> MemoryRecord:
-    """The memory holding one indexed text's vector of item ``op``."""
-    _, expires = _expiry(op)
+def path_record(item: MemoryRecord, index: int, text: str, vector: Sequence[float]) -> MemoryRecord:
+    """The memory holding the vector of ``item``'s ``index``-th indexed text."""
     return MemoryRecord(
         text=text,
-        metadata=dict(op.value or {}),
-        id=path_id(of_item, index),
+        metadata=dict(item.metadata),
+        id=path_id(str(item.id), index),
         vector=vector,
-        ref_doc_id=of_item,
-        namespace=op.namespace,
-        expires_at=expires,
+        ref_doc_id=item.id,
+        extra=dict(item.extra),
+        namespace=item.namespace,
+        expires_at=item.expires_at,
     )
 
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Generator, Iterable, Sequence
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -313,26 +314,24 @@ class AgentMemStore(BaseStore, AdapterLifecycle):
             return (yield from self._bm25(op, tenant, scope))
         vector = yield (_EMBEDDINGS, "embed_query", (op.query,), {})
         need = op.offset + op.limit
-        k = min(_MAX_RESULTS, max(4 * need, 20))
+        # Room for items with several vectors among the best hits; widened when too few.
+        k = min(_MAX_RESULTS, 2 * need + 10)
         while True:
             kw = {**scope, "vector": vector, "mode": "vector", "k": k}
             hits = yield ((tenant, _PATHS), "search", (), kw)
-            # Max-pooling: hits come best first, so an item's first hit is its best path.
-            best: dict[str, float] = {}
+            # Max-pooling: hits come best first, so an item's first hit is its best path. A hit
+            # carries the item's value and bookkeeping, so no second read is needed.
+            best: dict[str, tuple[float, MemoryRecord]] = {}
             for h in hits:
-                if h.record.ref_doc_id and si.alive(h.record):
-                    best.setdefault(h.record.ref_doc_id, 1.0 - h.score)
+                item = h.record.ref_doc_id
+                if item and item not in best and si.alive(h.record):
+                    best[item] = (1.0 - h.score, replace(h.record, id=item, vector=None))
             if len(best) >= need or len(hits) < k or k >= _MAX_RESULTS:
                 break
             k = min(_MAX_RESULTS, 4 * k)
-        ranked = list(best.items())[op.offset : need]
-        found: list[MemoryRecord] = []
-        if ranked:
-            found = yield ((tenant, _ITEMS), "get", ([i for i, _ in ranked],), {})
-        by_id = {r.id: r for r in found if si.alive(r)}
-        # An item removed between the two reads is left out.
-        used = [by_id[i] for i, _ in ranked if i in by_id]
-        out = [si.search_item(by_id[i], score) for i, score in ranked if i in by_id]
+        ranked = list(best.values())[op.offset : need]
+        used = [record for _, record in ranked]
+        out = [si.search_item(record, score) for score, record in ranked]
         if len(out) < op.limit:
             # Items stored without a vector fill the remaining places, unscored.
             extra = yield from self._fill(
@@ -406,33 +405,32 @@ class AgentMemStore(BaseStore, AdapterLifecycle):
         vectors: list[list[float]] = []
         if flat:
             vectors = yield (_EMBEDDINGS, "embed_documents", (flat,), {})
+        now = datetime.now(timezone.utc).isoformat()
+        records = [
+            si.item_record(op, memory_id, created.get(memory_id) or now, now, len(group))
+            for (op, memory_id), group in zip(writes, texts, strict=True)
+        ]
         paths: list[MemoryRecord] = []
-        at = 0
-        for (op, memory_id), group in zip(writes, texts, strict=True):
+        for record, group in zip(records, texts, strict=True):
             for index, text in enumerate(group):
-                paths.append(si.path_record(op, memory_id, index, text, vectors[at]))
-                at += 1
-        # Path vectors first: a failure after them leaves the item as it was, found by a vector
-        # that the retried put rewrites.
-        if paths:
-            yield ((tenant, _PATHS), "add", (paths,), {})
-        if gone:
-            yield ((tenant, _ITEMS), "delete", (gone,), {})
-        if writes:
-            now = datetime.now(timezone.utc).isoformat()
-            records = [
-                si.item_record(op, memory_id, created.get(memory_id) or now, now, len(group))
-                for (op, memory_id), group in zip(writes, texts, strict=True)
-            ]
-            yield ((tenant, _ITEMS), "add", (records,), {})
-        after = {memory_id: len(group) for (_, memory_id), group in zip(writes, texts, strict=True)}
+                paths.append(si.path_record(record, index, text, vectors[len(paths)]))
+        after = {str(r.id): len(group) for r, group in zip(records, texts, strict=True)}
         stale = [
             si.path_id(memory_id, j)
             for memory_id, count in before.items()
             for j in range(after.get(memory_id, 0), count)
         ]
+        # Path vectors before items, and the vectors an item no longer has before the item: a
+        # put that fails midway leaves no vector of a deleted item and no old copy of a value to
+        # be found by a search (a search may show the new value before get does, until retried).
+        if paths:
+            yield ((tenant, _PATHS), "add", (paths,), {})
         if stale:
             yield ((tenant, _PATHS), "delete", (stale,), {})
+        if gone:
+            yield ((tenant, _ITEMS), "delete", (gone,), {})
+        if records:
+            yield ((tenant, _ITEMS), "add", (records,), {})
 
     def _index_texts(self, op: PutOp) -> list[str]:
         """The texts of ``op``'s value to embed, one vector each (none without an index)."""
