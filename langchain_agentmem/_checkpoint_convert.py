@@ -16,6 +16,7 @@ from langgraph.checkpoint.base import (
     Checkpoint,
     CheckpointMetadata,
     CheckpointTuple,
+    get_checkpoint_id,
     get_checkpoint_metadata,
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
@@ -24,17 +25,27 @@ from agentmem.checkpoints import CheckpointRecord, NewCheckpoint, Typed, WriteRe
 from agentmem.errors import InvalidInputError, SerializationError
 
 __all__ = [
+    "address_of",
     "check_plain",
     "config_of",
     "configurable",
     "contains",
     "dump",
+    "list_scope",
     "load",
+    "matches",
+    "page_size",
     "thread_id_of",
     "to_new_checkpoint",
     "to_tuple",
     "to_writes",
+    "user_of",
 ]
+
+# Where LangGraph puts the run's Runtime (and so its context) in the config a saver receives. A
+# test pins it, so a LangGraph release that moves it fails loudly instead of linking nothing.
+RUNTIME = "__pregel_runtime"
+_PAGE = 100
 
 
 def _version_key(version: Any) -> str:
@@ -54,6 +65,64 @@ def thread_id_of(config: RunnableConfig) -> str:
             'the config has no thread_id; pass {"configurable": {"thread_id": "..."}}'
         )
     return str(thread_id)
+
+
+def address_of(config: RunnableConfig) -> tuple[str, str, str | None]:
+    """(thread id, namespace, checkpoint id or None) named by a get_tuple() config."""
+    ns = str(configurable(config).get("checkpoint_ns") or "")
+    return thread_id_of(config), ns, get_checkpoint_id(config)
+
+
+def list_scope(config: RunnableConfig | None) -> tuple[str | None, str | None, str | None]:
+    """(thread id, namespace or None for all, exact checkpoint id) of a list() config."""
+    conf = configurable(config)
+    thread_id = conf.get("thread_id")
+    ns = conf.get("checkpoint_ns")
+    return (
+        str(thread_id) if thread_id not in (None, "") else None,
+        str(ns) if ns is not None else None,
+        conf.get("checkpoint_id") or None,
+    )
+
+
+def page_size(filter: dict[str, Any] | None, exact: str | None, limit: int | None) -> int:
+    # Without a filter every record read is returned, so read no more than asked for.
+    return limit if limit and not filter and not exact else _PAGE
+
+
+def matches(tup: CheckpointTuple, filter: dict[str, Any] | None, exact_id: str | None) -> bool:
+    if exact_id and tup.checkpoint["id"] != exact_id:
+        return False
+    return contains(tup.metadata, filter) if filter else True
+
+
+def user_of(config: RunnableConfig, user_key: str | None) -> str | None:
+    """The user named by ``config``, checked, or None.
+
+    ``configurable[user_key]`` first, else the run's context (``graph.invoke(...,
+    context=...)``, a dict or an object with that attribute), which LangGraph hands to the
+    saver inside ``configurable`` as the runtime.
+    """
+    if user_key is None:
+        return None
+    conf = configurable(config)
+    user = conf.get(user_key)
+    if user is None:
+        context = getattr(conf.get(RUNTIME), "context", None)
+        user = (
+            context.get(user_key) if isinstance(context, dict) else getattr(context, user_key, None)
+        )
+    if user in (None, ""):
+        return None
+    if isinstance(user, int) and not isinstance(user, bool):
+        return str(user)
+    if not isinstance(user, str):
+        raise InvalidInputError(
+            f"configurable[{user_key!r}] must be a str naming the user, got "
+            f"{type(user).__name__}; pass the user id as text (or user_key=None). "
+            "Nothing was read or written."
+        )
+    return user
 
 
 def config_of(thread_id: str, ns: str, checkpoint_id: str) -> RunnableConfig:

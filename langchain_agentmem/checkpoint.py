@@ -40,22 +40,23 @@ from agentmem import AgentMem
 from agentmem.checkpoints import CheckpointStore
 from agentmem.errors import InvalidInputError
 from langchain_agentmem._checkpoint_convert import (
+    address_of,
     check_plain,
     config_of,
     configurable,
-    contains,
+    list_scope,
+    matches,
+    page_size,
     thread_id_of,
     to_new_checkpoint,
     to_tuple,
     to_writes,
+    user_of,
 )
 
 __all__ = ["AgentMemCheckpointSaver"]
 
 _STRATEGIES = ("keep_latest", "delete")
-# Where LangGraph puts the run's Runtime (and so its context) in the config a saver receives. A
-# test pins it, so a LangGraph release that moves it fails loudly instead of linking nothing.
-_RUNTIME = "__pregel_runtime"
 
 
 class AgentMemCheckpointSaver(BaseCheckpointSaver[str]):
@@ -116,70 +117,11 @@ class AgentMemCheckpointSaver(BaseCheckpointSaver[str]):
         """The framework-free :class:`agentmem.CheckpointStore` under this saver."""
         return self._store
 
-    def _matches(
-        self, tup: CheckpointTuple, filter: dict[str, Any] | None, exact_id: str | None
-    ) -> bool:
-        if exact_id and tup.checkpoint["id"] != exact_id:
-            return False
-        return contains(tup.metadata, filter) if filter else True
-
-    @staticmethod
-    def _page_size(filter: dict[str, Any] | None, exact: str | None, limit: int | None) -> int:
-        # Without a filter every record read is returned, so read no more than asked for.
-        return limit if limit and not filter and not exact else 100
-
-    @staticmethod
-    def _scope(config: RunnableConfig | None) -> tuple[str | None, str | None, str | None]:
-        """(thread id, namespace or None for all, exact checkpoint id) of a list() config."""
-        conf = configurable(config)
-        thread_id = conf.get("thread_id")
-        ns = conf.get("checkpoint_ns")
-        return (
-            str(thread_id) if thread_id not in (None, "") else None,
-            str(ns) if ns is not None else None,
-            conf.get("checkpoint_id") or None,
-        )
-
-    @staticmethod
-    def _address(config: RunnableConfig) -> tuple[str, str, str | None]:
-        """(thread id, namespace, checkpoint id or None) named by a get_tuple() config."""
-        ns = str(configurable(config).get("checkpoint_ns") or "")
-        return thread_id_of(config), ns, get_checkpoint_id(config)
-
-    def _owner(self, config: RunnableConfig) -> str | None:
-        """The user named by ``config``, checked, or None.
-
-        ``configurable[user_key]`` first, else the run's context (``graph.invoke(...,
-        context=...)``, a dict or an object with that attribute), which LangGraph hands to the
-        saver inside ``configurable`` as the runtime.
-        """
-        if self.user_key is None:
-            return None
-        conf = configurable(config)
-        user = conf.get(self.user_key)
-        if user is None:
-            context = getattr(conf.get(_RUNTIME), "context", None)
-            if isinstance(context, dict):
-                user = context.get(self.user_key)
-            else:
-                user = getattr(context, self.user_key, None)
-        if user in (None, ""):
-            return None
-        if isinstance(user, int) and not isinstance(user, bool):
-            return str(user)
-        if not isinstance(user, str):
-            raise InvalidInputError(
-                f"configurable[{self.user_key!r}] must be a str naming the user, got "
-                f"{type(user).__name__}; pass the user id as text (or user_key=None). "
-                "Nothing was read or written."
-            )
-        return user
-
     # -- sync ------------------------------------------------------------------------------------
 
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         """The checkpoint named by ``config`` (the newest of its thread/namespace without an id)."""
-        record = self._store.get(*self._address(config), user_id=self._owner(config))
+        record = self._store.get(*address_of(config), user_id=user_of(config, self.user_key))
         return to_tuple(self.serde, record) if record else None
 
     def list(
@@ -196,7 +138,7 @@ class AgentMemCheckpointSaver(BaseCheckpointSaver[str]):
         ``limit`` counts matches. Without a ``thread_id`` it lists every thread, thread after
         thread (with a user in ``config``: that user's threads).
         """
-        thread_id, ns, exact = self._scope(config)
+        thread_id, ns, exact = list_scope(config)
         check_plain(filter, "the list() filter", text=False)
         bound = get_checkpoint_id(before) if before else None
         if limit is not None and limit <= 0:
@@ -206,11 +148,11 @@ class AgentMemCheckpointSaver(BaseCheckpointSaver[str]):
             thread_id,
             ns=ns,
             before=bound,
-            page_size=self._page_size(filter, exact, limit),
-            user_id=self._owner(config) if config else None,
+            page_size=page_size(filter, exact, limit),
+            user_id=user_of(config, self.user_key) if config else None,
         ):
             tup = to_tuple(self.serde, record)
-            if self._matches(tup, filter, exact):
+            if matches(tup, filter, exact):
                 yield tup
                 seen += 1
                 if limit is not None and seen >= limit:
@@ -230,7 +172,7 @@ class AgentMemCheckpointSaver(BaseCheckpointSaver[str]):
         ``CheckpointStore.put``).
         """
         new = to_new_checkpoint(self.serde, config, checkpoint, metadata, new_versions)
-        self._store.put(new, user_id=self._owner(config))
+        self._store.put(new, user_id=user_of(config, self.user_key))
         return config_of(new.thread_id, new.ns, new.checkpoint_id)
 
     def put_writes(
@@ -247,7 +189,7 @@ class AgentMemCheckpointSaver(BaseCheckpointSaver[str]):
             str(conf.get("checkpoint_ns") or ""),
             str(conf.get("checkpoint_id") or ""),
             to_writes(self.serde, writes, task_id, task_path),
-            user_id=self._owner(config),
+            user_id=user_of(config, self.user_key),
         )
 
     def delete_thread(self, thread_id: str, *, user_id: str | None = None) -> None:
@@ -316,7 +258,7 @@ class AgentMemCheckpointSaver(BaseCheckpointSaver[str]):
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         """Async twin of :meth:`get_tuple`."""
-        record = await self._store.aget(*self._address(config), user_id=self._owner(config))
+        record = await self._store.aget(*address_of(config), user_id=user_of(config, self.user_key))
         return to_tuple(self.serde, record) if record else None
 
     async def alist(
@@ -328,7 +270,7 @@ class AgentMemCheckpointSaver(BaseCheckpointSaver[str]):
         limit: int | None = None,
     ) -> AsyncIterator[CheckpointTuple]:
         """Async twin of :meth:`list`."""
-        thread_id, ns, exact = self._scope(config)
+        thread_id, ns, exact = list_scope(config)
         check_plain(filter, "the list() filter", text=False)
         bound = get_checkpoint_id(before) if before else None
         if limit is not None and limit <= 0:
@@ -338,11 +280,11 @@ class AgentMemCheckpointSaver(BaseCheckpointSaver[str]):
             thread_id,
             ns=ns,
             before=bound,
-            page_size=self._page_size(filter, exact, limit),
-            user_id=self._owner(config) if config else None,
+            page_size=page_size(filter, exact, limit),
+            user_id=user_of(config, self.user_key) if config else None,
         ):
             tup = to_tuple(self.serde, record)
-            if self._matches(tup, filter, exact):
+            if matches(tup, filter, exact):
                 yield tup
                 seen += 1
                 if limit is not None and seen >= limit:
@@ -357,7 +299,7 @@ class AgentMemCheckpointSaver(BaseCheckpointSaver[str]):
     ) -> RunnableConfig:
         """Async twin of :meth:`put`."""
         new = to_new_checkpoint(self.serde, config, checkpoint, metadata, new_versions)
-        await self._store.aput(new, user_id=self._owner(config))
+        await self._store.aput(new, user_id=user_of(config, self.user_key))
         return config_of(new.thread_id, new.ns, new.checkpoint_id)
 
     async def aput_writes(
@@ -374,7 +316,7 @@ class AgentMemCheckpointSaver(BaseCheckpointSaver[str]):
             str(conf.get("checkpoint_ns") or ""),
             str(conf.get("checkpoint_id") or ""),
             to_writes(self.serde, writes, task_id, task_path),
-            user_id=self._owner(config),
+            user_id=user_of(config, self.user_key),
         )
 
     async def adelete_thread(self, thread_id: str, *, user_id: str | None = None) -> None:
