@@ -234,6 +234,16 @@ class LocalSettings:
     weaviate_grpc_port: int = 15051
     autostart: bool = True
 
+    @property
+    def redis_url(self) -> str:
+        """URL of the local Redis."""
+        return f"redis://127.0.0.1:{self.redis_port}/0"
+
+    @property
+    def weaviate_url(self) -> str:
+        """REST URL of the local Weaviate."""
+        return f"http://127.0.0.1:{self.weaviate_port}"
+
     def __post_init__(self) -> None:
         check_port("LocalSettings.redis_port", self.redis_port)
         check_port("LocalSettings.weaviate_port", self.weaviate_port, _MAX_LOCAL_WEAVIATE_PORT)
@@ -313,11 +323,11 @@ class AgentMemSettings:
         """Fill each unset URL with the local default server's URL."""
         redis, weaviate = self.redis, self.weaviate
         if redis.url is None:
-            redis = replace(redis, url=f"redis://127.0.0.1:{self.local.redis_port}/0")
+            redis = replace(redis, url=self.local.redis_url)
         if weaviate.url is None:
             weaviate = replace(
                 weaviate,
-                url=f"http://127.0.0.1:{self.local.weaviate_port}",
+                url=self.local.weaviate_url,
                 grpc_port=self.local.weaviate_grpc_port,
             )
         return replace(self, redis=redis, weaviate=weaviate)

@@ -9,7 +9,8 @@ always chained with ``raise ... from exc`` so the original stays visible in trac
     │   └── ServerBinaryNotFound      no Weaviate / Redis server binary could be found or built
     ├── BackendUnavailable            a server could not be reached or refused the connection
     │   ├── BackendTimeout            a call did not finish within the configured timeout
-    │   └── AuthenticationFailed      the server wants credentials, or refused the ones given
+    │   ├── AuthenticationFailed      the server wants credentials, or refused the ones given
+    │   └── ForgetIncomplete          forget_user stopped part way; ``report`` says what went
     ├── BackendError                  the server answered with an error agentmem cannot classify
     ├── ClosedError                   the object was closed and cannot be used again
     ├── InvalidInputError (ValueError)  an argument is malformed: a bad id, an oversized message
@@ -28,6 +29,10 @@ item, ``PermissionError`` for another user's item), the agentmem class also deri
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from agentmem.forget import ForgetReport
 
 __all__ = [
     "AgentMemError",
@@ -38,6 +43,7 @@ __all__ = [
     "ClosedError",
     "ConfigurationError",
     "ConflictError",
+    "ForgetIncomplete",
     "InvalidInputError",
     "NotFound",
     "OwnershipError",
@@ -79,6 +85,22 @@ class BackendTimeout(BackendUnavailable):
 
 class AuthenticationFailed(BackendUnavailable):
     """The backend requires credentials that were not given, or refused the ones given."""
+
+
+class ForgetIncomplete(BackendUnavailable):
+    """``forget_user`` could not reach a server part way: some of the user's data is gone.
+
+    Running the same ``forget_user`` (or ``agentmem forget``) again once the server answers
+    deletes the rest: the index of the user's threads and runs is removed last.
+
+    Attributes:
+        backend: the server that could not be reached, ``"redis"`` or ``"weaviate"``.
+        report: the :class:`agentmem.ForgetReport` of what was deleted before the failure.
+    """
+
+    def __init__(self, message: str, *, backend: str, report: ForgetReport) -> None:
+        super().__init__(message, backend=backend)
+        self.report = report
 
 
 class BackendError(AgentMemError):

@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
+
+import pytest
 
 from agentmem import (
     AgentMem,
@@ -17,15 +18,13 @@ from agentmem import (
     SessionStore,
 )
 from langchain_agentmem import AgentMemCheckpointSaver
-from tests.conftest import RedisServer, WeaviateServer
+from tests.support import RedisServer, WeaviateServer, agentmem_env, one_node_graph, redis_keys
 
 USER = "ada-cli"
 
 
 def _cli(redis: RedisServer, weaviate: WeaviateServer, prefix: str, *args: str) -> str:
-    env = {**os.environ, "AGENTMEM_REDIS_URL": redis.url, "AGENTMEM_WEAVIATE_URL": weaviate.url,
-           "AGENTMEM_WEAVIATE_GRPC_PORT": str(weaviate.grpc_port), "AGENTMEM_KEY_PREFIX": prefix,
-           "AGENTMEM_LOCAL_AUTOSTART": "0"}  # fmt: skip
+    env = agentmem_env(redis, weaviate, prefix)
     result = subprocess.run([sys.executable, "-m", "agentmem", *args], env=env,
                             capture_output=True, text=True, timeout=120)  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -35,18 +34,12 @@ def _cli(redis: RedisServer, weaviate: WeaviateServer, prefix: str, *args: str) 
 def _seed(mem: AgentMem) -> None:
     SessionStore(mem, user_id=USER).append("chat-1", [{"role": "user", "content": "I like tea"}])
     LongTermMemory(mem, tenant=USER).add([MemoryRecord("Ada prefers green tea", id="tea")])
-    saver = AgentMemCheckpointSaver(mem)
-    from langgraph.graph import END, START, StateGraph
-
-    builder = StateGraph(dict)
-    builder.add_node("n", lambda state: {"x": 1})
-    builder.add_edge(START, "n")
-    builder.add_edge("n", END)
     config = {"configurable": {"thread_id": USER, "user_id": USER}}
-    builder.compile(checkpointer=saver).invoke({"x": 0}, config)
+    one_node_graph(AgentMemCheckpointSaver(mem)).invoke({"x": 0}, config)
     RunStore(mem).save("approval", "run-1", b"{}", status="paused", user_id=USER)
 
 
+@pytest.mark.timeout(300)  # fourteen CLI processes, each importing agentmem and weaviate-client
 def test_memory_commands_show_what_was_written_and_forget_leaves_no_trace(
     redis_server: RedisServer, weaviate_server: WeaviateServer, full_settings: AgentMemSettings,
     full_mem: AgentMem,
@@ -84,5 +77,4 @@ def test_memory_commands_show_what_was_written_and_forget_leaves_no_trace(
         AgentMemCheckpointSaver(full_mem).get_tuple({"configurable": {"thread_id": USER}}) is None
     )
     assert tenant_name(USER) not in tenants.get()  # the tenant itself is gone
-    leftover = [key for key in full_mem.redis().scan_iter(match=f"{full_settings.key_prefix}:*")]
-    assert leftover == [], leftover  # no key of the user's sessions or thread is left
+    assert redis_keys(full_mem) == []  # no key of the user's sessions or thread is left

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
-import os
+import ast
+import functools
+import importlib.util
 import re
 import subprocess
 import sys
+from collections.abc import Mapping
+from importlib import metadata
 from pathlib import Path
 
 import pytest
+import tomllib
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from agentmem import AgentMem
 from agentmem._weaviate.schema import tenant_name
 from agentmem.local import LocalRedisCluster, free_cluster_ports
-from tests.conftest import RedisServer, WeaviateServer, settings_for
+from tests.support import RedisServer, WeaviateServer, agentmem_env, settings_for
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -21,21 +28,7 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 def _run(
     script: str, redis: RedisServer, weaviate: WeaviateServer, prefix: str, **extra: str
 ) -> str:
-    inherited = {k: v for k, v in os.environ.items() if not k.startswith("AGENTMEM_")}
-    env = {
-        **inherited,
-        "AGENTMEM_REDIS_URL": redis.url,
-        "AGENTMEM_WEAVIATE_URL": weaviate.url,
-        "AGENTMEM_WEAVIATE_GRPC_PORT": str(weaviate.grpc_port),
-        "AGENTMEM_KEY_PREFIX": prefix,
-        "AGENTMEM_LOCAL_AUTOSTART": "0",
-        "AGENTMEM_EXAMPLES_MODEL": "scripted",
-        **extra,
-    }
-    if weaviate.replication_factor:
-        env["AGENTMEM_WEAVIATE_REPLICATION_FACTOR"] = str(weaviate.replication_factor)
-    if weaviate.consistency:
-        env["AGENTMEM_WEAVIATE_CONSISTENCY"] = weaviate.consistency
+    env = agentmem_env(redis, weaviate, prefix, AGENTMEM_EXAMPLES_MODEL="scripted", **extra)
     result = subprocess.run([sys.executable, str(EXAMPLES / script)], env=env,
                             capture_output=True, text=True, timeout=120)  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -190,3 +183,99 @@ def test_cluster_and_remote_runs_against_a_redis_cluster(
     user, run = forgot.groups()
     assert lines[7] == f"forgot {user}: sessions ['chat-{run}'], threads ['count-{run}']"
     assert left == []  # the example cleaned up after itself, on every node
+
+
+# -- each install extra brings what its quickstart and examples import ---------------------------
+
+ROOT = EXAMPLES.parent
+OURS = {"agentmem", "langchain_agentmem", "llamaindex_agentmem", "models", "__future__"}
+
+
+def _extra_for(example: str) -> str:
+    if example.startswith(("langchain_", "langgraph_")):
+        return "langchain"
+    return "llamaindex" if example.startswith("llamaindex_") else "all"
+
+
+def _sources() -> list[tuple[str, str, str]]:
+    """(where, extra, code): the two README quickstarts and every example script."""
+    readme = (ROOT / "README.md").read_text()
+    found = []
+    for title, extra in (("LangChain / LangGraph", "langchain"), ("LlamaIndex", "llamaindex")):
+        section = readme.split(f"## Quickstart: {title}\n", 1)[1]
+        found.append((f"README {title}", extra, section.split("```python\n", 1)[1].split("```")[0]))
+    for path in sorted(EXAMPLES.glob("*.py")):
+        found.append((path.name, _extra_for(path.name), path.read_text()))
+    return found
+
+
+def _module_level_imports(code: str) -> set[str]:
+    flags = ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT  # the quickstarts use await
+    tree = compile(code, "<quickstart>", "exec", flags=flags)
+    modules = set()
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            modules.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            modules.add(node.module)
+    return {m for m in modules if m.split(".")[0] not in OURS | set(sys.stdlib_module_names)}
+
+
+def _extra_requirements(extras: set[str]) -> list[str]:
+    table = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted: list[str] = list(table["dependencies"])
+    for extra in extras:
+        wanted += table["optional-dependencies"][extra]
+    return wanted
+
+
+def _installed_by(extra: str) -> set[str]:
+    """The distributions `pip install "agentmem[extra]"` installs (over the installed metadata)."""
+    todo, seen = [Requirement(r) for r in _extra_requirements({extra})], set()
+    while todo:
+        requirement = todo.pop()
+        name = canonicalize_name(requirement.name)
+        if name == "agentmem":  # agentmem[a,b] inside an extra
+            todo += [Requirement(r) for r in _extra_requirements(set(requirement.extras))]
+            continue
+        if name in seen:
+            continue
+        seen.add(name)
+        for raw in metadata.requires(name) or []:
+            needed = Requirement(raw)
+            contexts = [{"extra": e} for e in requirement.extras] or [{"extra": ""}]
+            if needed.marker is None or any(needed.marker.evaluate(c) for c in contexts):
+                todo.append(needed)
+    return seen
+
+
+@functools.cache
+def _packages_distributions() -> Mapping[str, list[str]]:
+    return metadata.packages_distributions()
+
+
+def _distribution_of(module: str) -> str:
+    """The installed distribution that holds ``module`` (namespace packages such as
+    ``langgraph`` are spread over several, so the module's own file decides)."""
+    spec = importlib.util.find_spec(module)
+    assert spec is not None and spec.origin, module
+    origin = Path(spec.origin).resolve()
+    for name in _packages_distributions().get(module.split(".")[0], []):
+        dist = metadata.distribution(name)
+        relative = [f for f in dist.files or [] if f.name == origin.name]
+        if any(Path(str(dist.locate_file(f))).resolve() == origin for f in relative):
+            return canonicalize_name(name)
+    raise AssertionError(f"no installed distribution holds {module} ({origin})")
+
+
+def test_each_extra_installs_what_its_quickstart_and_examples_import() -> None:
+    installed = {extra: _installed_by(extra) for extra in ("langchain", "llamaindex", "all")}
+    checked, missing = [], []
+    for where, extra, code in _sources():
+        for module in sorted(_module_level_imports(code)):
+            checked.append(module)
+            dist = _distribution_of(module)
+            if dist not in installed[extra]:
+                missing.append(f"{where} imports {module} (from {dist}), not in agentmem[{extra}]")
+    assert "langchain.agents" in checked and "llama_index.core" in checked  # the parse found them
+    assert missing == [], "\n".join(missing)
