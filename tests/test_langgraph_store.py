@@ -429,6 +429,11 @@ def test_per_put_index_paths_updates_and_deletes_keep_path_vectors_in_step(
         ranked = _ranking(store.search(("t",), query="red fox"))
         assert ranked[0] == ("b", pytest.approx(0.8165, abs=1e-3)) and ranked[1][0] == "a"
         assert ranked[1][1] is not None and ranked[1][1] < 0.5
+        # A search answers with the item as get() does: the new value, the same timestamps.
+        (hit,) = [i for i in store.search(("t",), query="blue whale") if i.key == "a"]
+        got = store.get(("t",), "a")
+        assert got is not None and hit.value == got.value == {"items": [{"text": "blue whale"}]}
+        assert (hit.created_at, hit.updated_at) == (got.created_at, got.updated_at)
         store.delete(("t",), "b")
         assert [i.key for i in store.search(("t",), query="fox")] == ["a"]
         paths = LongTermMemory(full_mem, tenant="paths", collection=f"{unique_collection}Paths")
