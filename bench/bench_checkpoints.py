@@ -102,11 +102,13 @@ def random_text(size: int) -> str:
     return base64.b64encode(os.urandom(size * 3 // 4)).decode()
 
 
-def step_times(saver: BaseCheckpointSaver[Any]) -> float:
+def step_times(saver: BaseCheckpointSaver[Any], user_id: str | None = None) -> float:
     graph = chain(STEPS, grow=True).compile(checkpointer=saver)
     per_step = []
     for run in range(RUNS + 1):
-        config = {"configurable": {"thread_id": f"bench-{uuid.uuid4().hex}"}}
+        config: Any = {"configurable": {"thread_id": f"bench-{uuid.uuid4().hex}"}}
+        if user_id is not None:  # the thread becomes the user's; every call checks the owner
+            config["configurable"]["user_id"] = user_id
         start = time.perf_counter()
         graph.invoke({"big": random_text(20_000), "items": []}, config, durability="sync")
         if run:  # the first run warms caches, scripts and connections
@@ -218,6 +220,8 @@ def main() -> None:
             counted = Counted(saver)
             rows.append(("agentmem (Redis)", step_times(saver), ""))
             trips = {k: statistics.mean(v) for k, v in counted.calls.items() if v}
+            owned = step_times(saver, user_id="ada")
+            rows.append(("agentmem (Redis), with user_id", owned, ""))
             client.delete(*client.scan_iter(match="benchcp:*"))
             bytes_after_100_steps(AgentMemCheckpointSaver(memory))
             sizes = {"agentmem (Redis)": redis_bytes(client, "benchcp")}
