@@ -106,6 +106,8 @@ def check(doc: Mapping[str, Any], where: str) -> None:
             tool calls.
     """
     content = doc.get("content")
+    if isinstance(content, str) and len(doc) == 3 and is_neutral(doc):
+        return  # a plain text message (the common case): nothing more to check
     calls = doc.get("tool_calls", [])
     ok = (
         is_neutral(doc)
@@ -193,6 +195,8 @@ def carry_of(
     Returns:
         ``{"extra": {...}, "parts": [...], "args": [...]}`` (empty keys left out), or None.
     """
+    if isinstance(doc["content"], str) and not parts and not args and "extra" not in doc:
+        return None  # the common case, with nothing to carry
     others = {fw: v for fw, v in doc.get("extra", {}).items() if fw != framework}
     carry: dict[str, Any] = {}
     if others:
