@@ -69,6 +69,8 @@ CARRY_KEY = "agentmem"
 
 Framework = Literal["langchain", "llamaindex"]
 
+_FIELDS = frozenset({"tool_calls", "tool_call_id", "name"})
+
 
 def message(
     role: str,
@@ -182,6 +184,7 @@ def carry_of(
     framework: Framework,
     parts: list[list[Any]],
     args: list[list[Any]] | None = None,
+    fields: Mapping[str, Any] | None = None,
 ) -> dict[str, Any] | None:
     """What ``framework`` cannot hold of ``doc``: the other frameworks' extras and ``parts``.
 
@@ -191,11 +194,13 @@ def carry_of(
         parts: ``[index, part]`` pairs of the parts it cannot hold.
         args: ``[index, text]`` pairs of tool calls whose arguments were stored as JSON text
             and that the framework holds parsed (so the text is stored again on write).
+        fields: neutral fields the framework has no place for on this kind of message (a
+            ``tool_call_id`` on a user message in LangChain, say).
 
     Returns:
         ``{"extra": {...}, "parts": [...], "args": [...]}`` (empty keys left out), or None.
     """
-    if isinstance(doc["content"], str) and not parts and not args and "extra" not in doc:
+    if isinstance(doc["content"], str) and not (parts or args or fields or "extra" in doc):
         return None  # the common case, with nothing to carry
     others = {fw: v for fw, v in doc.get("extra", {}).items() if fw != framework}
     carry: dict[str, Any] = {}
@@ -205,6 +210,8 @@ def carry_of(
         carry["parts"] = parts
     if args:
         carry["args"] = args
+    if fields:
+        carry["fields"] = dict(fields)
     # Originals the other framework kept on parts this one holds (a LangChain ``image_url``
     # block, say): put back on write; the other framework checks they still apply.
     carried = {i for i, _ in parts}
@@ -267,6 +274,9 @@ def with_carry(doc: dict[str, Any], carry: object, framework: Framework) -> dict
                 part = content[entry[0]]
                 content[entry[0]] = {**part, "extra": {**entry[1], **part.get("extra", {})}}
         doc = {**doc, "content": content}
+    fields = carry.get("fields", {})
+    if isinstance(fields, dict):
+        doc = {**{k: v for k, v in fields.items() if k in _FIELDS and k not in doc}, **doc}
     if "args" in carry:
         doc = _restore_args(doc, carry["args"])
     others = {fw: v for fw, v in extra.items() if fw != framework}

@@ -200,7 +200,13 @@ def from_neutral(doc: Mapping[str, Any], where: str) -> BaseMessage:
             )
         data["tool_call_id"] = doc["tool_call_id"]
     texts = _tool_calls(doc, data) if kind == "ai" else []
-    carry = fmt.carry_of(doc, _FW, carried, texts)
+    # Tool calls or a call id on a message kind without a field for them: carried, not dropped.
+    homeless = {
+        key: doc[key]
+        for key, home in (("tool_calls", "ai"), ("tool_call_id", "tool"))
+        if key in doc and kind != home
+    }
+    carry = fmt.carry_of(doc, _FW, carried, texts, homeless)
     if carry is not None:
         data["response_metadata"] = {**(data.get("response_metadata") or {}), fmt.CARRY_KEY: carry}
     try:

@@ -381,6 +381,14 @@ async def test_what_the_other_framework_cannot_hold_is_kept_or_refused(
     history.clear()
     await lc_add(history, flavour, [read])
     assert dumped(await li_get(store, flavour, "k")) == dumped([audio])
+    # Tool calls on a user message: LangChain has no field for them there, so it carries them.
+    odd = ChatMessage(blocks=[TextBlock(text="t"), ToolCallBlock(tool_call_id="z", tool_name="f")])
+    await li_set(store, flavour, "k", [odd])
+    (read,) = await lc_get(history, flavour)
+    assert isinstance(read, HumanMessage) and read.text == "t"
+    history.clear()
+    await lc_add(history, flavour, [read])
+    assert dumped(await li_get(store, flavour, "k")) == dumped([odd])
     # A role LlamaIndex has no MessageRole for, and a tool result without the id of its call
     # (a LangChain ToolMessage needs one): typed errors naming the problem.
     history.clear()
