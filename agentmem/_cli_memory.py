@@ -160,7 +160,5 @@ def _forget(mem: AgentMem, args: argparse.Namespace) -> int:
               "tenant in every agentmem Weaviate collection (add --yes to delete)")  # fmt: skip
         return 0
     report = forget_user(args.user, memory=mem, threads=args.thread, longterm=not args.redis_only)
-    print(f"deleted for user {args.user!r}: {len(report.sessions)} chat sessions, "
-          f"{len(report.threads)} LangGraph threads, {len(report.runs)} saved workflow runs; "
-          f"tenant removed from {', '.join(report.collections) or 'no collection'}")  # fmt: skip
+    print(f"deleted for user {args.user!r}: {report.summary()}")
     return 0

@@ -10,6 +10,11 @@
    (long-term memories written through LangChain, LangGraph's store and LlamaIndex alike);
 4. the owner index itself, last, so an interrupted call can simply be run again.
 
+If a server cannot be reached part way (Weaviate down, say, after the Redis part is gone), the
+call raises :class:`~agentmem.errors.ForgetIncomplete`: its ``report`` is what was deleted, and
+its message says what is left and what to do (``agentmem up`` for the local default servers,
+else which URL setting to check); running the same call again deletes the rest.
+
 Example:
     >>> report = forget_user("ada")
     >>> report.sessions, report.threads, report.runs, report.collections
@@ -26,8 +31,9 @@ from agentmem._redis import owner_plans as owners
 from agentmem._redis.keys import check_prefix
 from agentmem._weaviate.schema import parse_version, tenant_name
 from agentmem.checkpoints import CheckpointStore
+from agentmem.config import redact_url
 from agentmem.core import AgentMem
-from agentmem.errors import OwnershipError
+from agentmem.errors import BackendUnavailable, ForgetIncomplete, OwnershipError
 from agentmem.longterm import LongTermMemory
 from agentmem.runs import RunStore
 from agentmem.sessions import SessionStore
@@ -52,6 +58,54 @@ class ForgetReport:
     threads: list[str] = field(default_factory=list)
     runs: list[tuple[str, str]] = field(default_factory=list)
     collections: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """What was deleted, in words (e.g. for a log line or the CLI)."""
+        longterm = (
+            f"the tenant in {', '.join(self.collections)}"
+            if self.collections
+            else "no Weaviate tenant"
+        )
+        return (
+            f"{_count(self.sessions, 'chat session')}, {_count(self.threads, 'LangGraph thread')}, "
+            f"{_count(self.runs, 'workflow run')} and {longterm}"
+        )
+
+
+def _count(items: Sequence[object], noun: str) -> str:
+    return f"{len(items)} {noun}{'' if len(items) == 1 else 's'}"
+
+
+def _incomplete(
+    mem: AgentMem, report: ForgetReport, error: BackendUnavailable, longterm: bool
+) -> ForgetIncomplete:
+    """The error for a forget that stopped part way: what went, what is left, what to do."""
+    settings = mem.settings
+    if error.backend == "weaviate":
+        name, url, local = "Weaviate", settings.weaviate.url, settings.local.weaviate_url
+        left = "the user's long-term memory in Weaviate"
+    else:
+        name, url, local = "Redis", settings.redis.url, settings.local.redis_url
+        left = "the rest of the user's sessions, threads and runs in Redis"
+        if longterm and not report.collections:
+            left += ", and maybe their long-term memory in Weaviate"
+    if url == local:
+        advice = f"Start the local {name} with `agentmem up`"
+    else:
+        advice = (
+            f"Make sure the {name} at {redact_url(url)} answers "
+            f"(AGENTMEM_{name.upper()}_URL or {name}Settings.url)"
+        )
+    if error.backend == "weaviate":
+        advice += " (or pass longterm=False, CLI --redis-only, if you keep no long-term memory)"
+    return ForgetIncomplete(
+        f"forgetting user {report.user_id!r} stopped part way because {name} could not be "
+        f"reached. Deleted so far: {report.summary()} (the error's .report lists them). Still "
+        f"there: {left}. {advice}, then run it again: a re-run deletes what is left. "
+        f"The cause: {error}",
+        backend=error.backend,
+        report=report,
+    )
 
 
 def _holding(user_id: str) -> Plan[list[str]]:
@@ -90,10 +144,15 @@ def forget_user(
 
     Returns:
         A :class:`ForgetReport` of what was deleted. Running it again deletes nothing more.
+
+    Raises:
+        ForgetIncomplete: a server could not be reached part way; ``report`` is what was
+            deleted, and running the call again once the server answers deletes the rest.
+        OwnershipError: a thread named in ``threads`` belongs to another user.
     """
     mem = memory if memory is not None else AgentMem()
+    report = ForgetReport(user_id)
     try:
-        report = ForgetReport(user_id)
         prefix = check_prefix(mem.key_prefix)
         owned = run_sync(owners.owned(prefix, user_id), mem.redis(), mem.settings.retry)
         checkpoints, runs = CheckpointStore(mem), RunStore(mem)
@@ -119,6 +178,8 @@ def forget_user(
             report.collections.append(name)
         run_sync(owners.unlink_all(prefix, user_id), mem.redis(), mem.settings.retry)
         return report
+    except BackendUnavailable as exc:
+        raise _incomplete(mem, report, exc, longterm) from exc
     finally:
         if memory is None:
             mem.close()
@@ -133,8 +194,8 @@ async def aforget_user(
 ) -> ForgetReport:
     """Async twin of :func:`forget_user`."""
     mem = memory if memory is not None else AgentMem()
+    report = ForgetReport(user_id)
     try:
-        report = ForgetReport(user_id)
         prefix = check_prefix(mem.key_prefix)
         redis = await mem.aredis()
         owned = await run_async(owners.owned(prefix, user_id), redis, mem.settings.retry)
@@ -163,6 +224,8 @@ async def aforget_user(
             report.collections.append(name)
         await run_async(owners.unlink_all(prefix, user_id), redis, mem.settings.retry)
         return report
+    except BackendUnavailable as exc:
+        raise _incomplete(mem, report, exc, longterm) from exc
     finally:
         if memory is None:
             await mem.aclose()

@@ -21,7 +21,7 @@ def test_public_exports_are_pinned() -> None:
             "NotFound", "OwnershipError", "PartialWriteError", "RedisSettings", "RetrySettings",
             "SchemaVersionError", "SerializationError", "ServerBinaryNotFound",
             "UnsupportedFilterError", "WeaviateSettings", "__version__",
-            "ForgetReport", "forget_user", "aforget_user",
+            "ForgetReport", "ForgetIncomplete", "forget_user", "aforget_user",
         ]
     )  # fmt: skip
     for name in agentmem.__all__:
