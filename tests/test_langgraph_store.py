@@ -498,3 +498,27 @@ def test_a_nan_filter_operand_is_an_input_error_naming_the_filter(
     with pytest.raises(InvalidInputError, match="filter"):
         store.batch([PutOp(("new",), "k", {"v": 1}), SearchOp(("users",), filter=filter)])
     assert store.get(("new",), "k") is None
+
+
+def test_forget_user_removes_the_path_vectors_too(
+    full_mem: AgentMem, unique_collection: str
+) -> None:
+    from agentmem import forget_user
+
+    store = AgentMemStore(full_mem, collection=unique_collection, tenant_from=1, index=PATH_INDEX)
+    try:
+        store.put(("memories", "gina"), "k", {"key0": "likes figs", "key1": "and dates"})
+        store.put(("memories", "hal"), "k", {"key0": "likes plums"})
+        paths = f"{unique_collection}Paths"
+        report = forget_user("gina", memory=full_mem, longterm=True)
+        assert {unique_collection, paths} <= set(report.collections)
+        # On a cluster the tenant's removal reaches the serving node a moment later.
+        gone = LongTermMemory(full_mem, tenant="gina", collection=paths)
+        deadline = time.monotonic() + 15
+        while gone.missing() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert gone.missing() is not None
+        assert store.search(("memories", "gina"), query="figs") == []
+        assert [i.key for i in store.search(("memories", "hal"), query="plums")] == ["k"]
+    finally:
+        store.drop_collections()
