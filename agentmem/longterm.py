@@ -139,8 +139,8 @@ class LongTermMemory(Store):
         """Remove this tenant with all its memories and their history (e.g. to forget a user).
 
         :meth:`delete` and :meth:`clear` leave small tombstones (see
-        :func:`agentmem._weaviate.plans.delete`); this frees everything. The tenant is created
-        again on next use.
+        :func:`agentmem._weaviate.plans.delete`); this frees everything. Reads after it find
+        nothing and create nothing; the next write creates the tenant again.
         """
         self._run(plans.drop_tenant(self._target))
 
