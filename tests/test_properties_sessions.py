@@ -6,11 +6,17 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+import pytest
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 
 from agentmem import AgentMem, AgentMemError, InvalidInputError, SerializationError
 from agentmem.sessions import SessionStore
+from langchain_agentmem import AgentMemChatMessageHistory
+from llamaindex_agentmem import AgentMemChatStore
+
+_ROLE = {"human": "user", "system": "system", "ai": "assistant", "tool": "tool"}
 
 HOSTILE = st.sampled_from(["", "{", "}", "{}", ":", "*", "?", "[", "]", "'", '"', "\x00", "\\",
                            "\n", "é", "🧠", "a" * 5000, "{user}:*?[x]", " "])  # fmt: skip
@@ -112,3 +118,70 @@ def test_one_users_sessions_are_invisible_to_another(
     assert session not in [info.session_id for info in other.list_sessions()]
     assert owner.read(session)[0].data == {"secret": users[0]}
     owner.clear(session)
+
+
+# -- keys JSON cannot keep apart; messages across frameworks --------------------------------------
+
+ANY_KEY = st.one_of(st.text(max_size=6), st.integers(-3, 3), st.booleans(), st.none())
+LOOSE = st.recursive(
+    JSON_SCALARS,
+    lambda inner: st.one_of(st.lists(inner, max_size=3),
+                            st.dictionaries(ANY_KEY, inner, max_size=3)),
+    max_leaves=10,
+)  # fmt: skip
+
+
+def _non_str_key(value: object) -> bool:
+    if isinstance(value, dict):
+        return any(not isinstance(k, str) or _non_str_key(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_non_str_key(v) for v in value)
+    return False
+
+
+@PROPERTY
+@given(doc=st.dictionaries(ANY_KEY, LOOSE, max_size=4))
+def test_a_non_str_key_anywhere_is_refused_never_collapsed(
+    mem: AgentMem, doc: dict[Any, Any]
+) -> None:
+    store = SessionStore(mem, user_id="u")
+    before = _keys(mem)
+    if _non_str_key(doc):
+        event("refused: a non-str key")
+        with pytest.raises(SerializationError, match="key"):
+            store.append("s", [{"ok": 1}, doc])
+        assert _keys(mem) == before
+    else:
+        event("stored: str keys only")
+        store.append("s", [doc])
+        assert store.read("s")[-1].data == doc
+
+
+TEXT = st.text(max_size=30)
+CALL = st.fixed_dictionaries({
+    "name": st.text(min_size=1, max_size=8),
+    "args": st.dictionaries(st.text(max_size=5), JSON_SCALARS, max_size=3),
+    "id": st.text(min_size=1, max_size=8),
+})  # fmt: skip
+LC_MESSAGE = st.one_of(
+    st.builds(HumanMessage, TEXT),
+    st.builds(SystemMessage, TEXT),
+    st.builds(lambda t, calls: AIMessage(t, tool_calls=calls), TEXT, st.lists(CALL, max_size=2)),
+    st.builds(lambda t, i: ToolMessage(t, tool_call_id=i), TEXT, st.text(min_size=1, max_size=8)),
+)
+
+
+@PROPERTY
+@given(messages=st.lists(LC_MESSAGE, min_size=1, max_size=6))
+def test_langchain_messages_survive_a_read_and_write_back_through_llamaindex(
+    mem: AgentMem, messages: list[BaseMessage]
+) -> None:
+    history = AgentMemChatMessageHistory(mem, session_id="s", user_id="u")
+    store = AgentMemChatStore(mem, user_id="u")
+    history.clear()
+    history.add_messages(messages)
+    read = store.get_messages("s")
+    assert [m.content for m in read] == [m.text for m in messages]
+    assert [m.role.value for m in read] == [_ROLE[m.type] for m in messages]
+    store.set_messages("s", read)
+    assert history.messages == messages
