@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agentmem import SHARED, AgentMem, AgentMemSettings
+from agentmem import SHARED, AgentMem, AgentMemSettings, CheckpointStore, RunStore, SessionStore
 from agentmem._args import MAX_JSON_DEPTH, duration_ms
 from agentmem._weaviate import codec
 from agentmem.errors import (
@@ -265,6 +265,59 @@ def test_durations_refuse_nan_infinite_negative_and_absurd(value: Any) -> None:
     with pytest.raises(InvalidInputError, match="ttl"):
         duration_ms(value, "ttl")
     assert duration_ms(1.5, "ttl") == 1500
+
+
+@pytest.mark.parametrize("ttl", [math.nan, math.inf, -5.0], ids=repr)
+def test_every_store_refuses_a_nan_infinite_or_negative_ttl(mem: AgentMem, ttl: float) -> None:
+    with pytest.raises(InvalidInputError, match="ttl"):
+        SessionStore(mem, user_id="u", ttl=ttl)
+    with pytest.raises(InvalidInputError, match="ttl"):
+        RunStore(mem, ttl=ttl)
+    with pytest.raises(InvalidInputError, match="ttl"):
+        CheckpointStore(mem, ttl=ttl)
+    with pytest.raises(InvalidInputError, match="max_age"):
+        CheckpointStore(mem, max_age=ttl)
+
+
+class _BadEmbedder:
+    """Returns NaN vectors, or one vector too few."""
+
+    def __init__(self, how: str) -> None:
+        self.how = how
+
+    def _many(self, texts: list[str]) -> list[list[float]]:
+        if self.how == "short":
+            return [[1.0, 0.0] for _ in texts[1:]]
+        return [[math.nan, 0.0] for _ in texts]
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self._many(texts)
+
+    def embed_query(self, text: str) -> list[float]:
+        return self._many([text, text])[0]
+
+    async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self._many(texts)
+
+    async def aembed_query(self, text: str) -> list[float]:
+        return self._many([text, text])[0]
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+@pytest.mark.parametrize("how", ["nan", "short"])
+async def test_what_a_bad_embedder_returns_is_refused_before_writing(
+    full_mem: AgentMem, unique_collection: str, how: str, flavour: str
+) -> None:
+    memory = LongTermMemory(
+        full_mem, tenant="t", collection=unique_collection, embedder=_BadEmbedder(how)
+    )
+    records = [MemoryRecord(f"text {i}", id=str(i)) for i in range(codec.BATCH + 1)]
+    with pytest.raises(InvalidInputError, match="NaN" if how == "nan" else "embedder returned"):
+        await _call(memory, flavour, "add", records)
+    if how == "nan":
+        with pytest.raises(InvalidInputError, match="NaN"):
+            await _call(memory, flavour, "search", "text", mode="vector")
+    assert memory.missing() is not None
 
 
 # -- one API shape ---------------------------------------------------------------------------
