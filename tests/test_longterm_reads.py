@@ -157,3 +157,21 @@ def test_cli_search_of_an_unknown_tenant_or_collection_says_so_and_creates_nothi
         assert "Traceback" not in nobody.stderr + typo.stderr + lower.stderr
     finally:
         LongTermMemory(full_mem, tenant="x", collection=unique_collection).drop_collection()
+
+
+@pytest.mark.single_node  # a dropped collection reaches every node of a cluster a moment later
+async def test_a_collection_dropped_by_another_process_is_not_brought_back_by_reading(
+    full_settings: AgentMemSettings, unique_collection: str
+) -> None:
+    async with AgentMem(full_settings) as server:
+        memory = LongTermMemory(server, tenant="ada", collection=unique_collection)
+        memory.add([MemoryRecord("Ada likes tea", id="tea")])
+        assert [r.id for r in memory.find()] == ["tea"]  # collection and tenant now cached
+        async with AgentMem(full_settings) as other:
+            LongTermMemory(other, tenant="x", collection=unique_collection).drop_collection()
+        await _read_all(memory, "sync")
+        await _read_all(memory, "async")
+        assert not server.weaviate().collections.exists(unique_collection)
+        memory.add([MemoryRecord("Ada likes mate", id="mate")])  # a write creates it again
+        assert [r.id for r in await memory.afind()] == ["mate"]
+        memory.drop_collection()
