@@ -15,7 +15,6 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-import redis
 
 from agentmem import (
     AgentMem,
@@ -26,6 +25,7 @@ from agentmem import (
     MemoryRecord,
 )
 from agentmem._plan import Call, Plan
+from tests import support
 
 pytestmark = pytest.mark.redis
 
@@ -40,19 +40,12 @@ def _hold(key: str, seconds: float) -> Plan[None]:
     yield Call("test.hold", lambda r: r.blpop([key], timeout=seconds))
 
 
-def _agentmem_connections(mem: AgentMem) -> int:
-    """Connections named "agentmem" (every AgentMem's), counted through a client of our own."""
-    with redis.Redis.from_url(mem.settings.redis.url or "") as watcher:
-        clients = watcher.client_list()
-    return sum(1 for c in clients if c.get("name") == "agentmem")
-
-
 def test_each_asyncio_run_gets_working_clients_and_a_closed_loop_never_gets_its_old_ones(
     redis_settings: AgentMemSettings,
 ) -> None:
     mem = AgentMem(redis_settings)
     key = f"{mem.key_prefix}:loops"
-    baseline = _agentmem_connections(mem)
+    baseline = support.agentmem_connections(mem)
 
     async def step() -> tuple[int, Any]:
         return await mem.arun(_incr(key), "redis"), await mem.aredis()
@@ -61,7 +54,7 @@ def test_each_asyncio_run_gets_working_clients_and_a_closed_loop_never_gets_its_
     assert [value for value, _ in seen] == [1, 2, 3, 4, 5]
     assert len({id(client) for _, client in seen}) == 5  # one client per loop, never reused
     # asyncio.run closed each loop's client while its loop still ran: no socket is left over.
-    assert _agentmem_connections(mem) == baseline
+    assert support.agentmem_connections(mem) == baseline
     mem.redis().delete(key)
     mem.close()
 
@@ -119,11 +112,11 @@ def test_async_clients_do_not_leak_over_many_loops(redis_settings: AgentMemSetti
         return len(os.listdir("/proc/self/fd"))
 
     asyncio.run(mem.aping(weaviate=False))
-    before, baseline = fds(), _agentmem_connections(mem)
+    before, baseline = fds(), support.agentmem_connections(mem)
     for _ in range(200):
         asyncio.run(mem.aping(weaviate=False))
     assert fds() - before < 5
-    assert _agentmem_connections(mem) == baseline
+    assert support.agentmem_connections(mem) == baseline
     mem.close()
 
 
@@ -139,14 +132,14 @@ def small_pool(redis_settings: AgentMemSettings) -> Iterator[AgentMem]:
 
 def test_200_threads_wait_for_a_free_connection_instead_of_failing(small_pool: AgentMem) -> None:
     key = f"{small_pool.key_prefix}:nothing"
-    baseline = _agentmem_connections(small_pool)
+    baseline = support.agentmem_connections(small_pool)
     peak = 0
     stop = threading.Event()
 
     def watch() -> None:
         nonlocal peak
         while not stop.is_set():
-            peak = max(peak, _agentmem_connections(small_pool) - baseline)
+            peak = max(peak, support.agentmem_connections(small_pool) - baseline)
 
     watcher = threading.Thread(target=watch)
     watcher.start()
@@ -165,10 +158,12 @@ async def test_200_tasks_wait_for_a_free_connection_instead_of_failing(
     small_pool: AgentMem,
 ) -> None:
     key = f"{small_pool.key_prefix}:nothing"
-    baseline = _agentmem_connections(small_pool)
+    baseline = support.agentmem_connections(small_pool)
     calls = asyncio.gather(*(small_pool.arun(_hold(key, 0.2), "redis") for _ in range(200)))
     await asyncio.sleep(0.1)
-    during = _agentmem_connections(small_pool) - baseline  # a sync call: the loop waits for it
+    during = (
+        support.agentmem_connections(small_pool) - baseline
+    )  # a sync call: the loop waits for it
     assert await calls == [None] * 200
     # On a cluster the async client also keeps the connection it read the slot map with.
     assert 1 <= during <= 8 + (1 if small_pool.settings.redis.cluster else 0)
