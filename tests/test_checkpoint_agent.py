@@ -3,53 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from typing import Any
 
 import pytest
 from langchain.agents import create_agent
-from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langchain_core.tools import tool
-from pydantic import Field
 
 from agentmem import AgentMem, AgentMemSettings
 from langchain_agentmem import AgentMemCheckpointSaver
-
-
-class ScriptedChatModel(BaseChatModel):
-    """Answers with the next scripted message and records what it was shown."""
-
-    script: list[AIMessage]
-    seen: list[list[BaseMessage]] = Field(default_factory=list)
-
-    @property
-    def _llm_type(self) -> str:
-        return "scripted"
-
-    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> ScriptedChatModel:  # type: ignore[override]
-        return self
-
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        self.seen.append(list(messages))
-        return ChatResult(generations=[ChatGeneration(message=self.script.pop(0))])
-
-    async def _agenerate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: AsyncCallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        return self._generate(messages, stop, None, **kwargs)
+from tests.support import ScriptedChatModel
 
 
 @tool
@@ -58,17 +21,16 @@ def get_weather(city: str) -> str:
     return f"sunny in {city}"
 
 
-def scripted() -> ScriptedChatModel:
+def scripted() -> Any:
     return ScriptedChatModel(
-        script=[
+        replies=[
             AIMessage(
                 content="",
                 tool_calls=[{"name": "get_weather", "args": {"city": "Paris"}, "id": "call-1"}],
             ),
             AIMessage(content="It is sunny in Paris."),
             AIMessage(content="You're welcome!"),
-        ],
-        seen=[],
+        ]
     )
 
 
