@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 from langchain_core.chat_history import BaseChatMessageHistory
-from langchain_core.language_models import BaseChatModel
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from langchain_core.messages import (
     AIMessage,
@@ -17,15 +16,15 @@ from langchain_core.messages import (
     SystemMessage,
     ToolMessage,
 )
-from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.outputs import ChatResult
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 from langchain_core.runnables.history import RunnableWithMessageHistory
-from pydantic import Field
 
 from agentmem import AgentMem, ConflictError, InvalidInputError, SerializationError
 from agentmem.sessions import SessionStore
 from langchain_agentmem import AgentMemChatMessageHistory
 from langchain_agentmem import chat_message_history as module
+from tests.support import ScriptedChatModel
 
 
 @pytest.fixture
@@ -189,37 +188,6 @@ async def test_runnable_with_message_history_async(mem: AgentMem) -> None:
 # -- compaction ----------------------------------------------------------------------------------
 
 
-class ScriptedModel(BaseChatModel):
-    """A chat model that answers from a script and records what it was asked."""
-
-    replies: list[str]
-    seen: list[list[BaseMessage]] = Field(default_factory=list)
-
-    @property
-    def _llm_type(self) -> str:
-        return "scripted"
-
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: Any = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        self.seen.append(list(messages))
-        reply = AIMessage(self.replies[len(self.seen) - 1])
-        return ChatResult(generations=[ChatGeneration(message=reply)])
-
-    async def _agenerate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: Any = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        return self._generate(messages)
-
-
 def ten_each(messages: Sequence[BaseMessage]) -> int:
     return 10 * len(messages)
 
@@ -255,7 +223,7 @@ async def test_compaction_keeps_tool_calls_with_their_results_and_archives_the_r
     history = AgentMemChatMessageHistory(mem, session_id="s", user_id="u")
     turn = tool_turn()
     history.add_messages(turn)
-    model = ScriptedModel(replies=["Ada looked up first and second."])
+    model = ScriptedChatModel(replies=["Ada looked up first and second."])
     # 55 tokens would fit the newest five messages, but that cut would orphan a tool result.
     view = await compact(history, flavour, model=model, max_tokens=55)
     assert view == [
@@ -272,7 +240,7 @@ async def test_compaction_keeps_tool_calls_with_their_results_and_archives_the_r
 async def test_compaction_merges_into_the_running_summary(mem: AgentMem, flavour: str) -> None:
     history = AgentMemChatMessageHistory(mem, session_id="s", user_id="u")
     history.add_messages([HumanMessage(f"q{i}") for i in range(4)])
-    model = ScriptedModel(replies=["S1", "S2"])
+    model = ScriptedChatModel(replies=["S1", "S2"])
     await compact(history, flavour, model=model, max_tokens=20)
     history.add_messages([HumanMessage("q4"), HumanMessage("q5")])
     view = await compact(history, flavour, model=model, max_tokens=20)
@@ -287,7 +255,7 @@ async def test_compaction_does_not_call_the_model_when_everything_fits(
 ) -> None:
     history = AgentMemChatMessageHistory(mem, session_id="s", user_id="u")
     history.add_messages([HumanMessage("a"), AIMessage("b")])
-    model = ScriptedModel(replies=[])
+    model = ScriptedChatModel(replies=[])
     assert await compact(history, flavour, model=model, max_tokens=100) == history.messages
     assert model.seen == []
 
@@ -298,11 +266,11 @@ async def test_compaction_keeps_the_newest_group_even_over_budget(
     history = AgentMemChatMessageHistory(mem, session_id="s", user_id="u")
     turn = tool_turn()[:4]  # ends in a tool call group of three messages
     history.add_messages(turn)
-    view = await compact(history, flavour, model=ScriptedModel(replies=["S"]), max_tokens=10)
+    view = await compact(history, flavour, model=ScriptedChatModel(replies=["S"]), max_tokens=10)
     assert view[1:] == turn[1:]
 
 
-class InterferingModel(ScriptedModel):
+class InterferingModel(ScriptedChatModel):  # type: ignore[misc]
     """Another writer archives the oldest message while this model is 'thinking'."""
 
     interfere: Callable[[], Any]
@@ -317,7 +285,8 @@ class InterferingModel(ScriptedModel):
     ) -> ChatResult:
         if len(self.seen) < self.times:
             self.interfere()
-        return super()._generate(messages)
+        result: ChatResult = super()._generate(messages)
+        return result
 
 
 async def test_compaction_retries_when_another_writer_changed_the_session(
