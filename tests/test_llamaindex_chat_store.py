@@ -10,22 +10,18 @@ import copy
 import inspect
 import json
 import pickle
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 import pytest
 from llama_index.core.base.llms.types import (
     ChatMessage,
-    ChatResponse,
-    CompletionResponse,
     ImageBlock,
-    LLMMetadata,
     MessageRole,
     TextBlock,
 )
 from llama_index.core.bridge.pydantic import Field
-from llama_index.core.llms import CustomLLM
 from llama_index.core.memory import BaseMemoryBlock, ChatMemoryBuffer, Memory
 from llama_index.core.storage.chat_store import BaseChatStore, SimpleChatStore
 from llama_index.core.storage.chat_store.base_db import MessageStatus
@@ -36,6 +32,7 @@ from workflows.events import StartEvent, StopEvent
 
 from agentmem import AgentMem, AgentMemSettings, InvalidInputError
 from llamaindex_agentmem import AgentMemChatStore, AgentMemDBChatStore, chat_store, db_chat_store
+from tests.support import ScriptedLLM
 
 
 @pytest.fixture
@@ -330,31 +327,6 @@ async def test_memory_flushes_to_blocks_and_archives_like_sql(mem: AgentMem) -> 
 
 
 # -- compaction ----------------------------------------------------------------------------------
-
-
-class ScriptedLLM(CustomLLM):
-    """An LLM that answers from a script and records what it was asked."""
-
-    replies: list[str]
-    seen: list[list[ChatMessage]] = Field(default_factory=list)
-
-    @property
-    def metadata(self) -> LLMMetadata:
-        return LLMMetadata(is_chat_model=True)
-
-    def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
-        self.seen.append(list(messages))
-        reply = ChatMessage(role=MessageRole.ASSISTANT, content=self.replies[len(self.seen) - 1])
-        return ChatResponse(message=reply)
-
-    async def achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
-        return self.chat(messages)
-
-    def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
-        raise NotImplementedError("compaction uses chat")
-
-    def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> Any:
-        raise NotImplementedError("compaction uses chat")
 
 
 def ten_each(message: ChatMessage) -> int:
