@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Generator, Iterable, Sequence
-from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -43,7 +42,6 @@ from langgraph.store.base import (
     Op,
     PutOp,
     Result,
-    SearchItem,
     SearchOp,
     TTLConfig,
     ensure_embeddings,
@@ -54,27 +52,19 @@ from langgraph.store.base import (
 from agentmem import AgentMem
 from agentmem._adapter import AdapterLifecycle, check_memory
 from agentmem._store import SHARED
-from agentmem.errors import ClosedError, InvalidInputError, NotFound
-from agentmem.filters import Filter
+from agentmem.errors import ClosedError, InvalidInputError
 from agentmem.longterm import LongTermMemory, MemoryRecord
 from langchain_agentmem import _store_items as si
+from langchain_agentmem import _store_search as _search
 from langchain_agentmem._filters import from_langchain
+from langchain_agentmem._store_search import EMBEDDINGS, ITEMS, PATHS, Step
 
 __all__ = ["AgentMemStore"]
 
 DEFAULT_STORE_COLLECTION = "AgentMemStore"
-# A step asks the driver to call ``<target>.<method>(*args, **kwargs)`` (or its async twin). The
-# target is ``_EMBEDDINGS`` or ``(tenant, which)``: the tenant whose memory to use (``None``: the
-# store's own) and ``"items"`` or ``"paths"`` (the companion collection of path vectors).
-Step = tuple[object, str, tuple[Any, ...], dict[str, Any]]
-_EMBEDDINGS = object()
-_ITEMS, _PATHS = "items", "paths"
-# Reads of a tenant or collection that does not exist yet answer "nothing there".
-_READS = frozenset({"get", "find", "search", "namespaces"})
 # Memory objects kept for tenants named by namespaces; cheap to rebuild, so the cache is reset
 # when it grows past this.
 _TENANT_CACHE = 10_000
-_MAX_RESULTS = 10_000  # Weaviate's QUERY_MAXIMUM_RESULTS: no query may reach past it
 Steps = Generator[Step, Any, list[Result]]
 
 
@@ -158,14 +148,7 @@ class AgentMemStore(BaseStore, AdapterLifecycle):
             step = next(steps)
             while True:
                 target, method, args, kwargs = step
-                owner = self._target(target)
-                try:
-                    answer = getattr(owner, method)(*args, **kwargs)
-                except NotFound:
-                    if method not in _READS:
-                        raise
-                    answer = []
-                step = steps.send(answer)
+                step = steps.send(getattr(self._target(target), method)(*args, **kwargs))
         except StopIteration as stop:
             return stop.value  # type: ignore[no-any-return]
 
@@ -177,29 +160,23 @@ class AgentMemStore(BaseStore, AdapterLifecycle):
             while True:
                 target, method, args, kwargs = step
                 owner = self._target(target)
-                try:
-                    answer = await getattr(owner, "a" + method)(*args, **kwargs)
-                except NotFound:
-                    if method not in _READS:
-                        raise
-                    answer = []
-                step = steps.send(answer)
+                step = steps.send(await getattr(owner, "a" + method)(*args, **kwargs))
         except StopIteration as stop:
             return stop.value  # type: ignore[no-any-return]
 
     def _target(self, target: object) -> Any:
-        if target is _EMBEDDINGS:
+        if target is EMBEDDINGS:
             return self.embeddings
         tenant: str | None
         which: str
         tenant, which = target  # type: ignore[misc]
         if tenant is None:
-            return self.memory if which == _ITEMS else self._paths
+            return self.memory if which == ITEMS else self._paths
         found = self._tenants.get((tenant, which))
         if found is None:
             if len(self._tenants) >= _TENANT_CACHE:
                 self._tenants.clear()
-            base = self.memory if which == _ITEMS else self._paths
+            base = self.memory if which == ITEMS else self._paths
             found = LongTermMemory(self.memory.memory, tenant=tenant, collection=base.collection)
             self._tenants[(tenant, which)] = found
         return found
@@ -243,14 +220,14 @@ class AgentMemStore(BaseStore, AdapterLifecycle):
 
         With ``tenant_from``, name the tenant to sweep (items of other tenants are untouched).
         """
-        count = int(self._target((tenant, _ITEMS)).sweep())
-        self._target((tenant, _PATHS)).sweep()  # creates nothing where there is nothing
+        count = int(self._target((tenant, ITEMS)).sweep())
+        self._target((tenant, PATHS)).sweep()  # creates nothing where there is nothing
         return count
 
     async def asweep(self, tenant: str | None = None) -> int:
         """Async twin of :meth:`sweep`."""
-        count = int(await self._target((tenant, _ITEMS)).asweep())
-        await self._target((tenant, _PATHS)).asweep()
+        count = int(await self._target((tenant, ITEMS)).asweep())
+        await self._target((tenant, PATHS)).asweep()
         return count
 
     # -- the one implementation ------------------------------------------------------------------
@@ -269,19 +246,20 @@ class AgentMemStore(BaseStore, AdapterLifecycle):
         refresh: dict[str | None, dict[str, tuple[float, int]]] = {}
         for op, tenant, where in zip(ops, tenants, filters, strict=True):
             if isinstance(op, GetOp):
-                records = yield ((tenant, _ITEMS), "get", ([si.item_id(op.namespace, op.key)],), {})
+                records = yield ((tenant, ITEMS), "get", ([si.item_id(op.namespace, op.key)],), {})
                 live = [r for r in records if si.alive(r)]
                 results.append(si.item_of(live[0]) if live else None)
                 if live and op.refresh_ttl:
                     _refresh(live, refresh.setdefault(tenant, {}))
             elif isinstance(op, SearchOp):
-                found, records = yield from self._search(op, tenant, where)
+                indexed = self.embeddings is not None
+                found, records = yield from _search.search(op, tenant, where, indexed)
                 results.append(found)
                 if op.refresh_ttl:
                     _refresh(records, refresh.setdefault(tenant, {}))
             elif isinstance(op, ListNamespacesOp):
                 prefix = si.literal_prefix(op.match_conditions)
-                names = yield ((tenant, _ITEMS), "namespaces", (prefix,), {})
+                names = yield ((tenant, ITEMS), "namespaces", (prefix,), {})
                 results.append(si.list_namespaces(names, op))
             elif isinstance(op, PutOp):
                 puts[(op.namespace, op.key)] = (tenant, op)
@@ -295,107 +273,15 @@ class AgentMemStore(BaseStore, AdapterLifecycle):
         for tenant, updates in refresh.items():
             if updates:
                 items = sorted((i, when) for i, (when, _) in updates.items())
-                yield ((tenant, _ITEMS), "set_expiry", (items,), {})
+                yield ((tenant, ITEMS), "set_expiry", (items,), {})
                 paths = [(si.path_id(i, j), w) for i, (w, n) in updates.items() for j in range(n)]
                 if paths:
-                    yield ((tenant, _PATHS), "set_expiry", (sorted(paths),), {})
+                    yield ((tenant, PATHS), "set_expiry", (sorted(paths),), {})
         return results
-
-    def _search(
-        self, op: SearchOp, tenant: str | None, where: Filter | None
-    ) -> Generator[Step, Any, tuple[list[SearchItem], list[MemoryRecord]]]:
-        scope: dict[str, Any] = {"namespace": op.namespace_prefix, "filter": where}
-        if not op.query:
-            page = {**scope, "limit": op.limit, "offset": op.offset}
-            records = yield ((tenant, _ITEMS), "find", (), page)
-            live = [r for r in records if si.alive(r)]
-            return [si.search_item(r, None) for r in live], live
-        if self.embeddings is None:
-            return (yield from self._bm25(op, tenant, scope))
-        vector = yield (_EMBEDDINGS, "embed_query", (op.query,), {})
-        need = op.offset + op.limit
-        # Room for items with several vectors among the best hits; widened when too few.
-        k = min(_MAX_RESULTS, 2 * need + 10)
-        while True:
-            kw = {**scope, "vector": vector, "mode": "vector", "k": k}
-            hits = yield ((tenant, _PATHS), "search", (), kw)
-            # Max-pooling: hits come best first, so an item's first hit is its best path. A hit
-            # carries the item's value and bookkeeping, so no second read is needed.
-            best: dict[str, tuple[float, MemoryRecord]] = {}
-            for h in hits:
-                item = h.record.ref_doc_id
-                if item and item not in best and si.alive(h.record):
-                    best[item] = (1.0 - h.score, replace(h.record, id=item, vector=None))
-            if len(best) >= need or len(hits) < k or k >= _MAX_RESULTS:
-                break
-            k = min(_MAX_RESULTS, 4 * k)
-        ranked = list(best.values())[op.offset : need]
-        used = [record for _, record in ranked]
-        out = [si.search_item(record, score) for score, record in ranked]
-        if len(out) < op.limit:
-            # Items stored without a vector fill the remaining places, unscored.
-            extra = yield from self._fill(
-                tenant, scope, op.limit - len(out), set(best), 0, lambda r: si.vector_count(r) == 0
-            )
-            out.extend(si.search_item(r, None) for r in extra)
-            used.extend(extra)
-        return out, used
-
-    def _bm25(
-        self, op: SearchOp, tenant: str | None, scope: dict[str, Any]
-    ) -> Generator[Step, Any, tuple[list[SearchItem], list[MemoryRecord]]]:
-        need = op.offset + op.limit
-        kw = {**scope, "query": op.query, "mode": "bm25", "k": min(need, _MAX_RESULTS)}
-        hits = yield ((tenant, _ITEMS), "search", (), kw)
-        matched = [h for h in hits if si.alive(h.record)]
-        page = matched[op.offset : need]
-        out = [si.search_item(h.record, h.relevance) for h in page]
-        used = [h.record for h in page]
-        if len(out) < op.limit:
-            # Every match is in hand (fewer than offset + limit), so the page continues with the
-            # items BM25 did not match, unscored, as InMemoryStore returns every item.
-            seen = {str(h.record.id) for h in matched}
-            skip = max(0, op.offset - len(matched))
-            extra = yield from self._fill(
-                tenant, scope, op.limit - len(out), seen, skip, lambda r: True
-            )
-            out.extend(si.search_item(r, None) for r in extra)
-            used.extend(extra)
-        return out, used
-
-    def _fill(
-        self,
-        tenant: str | None,
-        scope: dict[str, Any],
-        wanted: int,
-        seen: set[str],
-        skip: int,
-        keep: Any,
-    ) -> Generator[Step, Any, list[MemoryRecord]]:
-        """Up to ``wanted`` live items in ``scope``, not in ``seen``, that ``keep``, after
-        skipping ``skip`` of them; scanned page by page, at most ``_MAX_RESULTS`` items."""
-        out: list[MemoryRecord] = []
-        offset, size = 0, max(100, 2 * (wanted + skip + len(seen)))
-        while len(out) < wanted and offset < _MAX_RESULTS:
-            size = min(size, _MAX_RESULTS - offset)
-            page = yield ((tenant, _ITEMS), "find", (), {**scope, "limit": size, "offset": offset})
-            for record in page:
-                if str(record.id) in seen or not si.alive(record) or not keep(record):
-                    continue
-                if skip:
-                    skip -= 1
-                    continue
-                out.append(record)
-                if len(out) >= wanted:
-                    break
-            if len(page) < size:
-                break
-            offset += size
-        return out
 
     def _apply_puts(self, tenant: str | None, puts: list[PutOp]) -> Generator[Step, Any, None]:
         ids = [si.item_id(p.namespace, p.key) for p in puts]
-        existing = yield ((tenant, _ITEMS), "get", (ids,), {})
+        existing = yield ((tenant, ITEMS), "get", (ids,), {})
         created = {r.id: r.extra.get("created_at") for r in existing}
         before = {str(r.id): si.vector_count(r) for r in existing}
         writes = [(p, i) for p, i in zip(puts, ids, strict=True) if p.value is not None]
@@ -404,7 +290,7 @@ class AgentMemStore(BaseStore, AdapterLifecycle):
         flat = [t for group in texts for t in group]
         vectors: list[list[float]] = []
         if flat:
-            vectors = yield (_EMBEDDINGS, "embed_documents", (flat,), {})
+            vectors = yield (EMBEDDINGS, "embed_documents", (flat,), {})
         now = datetime.now(timezone.utc).isoformat()
         records = [
             si.item_record(op, memory_id, created.get(memory_id) or now, now, len(group))
@@ -424,13 +310,13 @@ class AgentMemStore(BaseStore, AdapterLifecycle):
         # put that fails midway leaves no vector of a deleted item and no old copy of a value to
         # be found by a search (a search may show the new value before get does, until retried).
         if paths:
-            yield ((tenant, _PATHS), "add", (paths,), {})
+            yield ((tenant, PATHS), "add", (paths,), {})
         if stale:
-            yield ((tenant, _PATHS), "delete", (stale,), {})
+            yield ((tenant, PATHS), "delete", (stale,), {})
         if gone:
-            yield ((tenant, _ITEMS), "delete", (gone,), {})
+            yield ((tenant, ITEMS), "delete", (gone,), {})
         if records:
-            yield ((tenant, _ITEMS), "add", (records,), {})
+            yield ((tenant, ITEMS), "add", (records,), {})
 
     def _index_texts(self, op: PutOp) -> list[str]:
         """The texts of ``op``'s value to embed, one vector each (none without an index)."""

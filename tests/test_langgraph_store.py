@@ -164,20 +164,35 @@ def test_batch_reads_see_state_before_its_puts_and_last_put_wins(store: AgentMem
     assert store.get(("b",), "k").value == reference.get(("b",), "k").value == {"v": 2}  # type: ignore[union-attr]
 
 
+def _expiry(
+    mem: AgentMem, collection: str, tenant: str, namespace: tuple[str, ...], key: str
+) -> float:
+    """When an item expires, read below the store (epoch seconds)."""
+    item_id = '["' + '","'.join([*namespace, key]) + '"]'
+    (record,) = LongTermMemory(mem, tenant=tenant, collection=collection).get([item_id])
+    assert record.expires_at is not None
+    return record.expires_at
+
+
 def test_ttl_items_expire_refresh_on_read_and_are_swept(
     full_mem: AgentMem, unique_collection: str
 ) -> None:
+    # Expiry times are compared, not waited for, so a slow server (a loaded cluster) cannot
+    # make this test fail; the only sleep outlasts a TTL of a few milliseconds.
     store = AgentMemStore(full_mem, tenant="ttl", collection=unique_collection)
     try:
-        store.put(("t",), "short", {"v": 1}, ttl=1 / 60)  # one second
+        store.put(("t",), "long", {"v": 1}, ttl=10)  # minutes
         store.put(("t",), "kept", {"v": 2})
-        time.sleep(0.6)
-        assert store.get(("t",), "short") is not None  # read refreshes: another second from now
-        time.sleep(0.6)
-        assert store.get(("t",), "short", refresh_ttl=False) is not None
-        time.sleep(1.0)
+        store.put(("t",), "short", {"v": 3}, ttl=0.001)  # 60 ms
+        written = _expiry(full_mem, unique_collection, "ttl", ("t",), "long")
+        assert store.get(("t",), "long", refresh_ttl=False) is not None
+        assert _expiry(full_mem, unique_collection, "ttl", ("t",), "long") == written
+        time.sleep(0.1)
+        assert store.get(("t",), "long") is not None  # a read refreshes: 10 minutes from now
+        refreshed = _expiry(full_mem, unique_collection, "ttl", ("t",), "long")
+        assert refreshed > written and refreshed == pytest.approx(time.time() + 600, abs=60)
         assert store.get(("t",), "short") is None
-        assert _keys(store.search(("t",))) == {(("t",), "kept")}
+        assert _keys(store.search(("t",))) == {(("t",), "long"), (("t",), "kept")}
         assert store.list_namespaces() == [("t",)]
         assert store.sweep() == 1
     finally:
@@ -216,13 +231,15 @@ def test_default_ttl_from_ttl_config_applies_to_puts(
     full_mem: AgentMem, unique_collection: str
 ) -> None:
     store = AgentMemStore(
-        full_mem, tenant="ttl", collection=unique_collection, ttl={"default_ttl": 1 / 60}
+        full_mem, tenant="ttl", collection=unique_collection, ttl={"default_ttl": 10}
     )
     try:
         store.put(("t",), "k", {"v": 1})
-        assert store.get(("t",), "k", refresh_ttl=False) is not None
-        time.sleep(1.3)
-        assert store.get(("t",), "k") is None
+        expires = _expiry(full_mem, unique_collection, "ttl", ("t",), "k")
+        assert expires == pytest.approx(time.time() + 600, abs=60)
+        store.put(("t",), "gone", {"v": 2}, ttl=0.001)  # a put's own ttl wins
+        time.sleep(0.1)
+        assert store.get(("t",), "gone") is None and store.get(("t",), "k") is not None
     finally:
         store.drop_collections()
 
