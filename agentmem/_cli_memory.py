@@ -11,11 +11,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+from dataclasses import replace
 from typing import Any
 
 from agentmem.checkpoints import CheckpointStore, Typed
+from agentmem.config import AgentMemSettings
 from agentmem.core import AgentMem
-from agentmem.errors import NotFound
+from agentmem.errors import AuthenticationFailed, BackendUnavailable, NotFound
 from agentmem.forget import forget_user
 from agentmem.longterm import DEFAULT_COLLECTION, LongTermMemory
 from agentmem.runs import RunStore
@@ -65,8 +67,29 @@ def add_commands(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run one memory subcommand; return the exit code."""
-    with AgentMem() as mem:
+    """Run one memory subcommand; return the exit code.
+
+    Only ``forget`` may start the local default: a command that only reads never starts a
+    server (nor creates a tenant or collection); against a stopped local default it says how to
+    start it instead.
+    """
+    settings = AgentMemSettings.from_env()
+    local = settings.redis.url is None or settings.weaviate.url is None
+    if args.command != "forget":
+        settings = replace(settings, local=replace(settings.local, autostart=False))
+    try:
+        return _run(args, settings)
+    except BackendUnavailable as exc:
+        if not local or args.command == "forget" or isinstance(exc, AuthenticationFailed):
+            raise
+        raise BackendUnavailable(
+            f"{exc} Reads never start the local default: `agentmem up` starts it.",
+            backend=exc.backend,
+        ) from exc
+
+
+def _run(args: argparse.Namespace, settings: AgentMemSettings) -> int:
+    with AgentMem(settings) as mem:
         if args.command == "sessions":
             for info in SessionStore(mem, user_id=args.user).list_sessions(limit=args.limit):
                 title = f"  {info.title!r}" if info.title else ""

@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -78,3 +80,25 @@ def test_memory_commands_show_what_was_written_and_forget_leaves_no_trace(
     )
     assert tenant_name(USER) not in tenants.get()  # the tenant itself is gone
     assert redis_keys(full_mem) == []  # no key of the user's sessions or thread is left
+
+
+@pytest.mark.parametrize("command", [["sessions", "--user", "u1"], ["search", "--tenant", "u1", "tea"],
+                                     ["threads"]])  # fmt: skip
+def test_a_read_against_a_stopped_local_default_starts_nothing_and_says_how(
+    tmp_path: Path, command: list[str]
+) -> None:
+    from agentmem.local import WeaviatePorts, free_port
+
+    ports = WeaviatePorts.free()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTMEM_")}
+    env.update(AGENTMEM_HOME=str(tmp_path), AGENTMEM_LOCAL_REDIS_PORT=str(free_port()),
+               AGENTMEM_LOCAL_WEAVIATE_PORT=str(ports.http),
+               AGENTMEM_LOCAL_GRPC_PORT=str(ports.grpc))  # fmt: skip
+    result = subprocess.run([sys.executable, "-m", "agentmem", *command], env=env,
+                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "agentmem up" in result.stderr
+    status = subprocess.run([sys.executable, "-m", "agentmem", "status"], env=env,
+                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert status.returncode == 3, status.stdout  # nothing was started
+    assert not (tmp_path / "data").exists()
