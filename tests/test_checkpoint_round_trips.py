@@ -15,16 +15,7 @@ from redis.cluster import RedisCluster
 
 from agentmem import AgentMem, AgentMemSettings, CheckpointStore
 from langchain_agentmem import AgentMemCheckpointSaver
-
-
-class CountingConnection(redis.Connection):
-    """Counts socket writes: one per round trip (a pipeline is one write too)."""
-
-    sends = 0
-
-    def send_packed_command(self, command: Any, check_health: bool = True) -> None:
-        type(self).sends += 1
-        super().send_packed_command(command, check_health)
+from tests.support import CountingConnection
 
 
 class AsyncCounter:
