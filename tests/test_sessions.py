@@ -23,6 +23,7 @@ from agentmem import (
 )
 from agentmem.compaction import split_for_budget
 from agentmem.sessions import SessionStore
+from tests.support import CountingConnection
 
 Factory = Callable[..., Any]
 
@@ -365,16 +366,6 @@ def test_a_borrowed_memory_stays_open_after_close(mem: AgentMem) -> None:
 
 
 # -- round trips ---------------------------------------------------------------------------------
-
-
-class CountingConnection(redis.Connection):
-    """Counts writes to the socket: one per round trip (a pipeline is one write too)."""
-
-    sends = 0
-
-    def send_packed_command(self, command: Any, check_health: bool = True) -> None:
-        type(self).sends += 1
-        super().send_packed_command(command, check_health)
 
 
 def _evalsha_calls(client: Any) -> int:
