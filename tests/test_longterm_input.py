@@ -371,3 +371,21 @@ def test_server_refusal_is_still_a_partial_write(lt: LongTermMemory) -> None:
     with pytest.raises(PartialWriteError) as info:
         lt.add([MemoryRecord("two", id="b", vector=[1.0, 0.0]), MemoryRecord("none", id="c")])
     assert set(info.value.failed) == {"b"} and info.value.succeeded == ["c"]
+
+
+def test_a_later_batch_refused_as_a_whole_is_a_partial_write_naming_what_landed(
+    lt: LongTermMemory,
+) -> None:
+    # Weaviate's client raises (instead of listing errors) when every object of a batch fails;
+    # that was a BackendError that hid the batches already stored.
+    lt.add([MemoryRecord("three", id="first", vector=[1.0, 0.0, 0.0])])
+    good = [MemoryRecord(f"g{i}", id=f"g{i}") for i in range(codec.BATCH)]  # BM25 only
+    bad = [MemoryRecord(f"b{i}", id=f"b{i}", vector=[1.0, 0.0]) for i in range(5)]
+    with pytest.raises(PartialWriteError) as info:
+        lt.add([*good, *bad])
+    assert info.value.succeeded == [r.id for r in good]
+    assert set(info.value.failed) == {r.id for r in bad}
+    with pytest.raises(PartialWriteError) as alone:
+        lt.add(bad)
+    assert alone.value.succeeded == [] and set(alone.value.failed) == {r.id for r in bad}
+    assert len(lt.find(limit=1000)) == 1 + codec.BATCH

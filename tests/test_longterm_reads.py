@@ -18,7 +18,7 @@ import pytest
 from agentmem import AgentMem, AgentMemSettings, aforget_user, forget_user
 from agentmem._weaviate.schema import tenant_name
 from agentmem.errors import NotFound
-from agentmem.filters import Eq
+from agentmem.filters import Eq, Gte
 from agentmem.longterm import LongTermMemory, MemoryRecord
 from agentmem.testing.embedding import HashingEmbedder
 from tests.conftest import RedisServer, WeaviateServer
@@ -174,4 +174,22 @@ async def test_a_collection_dropped_by_another_process_is_not_brought_back_by_re
         assert not server.weaviate().collections.exists(unique_collection)
         memory.add([MemoryRecord("Ada likes mate", id="mate")])  # a write creates it again
         assert [r.id for r in await memory.afind()] == ["mate"]
+        memory.drop_collection()
+
+
+@pytest.mark.single_node  # a dropped collection reaches every node of a cluster a moment later
+def test_a_write_after_the_collection_was_dropped_elsewhere_creates_it_properly(
+    full_settings: AgentMemSettings, unique_collection: str
+) -> None:
+    # The cached process's insert used to make Weaviate's auto-schema create a stand-in without
+    # multi-tenancy, and fail on it (a BackendError, and a collection agentmem then refused).
+    with AgentMem(full_settings) as server:
+        memory = LongTermMemory(server, tenant="ada", collection=unique_collection)
+        memory.add([MemoryRecord("Ada likes tea", {"n": 1}, id="tea")])
+        with AgentMem(full_settings) as other:
+            LongTermMemory(other, tenant="x", collection=unique_collection).drop_collection()
+        assert memory.add([MemoryRecord("Ada likes mate", {"n": 2}, id="mate")]) == ["mate"]
+        config = server.weaviate().collections.use(unique_collection).config.get()
+        assert config.multi_tenancy_config.enabled and "schema_version" in config.description
+        assert [r.id for r in memory.find(filter=Gte("n", 2))] == ["mate"]
         memory.drop_collection()

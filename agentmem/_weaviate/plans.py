@@ -13,7 +13,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from weaviate.classes.aggregate import GroupByAggregate
-from weaviate.classes.config import DataType, Property
 from weaviate.classes.data import DataObject
 from weaviate.classes.query import Filter as WFilter
 from weaviate.classes.query import HybridFusion, MetadataQuery
@@ -33,76 +32,21 @@ from agentmem._weaviate.codec import (
     tombstone,
 )
 from agentmem._weaviate.filters import NEVER, range_keys, to_weaviate
-from agentmem._weaviate.lifecycle import Target, add_property, col, ensure, locate, refresh, setup
+from agentmem._weaviate.lifecycle import Target, col, ensure, locate, refresh, setup
 from agentmem._weaviate.records import MemoryHit, MemoryRecord, Recency, Scope, ScoreKind
 from agentmem._weaviate.verify import has_negation, in_scope
+from agentmem._weaviate.writes import add, collection_gone, insert
 from agentmem.errors import (
     AgentMemError,
     BackendError,
-    BackendUnavailable,
     InvalidInputError,
     NotFound,
     PartialWriteError,
 )
 
-__all__ = ["Prepared", "Target", "ensure", "locate", "setup"]
+__all__ = ["Prepared", "Target", "add", "ensure", "locate", "setup"]
 
 _MAX_RESULTS = 10_000  # Weaviate's default QUERY_MAXIMUM_RESULTS
-
-
-def _insert(t: Target, data: list[DataObject[Any, Any]]) -> Call:
-    # Upserts by deterministic UUID, so a retry after a dropped connection is harmless.
-    return Call("longterm.add", lambda c: col(c, t).data.insert_many(data), True)
-
-
-def add(t: Target, batches: Sequence[Sequence[Prepared]]) -> Plan[None]:
-    """Upsert ``batches`` (checked and cut by :mod:`~agentmem._weaviate.codec` before this plan
-    runs, so nothing in them can fail to encode), checking every object's result."""
-    objects = [o for batch in batches for o in batch]
-    if not objects:
-        return
-    yield from ensure(t)
-    wanted = {name for o in objects for name in o.properties if name.startswith("n_")}
-    if wanted - t.props:
-        # Another process may have added some since this one looked.
-        yield from refresh(t, check=False)
-    for name in sorted(wanted - t.props):
-        prop = Property(name=name, data_type=DataType.NUMBER, index_range_filters=True)
-        yield add_property(t, prop)
-        t.props.add(name)
-    succeeded: list[str] = []
-    failed: dict[str, str] = {}
-    start = 0
-    for chunk in batches:
-        data = [DataObject(properties=o.properties, uuid=o.uuid, vector=o.vector) for o in chunk]
-        try:
-            result = yield _insert(t, data)
-        except BackendUnavailable as exc:
-            # The server went away mid-write (after the driver's retries): earlier batches are
-            # stored, this one may be in part, later ones are not. Upserts are idempotent, so
-            # re-running the same write stores each memory once.
-            reason = f"not confirmed: {exc}; re-run the write (upserts are idempotent)"
-            failed.update({o.memory_id: reason for o in objects[start:]})
-            raise PartialWriteError(
-                f"Weaviate became unreachable after {len(succeeded)} of {len(objects)} memories "
-                "were stored; see .succeeded and .failed, and re-run the write once it is back",
-                succeeded=succeeded,
-                failed=failed,
-            ) from exc
-        errors = result.errors
-        for index, obj in enumerate(chunk):
-            if index in errors:
-                failed[obj.memory_id] = str(errors[index].message)
-            else:
-                succeeded.append(obj.memory_id)
-        start += len(chunk)
-    if failed:
-        raise PartialWriteError(
-            f"{len(failed)} of {len(objects)} memories were not stored (the others were); "
-            "see .failed for each reason and retry those",
-            succeeded=succeeded,
-            failed=failed,
-        )
 
 
 def _compile(t: Target, scope: Scope) -> Plan[_Filters]:
@@ -143,15 +87,11 @@ def _read(t: Target, label: str, fn: Callable[[Any], Any], idempotent: bool = Tr
         if "tenant not found" in text:
             t.tenant_ready = False
             return None
-        if _collection_gone(text):
+        if collection_gone(text):
             t.ready = False
             t.known.tenants.clear()
             return None
         raise
-
-
-def _collection_gone(text: str) -> bool:
-    return "could not find class" in text or "collection not found" in text
 
 
 def get(t: Target, ids: Sequence[str], include_vector: bool = False) -> Plan[list[MemoryRecord]]:
@@ -281,7 +221,7 @@ def _bury(t: Target, objects: Sequence[Any]) -> Plan[None]:
             DataObject(properties=tombstone(o.properties.get("memory_id") or ""), uuid=o.uuid)
             for o in chunk
         ]
-        result = yield _insert(t, data)
+        result = yield insert(t, data)
         for index, error in result.errors.items():
             failed[str(chunk[index].properties.get("memory_id"))] = str(error.message)
     if failed:
