@@ -13,15 +13,10 @@ from langgraph.graph import END, START, StateGraph
 from agentmem import AgentMem, AgentMemSettings
 from agentmem.sessions import SessionStore
 from langchain_agentmem import AgentMemCheckpointSaver
+from tests.support import agentmem_connections
 
 SESSIONS, APPENDS = 100, 20
 THREADS, STEPS = 50, 5
-
-
-def _connections(mem: AgentMem) -> int:
-    """Connections the server sees from agentmem clients (``CLIENT SETNAME agentmem``)."""
-    clients = mem.redis().client_list()
-    return sum(1 for c in clients if c.get("name") == "agentmem")
 
 
 def _batch(session: int, turn: int) -> list[dict[str, Any]]:
@@ -66,10 +61,10 @@ async def test_100_sessions_written_from_threads_and_tasks_at_once(
     assert listed == {f"s{s}": len(_expected(s)) for s in range(SESSIONS)}
     # 50 threads share one pool; the async client keeps its own: both stay within their bounds,
     # and a second round of the same load reuses connections instead of opening new ones.
-    first = _connections(mem)
+    first = agentmem_connections(mem)
     assert 1 <= first <= 2 * redis_settings.redis.max_connections
     await write_all()
-    assert _connections(mem) <= first + 2  # no leak (a little slack for racing pool growth)
+    assert agentmem_connections(mem) <= first + 2  # no leak (a little slack for racing pool growth)
     assert sync_store.count("s0") == 2 * len(_expected(0))
     await async_mem.aclose()
 
@@ -106,11 +101,12 @@ async def test_50_langgraph_threads_run_concurrently_without_cross_talk(
     for worker in workers:
         worker.join()
 
-    before = _connections(mem)
+    before = agentmem_connections(mem)
     for thread in range(THREADS):
         state = graph.get_state({"configurable": {"thread_id": f"t{thread}"}})
         assert state.values["log"] == [f"t{thread}", *[f"n{i}" for i in range(1, STEPS)]]
         history = list(graph.get_state_history({"configurable": {"thread_id": f"t{thread}"}}))
         assert len(history) == STEPS + 1  # input + one checkpoint per step, nothing foreign
     assert 1 <= before <= 2 * redis_settings.redis.max_connections
-    assert _connections(mem) <= before  # reading 50 threads' state opened no new connections
+    # Reading 50 threads' state opened no new connections.
+    assert agentmem_connections(mem) <= before
