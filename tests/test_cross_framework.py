@@ -54,7 +54,9 @@ class HashEmbeddings(Embeddings):
 
 @pytest.fixture
 def stores(full_mem: AgentMem, unique_collection: str) -> Iterator[tuple[LCStore, LIStore]]:
-    lc = LCStore(HashEmbeddings(), memory=full_mem, tenant="shared", collection=unique_collection)
+    lc = LCStore(
+        full_mem, embedding=HashEmbeddings(), tenant="shared", collection=unique_collection
+    )
     li = LIStore(full_mem, tenant="shared", collection=unique_collection)
     yield lc, li
     lc.memory.drop_collection()
@@ -123,10 +125,10 @@ def test_two_tenants_never_see_each_other_through_either_adapter(
     full_mem: AgentMem, unique_collection: str
 ) -> None:
     a_lc = LCStore(
-        HashEmbeddings(), memory=full_mem, tenant="tenant-a", collection=unique_collection
+        full_mem, embedding=HashEmbeddings(), tenant="tenant-a", collection=unique_collection
     )
     b_lc = LCStore(
-        HashEmbeddings(), memory=full_mem, tenant="tenant-b", collection=unique_collection
+        full_mem, embedding=HashEmbeddings(), tenant="tenant-b", collection=unique_collection
     )
     a_li = LIStore(full_mem, tenant="tenant-a", collection=unique_collection)
     b_li = LIStore(full_mem, tenant="tenant-b", collection=unique_collection)
