@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 from langgraph.checkpoint.base import empty_checkpoint
-from langgraph.graph import END, START, StateGraph
 
 from agentmem import (
     AgentMem,
@@ -23,6 +22,7 @@ from agentmem._plan import run_sync
 from agentmem._redis import owner_plans as owners
 from agentmem.checkpoints import NewCheckpoint, Typed, WriteRecord
 from langchain_agentmem import AgentMemCheckpointSaver
+from tests.support import one_node_graph
 
 
 def new(thread: str, cid: str = "c1", parent: str | None = None) -> NewCheckpoint:
@@ -49,14 +49,6 @@ def cfg(thread: str, user: str | None = None, **extra: Any) -> Any:
     if user is not None:
         conf["user_id"] = user
     return {"configurable": conf}
-
-
-def graph(saver: AgentMemCheckpointSaver) -> Any:
-    builder = StateGraph(dict)
-    builder.add_node("n", lambda state: {"x": 1})
-    builder.add_edge(START, "n")
-    builder.add_edge("n", END)
-    return builder.compile(checkpointer=saver)
 
 
 # -- the core store ------------------------------------------------------------------------------
@@ -152,15 +144,15 @@ def test_a_bad_user_id_is_refused_before_anything_is_written(mem: AgentMem) -> N
 
 def test_the_saver_refuses_another_users_thread_sync(mem: AgentMem) -> None:
     saver = AgentMemCheckpointSaver(mem)
-    graph(saver).invoke({"x": 0}, cfg("t", "alice"))
+    one_node_graph(saver).invoke({"x": 0}, cfg("t", "alice"))
     before = snapshot(mem)
     cp = empty_checkpoint()
     refused = {
-        "invoke": lambda: graph(saver).invoke({"x": 0}, cfg("t", "bob")),
-        "invoke, user in context": lambda: graph(saver).invoke(
+        "invoke": lambda: one_node_graph(saver).invoke({"x": 0}, cfg("t", "bob")),
+        "invoke, user in context": lambda: one_node_graph(saver).invoke(
             {"x": 0}, cfg("t"), context={"user_id": "bob"}
         ),
-        "get_state": lambda: graph(saver).get_state(cfg("t", "bob")),
+        "get_state": lambda: one_node_graph(saver).get_state(cfg("t", "bob")),
         "get_tuple": lambda: saver.get_tuple(cfg("t", "bob")),
         "list": lambda: list(saver.list(cfg("t", "bob"))),
         "put": lambda: saver.put(cfg("t", "bob"), cp, {"step": 9}, {}),
@@ -181,11 +173,11 @@ def test_the_saver_refuses_another_users_thread_sync(mem: AgentMem) -> None:
 
 async def test_the_saver_refuses_another_users_thread_async(mem: AgentMem) -> None:
     saver = AgentMemCheckpointSaver(mem)
-    await graph(saver).ainvoke({"x": 0}, cfg("t", "alice"))
+    await one_node_graph(saver).ainvoke({"x": 0}, cfg("t", "alice"))
     before = snapshot(mem)
     cp = empty_checkpoint()
     with pytest.raises(OwnershipError):
-        await graph(saver).ainvoke({"x": 0}, cfg("t", "bob"))
+        await one_node_graph(saver).ainvoke({"x": 0}, cfg("t", "bob"))
     with pytest.raises(OwnershipError):
         await saver.aget_tuple(cfg("t", "bob"))
     with pytest.raises(OwnershipError):
@@ -206,7 +198,7 @@ async def test_the_saver_refuses_another_users_thread_async(mem: AgentMem) -> No
 
 def test_a_users_listing_shows_only_their_threads(mem: AgentMem) -> None:
     saver = AgentMemCheckpointSaver(mem)
-    run = graph(saver)
+    run = one_node_graph(saver)
     run.invoke({"x": 0}, cfg("alice:1", "alice"))
     run.invoke({"x": 0}, cfg("bob:1", "bob"))
     run.invoke({"x": 0}, cfg("anon"))
@@ -221,9 +213,9 @@ def test_a_users_listing_shows_only_their_threads(mem: AgentMem) -> None:
 
 def test_forget_user_never_touches_another_users_thread(mem: AgentMem) -> None:
     saver = AgentMemCheckpointSaver(mem)
-    graph(saver).invoke({"x": 0}, cfg("shared-id", "alice"))
+    one_node_graph(saver).invoke({"x": 0}, cfg("shared-id", "alice"))
     with pytest.raises(OwnershipError):
-        graph(saver).invoke({"x": 0}, cfg("shared-id", "bob"))
+        one_node_graph(saver).invoke({"x": 0}, cfg("shared-id", "bob"))
     # A link left by a writer that died between linking and its refused write.
     item = [owners.Owned("thread", "shared-id")]
     run_sync(owners.link(mem.key_prefix, "bob", item, 0), mem.redis(), mem.settings.retry)
@@ -239,7 +231,7 @@ def test_forget_user_never_touches_another_users_thread(mem: AgentMem) -> None:
 
 async def test_aforget_user_never_touches_another_users_thread(mem: AgentMem) -> None:
     saver = AgentMemCheckpointSaver(mem)
-    await graph(saver).ainvoke({"x": 0}, cfg("shared-id", "alice"))
+    await one_node_graph(saver).ainvoke({"x": 0}, cfg("shared-id", "alice"))
     item = [owners.Owned("thread", "shared-id")]
     run_sync(owners.link(mem.key_prefix, "bob", item, 0), mem.redis(), mem.settings.retry)
     report = await aforget_user("bob", memory=mem, longterm=False)
