@@ -4,19 +4,16 @@ Every adapter (LangChain and LlamaIndex vector stores, the LangGraph store) take
 :class:`~agentmem.AgentMem` as its first positional argument (or None: one built from the
 environment, owned and closed by the adapter) and everything else by keyword. A wrong first
 argument is refused at once, with the keyword it was probably meant for, instead of failing
-later with an ``AttributeError``.
+later with an ``AttributeError``. Their ``with`` / ``async with`` comes from
+:class:`agentmem._lifecycle.Lifecycle`.
 """
 
 from __future__ import annotations
 
-from types import TracebackType
-
-from typing_extensions import Self
-
 from agentmem.core import AgentMem
 from agentmem.errors import InvalidInputError
 
-__all__ = ["AdapterLifecycle", "check_memory"]
+__all__ = ["check_memory"]
 
 
 def check_memory(memory: object, owner: str, hint: str = "") -> AgentMem | None:
@@ -38,34 +35,3 @@ def check_memory(memory: object, owner: str, hint: str = "") -> AgentMem | None:
         f"AGENTMEM_* variables), got {type(memory).__name__}{advice}; pass every other setting "
         "by keyword"
     )
-
-
-class AdapterLifecycle:
-    """``with`` / ``async with`` for adapters that define ``close`` and ``aclose``.
-
-    Leaving the block closes the adapter, which closes only what it owns: an ``AgentMem`` it
-    built itself, never one it was given.
-    """
-
-    def close(self) -> None:  # pragma: no cover - every adapter overrides it
-        raise NotImplementedError
-
-    async def aclose(self) -> None:  # pragma: no cover - every adapter overrides it
-        raise NotImplementedError
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()

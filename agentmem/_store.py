@@ -9,11 +9,10 @@ builds one from the environment and owns it, closing it in :meth:`Store.close` /
 
 from __future__ import annotations
 
-from types import TracebackType
 from typing import ClassVar, Final, Literal, TypeVar
 
-from typing_extensions import Self
-
+from agentmem._adapter import check_memory
+from agentmem._lifecycle import Lifecycle
 from agentmem._plan import Plan
 from agentmem.core import AgentMem
 from agentmem.errors import ClosedError, InvalidInputError
@@ -44,7 +43,7 @@ def require_scope(value: object, name: str, owner: str) -> str:
     )
 
 
-class Store:
+class Store(Lifecycle):
     """What every core store shares: the ``AgentMem``, the two plan drivers and the lifecycle.
 
     Subclasses set ``_backend`` to the client their plans use (``"redis"`` or ``"weaviate"``).
@@ -53,11 +52,7 @@ class Store:
     _backend: ClassVar[Literal["redis", "weaviate"]] = "redis"
 
     def __init__(self, memory: AgentMem | None) -> None:
-        if memory is not None and not isinstance(memory, AgentMem):
-            raise InvalidInputError(
-                f"{type(self).__name__}'s first argument is the AgentMem to use (or None), got "
-                f"{type(memory).__name__}; pass other settings as keywords"
-            )
+        check_memory(memory, type(self).__name__)
         self._owns = memory is None
         self._memory = memory if memory is not None else AgentMem()
         self._closed = False
@@ -95,20 +90,3 @@ class Store:
         self._closed = True
         if self._owns:
             await self._memory.aclose()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()

@@ -30,7 +30,6 @@ import threading
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
-from types import TracebackType
 from typing import Any, Literal, TypeVar
 
 import redis
@@ -38,6 +37,7 @@ import redis.asyncio as aredis
 from weaviate.client import WeaviateAsyncClient, WeaviateClient
 
 from agentmem import _connections
+from agentmem._lifecycle import Lifecycle
 from agentmem._plan import Plan, run_async, run_sync
 from agentmem._translate import translate_errors
 from agentmem.config import AgentMemSettings
@@ -97,7 +97,7 @@ class _LoopClients:
             await self.closer.aclose()
 
 
-class AgentMem:
+class AgentMem(Lifecycle):
     """Settings plus lazily created Redis and Weaviate clients: sync ones per process, async
     ones per event loop.
 
@@ -246,23 +246,6 @@ class AgentMem:
         if state is not None:
             await state.aclose()
         self.close()
-
-    def __enter__(self) -> AgentMem:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    async def __aenter__(self) -> AgentMem:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     # -- internals -------------------------------------------------------------------------------
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from datetime import timedelta
-from types import TracebackType
 
 from langchain_core.chat_history import BaseChatMessageHistory
 from langchain_core.language_models import BaseChatModel
@@ -25,8 +24,8 @@ from langchain_core.messages import (
     ToolMessage,
 )
 from langchain_core.messages.utils import count_tokens_approximately
-from typing_extensions import Self
 
+from agentmem._lifecycle import Lifecycle
 from agentmem._store import require_scope
 from agentmem.compaction import SUMMARY_PROMPT, Compaction
 from agentmem.core import AgentMem
@@ -74,7 +73,7 @@ class _Compaction(Compaction[BaseMessage]):
         return HumanMessage(text)
 
 
-class AgentMemChatMessageHistory(BaseChatMessageHistory):
+class AgentMemChatMessageHistory(BaseChatMessageHistory, Lifecycle):
     """Chat history of one session of one user, in Redis.
 
     Each ``add_messages`` call is one atomic round trip (an EVALSHA that appends, trims and
@@ -254,20 +253,3 @@ class AgentMemChatMessageHistory(BaseChatMessageHistory):
     async def aclose(self) -> None:
         """Async twin of :meth:`close` (also closes an owned ``AgentMem``'s async clients)."""
         await self._store.aclose()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()

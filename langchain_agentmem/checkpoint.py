@@ -21,7 +21,6 @@ import builtins
 import random
 from collections.abc import AsyncIterator, Iterator, Sequence
 from datetime import timedelta
-from types import TracebackType
 from typing import Any, cast
 
 from langchain_core.runnables import RunnableConfig
@@ -34,9 +33,9 @@ from langgraph.checkpoint.base import (
     get_checkpoint_id,
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
-from typing_extensions import Self
 
 from agentmem import AgentMem
+from agentmem._lifecycle import Lifecycle
 from agentmem.checkpoints import CheckpointStore
 from agentmem.errors import InvalidInputError
 from langchain_agentmem._checkpoint_convert import (
@@ -59,7 +58,7 @@ __all__ = ["AgentMemCheckpointSaver"]
 _STRATEGIES = ("keep_latest", "delete")
 
 
-class AgentMemCheckpointSaver(BaseCheckpointSaver[str]):
+class AgentMemCheckpointSaver(BaseCheckpointSaver[str], Lifecycle):
     """A LangGraph ``BaseCheckpointSaver`` on plain Redis (standalone, Cluster or Valkey).
 
     Args:
@@ -248,12 +247,6 @@ class AgentMemCheckpointSaver(BaseCheckpointSaver[str]):
         if self._owns:
             self._store.close()
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     # -- async -----------------------------------------------------------------------------------
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
@@ -353,17 +346,6 @@ class AgentMemCheckpointSaver(BaseCheckpointSaver[str]):
         """Async twin of :meth:`close` (also closes an owned ``AgentMem``'s async clients)."""
         if self._owns:
             await self._store.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     # -- versions and copies ---------------------------------------------------------------------
 

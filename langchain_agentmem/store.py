@@ -50,7 +50,8 @@ from langgraph.store.base import (
 )
 
 from agentmem import AgentMem
-from agentmem._adapter import AdapterLifecycle, check_memory
+from agentmem._adapter import check_memory
+from agentmem._lifecycle import Lifecycle
 from agentmem._store import SHARED
 from agentmem.errors import ClosedError, InvalidInputError
 from agentmem.longterm import LongTermMemory, MemoryRecord
@@ -68,7 +69,7 @@ _TENANT_CACHE = 10_000
 Steps = Generator[Step, Any, list[Result]]
 
 
-class AgentMemStore(BaseStore, AdapterLifecycle):
+class AgentMemStore(BaseStore, Lifecycle):
     """LangGraph store on agentmem (Weaviate), with native sync and async batches.
 
     Args:

@@ -26,7 +26,8 @@ from langchain_core.vectorstores import VectorStore
 from typing_extensions import Self
 
 from agentmem import AgentMem
-from agentmem._adapter import AdapterLifecycle, check_memory
+from agentmem._adapter import check_memory
+from agentmem._lifecycle import Lifecycle
 from agentmem._store import require_scope
 from agentmem.longterm import DEFAULT_COLLECTION, LongTermMemory, MemoryHit, MemoryRecord
 from langchain_agentmem._filters import from_langchain
@@ -36,7 +37,7 @@ __all__ = ["AgentMemVectorStore"]
 Mode = Literal["vector", "bm25", "hybrid"]
 
 
-class AgentMemVectorStore(VectorStore, AdapterLifecycle):
+class AgentMemVectorStore(VectorStore, Lifecycle):
     """LangChain vector store on agentmem long-term memory.
 
     Args:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -29,6 +28,7 @@ from llama_index.core.storage.chat_store import loading
 from llama_index.core.storage.chat_store.base import BaseChatStore
 from typing_extensions import Self
 
+from agentmem._lifecycle import Lifecycle
 from agentmem._store import require_scope
 from agentmem.compaction import SUMMARY_PROMPT, Compaction
 from agentmem.config import AgentMemSettings
@@ -99,7 +99,7 @@ class _Compaction(Compaction[ChatMessage]):
         return ChatMessage(role=MessageRole.USER, content=text)
 
 
-class _Connected(BaseModel):
+class _Connected(BaseModel, Lifecycle):
     """Serializable connection settings plus lazily built stores (shared by both chat stores)."""
 
     redis_url: str | None = Field(
@@ -192,23 +192,6 @@ class _Connected(BaseModel):
             await self._store.aclose()
         if self._owns and self._memory is not None:
             await self._memory.aclose()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
 
 class AgentMemChatStore(_Connected, BaseChatStore):

@@ -36,7 +36,8 @@ from llama_index.core.vector_stores.types import (
 from llama_index.core.vector_stores.utils import metadata_dict_to_node, node_to_metadata_dict
 
 from agentmem import AgentMem
-from agentmem._adapter import AdapterLifecycle, check_memory
+from agentmem._adapter import check_memory
+from agentmem._lifecycle import Lifecycle
 from agentmem._store import require_scope
 from agentmem.errors import InvalidInputError
 from agentmem.longterm import DEFAULT_COLLECTION, LongTermMemory, MemoryHit, MemoryRecord
@@ -49,7 +50,7 @@ _HYBRID = (VectorStoreQueryMode.HYBRID, VectorStoreQueryMode.SEMANTIC_HYBRID)
 _NODE_KEYS = ("_node_content", "_node_type")
 
 
-class AgentMemVectorStore(BasePydanticVectorStore, AdapterLifecycle):
+class AgentMemVectorStore(BasePydanticVectorStore, Lifecycle):
     """LlamaIndex vector store on agentmem long-term memory.
 
     Args:

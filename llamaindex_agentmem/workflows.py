@@ -35,16 +35,15 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from types import TracebackType
 from typing import Any
 
-from typing_extensions import Self
 from workflows import Context, Workflow
 from workflows.context.serializers import BaseSerializer
 from workflows.events import Event, InputRequiredEvent
 from workflows.handler import WorkflowHandler
 
 from agentmem import AgentMem
+from agentmem._lifecycle import Lifecycle
 from agentmem.errors import InvalidInputError, NotFound, SerializationError
 from agentmem.runs import RUNNING, RunStateError, RunStore, SavedRun
 from llamaindex_agentmem._tracking import ResumedRun, Tracker, snapshot
@@ -76,7 +75,7 @@ def workflow_name(workflow: Workflow | str) -> str:
     return name
 
 
-class AgentMemWorkflowCheckpointer:
+class AgentMemWorkflowCheckpointer(Lifecycle):
     """Saves, lists, deletes and resumes LlamaIndex workflow runs in Redis.
 
     Args:
@@ -351,20 +350,3 @@ class AgentMemWorkflowCheckpointer:
     async def aclose(self) -> None:
         """Async twin of :meth:`close`."""
         await self.store.aclose()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
