@@ -4,8 +4,8 @@
   ``conftest.py``'s fixtures build;
 * :func:`agentmem_env`: the environment of a child process (the CLI, an example) that points at
   the test servers;
-* :func:`redis_keys`, :func:`agentmem_connections` and :class:`CountingConnection`: what a test
-  sees of Redis;
+* :func:`redis_keys`, :func:`redis_snapshot`, :func:`agentmem_connections`, :func:`evalsha_calls`,
+  :class:`CountingConnection` and :class:`AsyncSendCounter`: what a test sees of Redis;
 * :func:`one_node_graph`: the smallest LangGraph graph that writes checkpoints;
 * deterministic stand-ins for models, built on :class:`agentmem.testing.embedding.HashingEmbedder`
   (shared words mean similar vectors): :class:`HashEmbeddings` and :class:`ScriptedChatModel` for
@@ -23,23 +23,31 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import redis
+from redis.asyncio.connection import AbstractConnection
+from redis.cluster import RedisCluster
 
 from agentmem import AgentMem, AgentMemSettings, LocalSettings, RedisSettings, WeaviateSettings
 from agentmem.local import LocalRedisCluster, LocalStack, LocalWeaviateCluster
 from agentmem.testing.embedding import HashingEmbedder
 
 if TYPE_CHECKING:
+    import pytest
+
     from langchain_agentmem import AgentMemCheckpointSaver
 
 # HashEmbeddings, ScriptedChatModel, HashEmbedModel and ScriptedLLM are built by __getattr__.
 __all__ = [
+    "HASH",
+    "AsyncSendCounter",
     "CountingConnection",
     "RedisServer",
     "WeaviateServer",
     "agentmem_connections",
     "agentmem_env",
+    "evalsha_calls",
     "one_node_graph",
     "redis_keys",
+    "redis_snapshot",
     "settings_for",
 ]
 
@@ -112,6 +120,25 @@ def redis_keys(mem: AgentMem) -> list[str]:
     return sorted(k.decode() if isinstance(k, bytes) else str(k) for k in found)
 
 
+def redis_snapshot(mem: AgentMem) -> dict[bytes, bytes | None]:
+    """Every key under ``mem``'s prefix with its serialized value: equal means nothing changed."""
+    client = mem.redis()
+    return {k: client.dump(k) for k in client.scan_iter(match=f"{mem.key_prefix}:*")}
+
+
+def evalsha_calls(client: Any) -> int:
+    """EVALSHA calls the server(s) executed so far (summed over the nodes of a cluster).
+
+    Commands run inside a script are counted under their own names, so only EVALSHA tells how
+    many requests the server received.
+    """
+    if isinstance(client, RedisCluster):
+        per_node = list(client.info("commandstats", target_nodes=RedisCluster.ALL_NODES).values())
+    else:
+        per_node = [client.info("commandstats")]
+    return sum(int(stats.get("cmdstat_evalsha", {}).get("calls", 0)) for stats in per_node)
+
+
 def agentmem_connections(mem: AgentMem) -> int:
     """Connections named "agentmem" (every AgentMem's), counted through a client of our own."""
     with redis.Redis.from_url(mem.settings.redis.url or "") as watcher:
@@ -127,6 +154,24 @@ class CountingConnection(redis.Connection):
     def send_packed_command(self, command: Any, check_health: bool = True) -> None:
         type(self).sends += 1
         super().send_packed_command(command, check_health)
+
+
+class AsyncSendCounter:
+    """Counts socket writes of every asyncio connection from now until the test ends.
+
+    The asyncio cluster client takes no ``connection_class``, so the count is patched into the
+    connection class every asyncio client (standalone or cluster node) writes through.
+    """
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.sends = 0
+        original = AbstractConnection.send_packed_command
+
+        async def counting(conn: Any, command: Any, check_health: bool = True) -> None:
+            self.sends += 1
+            await original(conn, command, check_health)
+
+        monkeypatch.setattr(AbstractConnection, "send_packed_command", counting)
 
 
 def one_node_graph(saver: AgentMemCheckpointSaver) -> Any:

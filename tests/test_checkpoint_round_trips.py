@@ -10,42 +10,11 @@ import redis.asyncio as aredis
 from langgraph.checkpoint.base import empty_checkpoint
 from langgraph.checkpoint.base.id import uuid6
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
-from redis.asyncio.connection import AbstractConnection
 from redis.cluster import RedisCluster
 
 from agentmem import AgentMem, AgentMemSettings, CheckpointStore
 from langchain_agentmem import AgentMemCheckpointSaver
-from tests.support import CountingConnection
-
-
-class AsyncCounter:
-    """Counts socket writes of every asyncio connection (the async cluster client ignores
-    ``connection_class``, so the count is patched into redis-py's connection class itself)."""
-
-    sends = 0
-
-    @classmethod
-    def install(cls, monkeypatch: pytest.MonkeyPatch) -> None:
-        original = AbstractConnection.send_packed_command
-
-        async def counting(self: Any, command: Any, check_health: bool = True) -> None:
-            cls.sends += 1
-            await original(self, command, check_health)
-
-        monkeypatch.setattr(AbstractConnection, "send_packed_command", counting)
-
-
-def server_calls(client: Any) -> int:
-    """EVALSHA calls the server(s) executed so far (summed over the nodes of a cluster).
-
-    Commands run inside a script are counted under their own names, so only EVALSHA tells how
-    many requests the server received.
-    """
-    if isinstance(client, RedisCluster):
-        per_node = list(client.info("commandstats", target_nodes=RedisCluster.ALL_NODES).values())
-    else:
-        per_node = [client.info("commandstats")]
-    return sum(int(stats.get("cmdstat_evalsha", {}).get("calls", 0)) for stats in per_node)
+from tests.support import AsyncSendCounter, CountingConnection, evalsha_calls
 
 
 def new_checkpoint(step: int, parent: str | None) -> tuple[Any, Any, Any, Any]:
@@ -79,10 +48,10 @@ def test_put_put_writes_and_get_tuple_are_one_round_trip_each_sync(
                 ("put_writes", lambda p=parent, s=step: saver.put_writes(p, [("a", s)], f"t{s}")),
                 ("get_tuple", lambda: saver.get_tuple({"configurable": {"thread_id": "rt"}})),
             ):
-                sends, calls = CountingConnection.sends, server_calls(mem.redis())
+                sends, calls = CountingConnection.sends, evalsha_calls(mem.redis())
                 result = call()
                 assert CountingConnection.sends - sends == 1, label
-                assert server_calls(mem.redis()) - calls == 1, label  # one EVALSHA
+                assert evalsha_calls(mem.redis()) - calls == 1, label  # one EVALSHA
                 if label == "put":
                     parent = result
         # A short history (get_state_history(limit=2)) reads one page of just that size.
@@ -96,7 +65,7 @@ def test_put_put_writes_and_get_tuple_are_one_round_trip_each_sync(
 async def test_put_put_writes_and_get_tuple_are_one_round_trip_each_async(
     redis_settings: AgentMemSettings, mem: AgentMem, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    AsyncCounter.install(monkeypatch)
+    counter = AsyncSendCounter(monkeypatch)
     url, cluster = str(redis_settings.redis.url), redis_settings.redis.cluster
     factory: Any = AsyncRedisCluster if cluster else aredis.Redis
     client = factory.from_url(url)
@@ -106,23 +75,23 @@ async def test_put_put_writes_and_get_tuple_are_one_round_trip_each_async(
         await saver.aput_writes(parent, [("ch0", "warm")], "warm-task")
         await saver.aget_tuple(parent)
         for step in range(1, 4):
-            sends, calls = AsyncCounter.sends, server_calls(mem.redis())
+            sends, calls = counter.sends, evalsha_calls(mem.redis())
             parent = await saver.aput(
                 *new_checkpoint(step, parent["configurable"]["checkpoint_id"])
             )
-            assert (AsyncCounter.sends - sends, server_calls(mem.redis()) - calls) == (
+            assert (counter.sends - sends, evalsha_calls(mem.redis()) - calls) == (
                 1,
                 1,
             )
-            sends, calls = AsyncCounter.sends, server_calls(mem.redis())
+            sends, calls = counter.sends, evalsha_calls(mem.redis())
             await saver.aput_writes(parent, [("a", 1), ("b", 2), ("c", 3)], f"task-{step}")
-            assert (AsyncCounter.sends - sends, server_calls(mem.redis()) - calls) == (
+            assert (counter.sends - sends, evalsha_calls(mem.redis()) - calls) == (
                 1,
                 1,
             )
-            sends, calls = AsyncCounter.sends, server_calls(mem.redis())
+            sends, calls = counter.sends, evalsha_calls(mem.redis())
             tup = await saver.aget_tuple({"configurable": {"thread_id": "rt"}})
-            assert (AsyncCounter.sends - sends, server_calls(mem.redis()) - calls) == (
+            assert (counter.sends - sends, evalsha_calls(mem.redis()) - calls) == (
                 1,
                 1,
             )

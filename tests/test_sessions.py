@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 import redis
-import redis.asyncio as aredis
 from redis.cluster import RedisCluster
 from redis.crc import key_slot
 
@@ -23,7 +22,7 @@ from agentmem import (
 )
 from agentmem.compaction import split_for_budget
 from agentmem.sessions import SessionStore
-from tests.support import CountingConnection
+from tests.support import AsyncSendCounter, CountingConnection, evalsha_calls, redis_snapshot
 
 Factory = Callable[..., Any]
 
@@ -163,10 +162,10 @@ async def test_oversized_message_raises_naming_the_limit_and_writes_nothing(
 ) -> None:
     store = make_store(max_message_bytes=200)
     await ev(store.append("s", msgs(1)))
-    before = {k: mem.redis().dump(k) for k in keys_of(mem)}
+    before = redis_snapshot(mem)
     with pytest.raises(InvalidInputError, match="max_message_bytes=200"):
         await ev(store.append("s", [*msgs(2), {"content": "x" * 300}]))
-    assert {k: mem.redis().dump(k) for k in keys_of(mem)} == before
+    assert redis_snapshot(mem) == before
     with pytest.raises(InvalidInputError, match="max_message_bytes=200"):
         await ev(store.append("fresh", [{"content": "x" * 300}]))
     assert await ev(store.info("fresh")) is None
@@ -368,15 +367,6 @@ def test_a_borrowed_memory_stays_open_after_close(mem: AgentMem) -> None:
 # -- round trips ---------------------------------------------------------------------------------
 
 
-def _evalsha_calls(client: Any) -> int:
-    """EVALSHA calls the server(s) executed so far (summed over the nodes of a cluster)."""
-    if isinstance(client, RedisCluster):
-        per_node = client.info("commandstats", target_nodes=RedisCluster.ALL_NODES).values()
-    else:
-        per_node = [client.info("commandstats")]
-    return sum(int(stats.get("cmdstat_evalsha", {}).get("calls", 0)) for stats in per_node)
-
-
 def _counting_url(settings: AgentMemSettings) -> tuple[str, bool]:
     return str(settings.redis.url), bool(getattr(settings.redis, "cluster", False))
 
@@ -391,10 +381,10 @@ def test_append_of_any_size_is_one_round_trip_sync(
     with AgentMem(redis_settings, redis=client) as counted:
         store = SessionStore(counted, user_id="u")
         store.append("warm", msgs(1))  # loads the script, opens the connection
-        sends, evals = CountingConnection.sends, _evalsha_calls(mem.redis())
+        sends, evals = CountingConnection.sends, evalsha_calls(mem.redis())
         store.append("s", msgs(n))
         assert CountingConnection.sends - sends == 1
-        assert _evalsha_calls(mem.redis()) - evals == 1  # the server saw one call too
+        assert evalsha_calls(mem.redis()) - evals == 1  # the server saw one call too
         assert store.count("s") == n
     client.close()
 
@@ -403,23 +393,13 @@ def test_append_of_any_size_is_one_round_trip_sync(
 async def test_append_of_any_size_is_one_round_trip_async(
     amem: AgentMem, mem: AgentMem, n: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The asyncio cluster client takes no connection_class, so count at the connection class
-    # every asyncio client (standalone or cluster node) writes through.
-    sends = 0
-    original = aredis.Connection.send_packed_command
-
-    async def counting(self: aredis.Connection, command: Any, check_health: bool = True) -> None:
-        nonlocal sends
-        sends += 1
-        await original(self, command, check_health)
-
-    monkeypatch.setattr(aredis.Connection, "send_packed_command", counting)
+    counter = AsyncSendCounter(monkeypatch)
     store = SessionStore(amem, user_id="u")
     await store.aappend("warm", msgs(1))
-    before, evals = sends, _evalsha_calls(mem.redis())
+    before, evals = counter.sends, evalsha_calls(mem.redis())
     await store.aappend("s", msgs(n))
-    assert sends - before == 1
-    assert _evalsha_calls(mem.redis()) - evals == 1
+    assert counter.sends - before == 1
+    assert evalsha_calls(mem.redis()) - evals == 1
     assert await store.acount("s") == n
 
 
