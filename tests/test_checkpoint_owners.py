@@ -22,7 +22,7 @@ from agentmem._plan import run_sync
 from agentmem._redis import owner_plans as owners
 from agentmem.checkpoints import NewCheckpoint, Typed, WriteRecord
 from langchain_agentmem import AgentMemCheckpointSaver
-from tests.support import one_node_graph
+from tests.support import one_node_graph, redis_snapshot
 
 
 def new(thread: str, cid: str = "c1", parent: str | None = None) -> NewCheckpoint:
@@ -36,12 +36,6 @@ def new(thread: str, cid: str = "c1", parent: str | None = None) -> NewCheckpoin
         versions={"v": cid},
         new_values={"v": Typed("raw", cid.encode())},
     )
-
-
-def snapshot(mem: AgentMem) -> dict[bytes, bytes | None]:
-    """Every key of the test's prefix with its serialized value: equal means nothing changed."""
-    client = mem.redis()
-    return {k: client.dump(k) for k in client.scan_iter(match=f"{mem.key_prefix}:*")}
 
 
 def cfg(thread: str, user: str | None = None, **extra: Any) -> Any:
@@ -59,7 +53,7 @@ def test_the_core_store_refuses_another_users_thread_and_changes_nothing(mem: Ag
     store.put(new("t"), user_id="alice")
     store.put_writes("t", "", "c1", [WriteRecord("task", 0, "v", Typed("raw", b"w"))])
     store.put(new("bobs"), user_id="bob")
-    before = snapshot(mem)
+    before = redis_snapshot(mem)
     write = [WriteRecord("task", 1, "v", Typed("raw", b"x"))]
     refused = {
         "put": lambda: store.put(new("t", "c2", "c1"), user_id="bob"),
@@ -78,7 +72,7 @@ def test_the_core_store_refuses_another_users_thread_and_changes_nothing(mem: Ag
     for label, call in refused.items():
         with pytest.raises(OwnershipError, match="another user"):
             call()
-        assert snapshot(mem) == before, label
+        assert redis_snapshot(mem) == before, label
     assert store.threads(user_id="bob") == ["bobs"]
     # Alice, and unscoped maintenance calls, still reach it.
     got = store.get("t", user_id="alice")
@@ -90,7 +84,7 @@ def test_the_core_store_refuses_another_users_thread_and_changes_nothing(mem: Ag
 async def test_the_core_store_refuses_another_users_thread_async(mem: AgentMem) -> None:
     store = CheckpointStore(mem)
     await store.aput(new("t"), user_id="alice")
-    before = snapshot(mem)
+    before = redis_snapshot(mem)
     write = [WriteRecord("task", 1, "v", Typed("raw", b"x"))]
     with pytest.raises(OwnershipError):
         await store.aput(new("t", "c2", "c1"), user_id="bob")
@@ -108,7 +102,7 @@ async def test_the_core_store_refuses_another_users_thread_async(mem: AgentMem) 
         await store.aprune("t", user_id="bob")
     with pytest.raises(OwnershipError):
         await store.alink_user("bob", "t")
-    assert snapshot(mem) == before
+    assert redis_snapshot(mem) == before
     assert await store.athreads(user_id="bob") == []
     assert await store.aget("t", user_id="alice") is not None
 
@@ -136,7 +130,7 @@ def test_a_bad_user_id_is_refused_before_anything_is_written(mem: AgentMem) -> N
     for bad in ("", "lone \ud800 surrogate"):
         with pytest.raises(InvalidInputError, match="user_id"):
             store.put(new("t"), user_id=bad)
-    assert snapshot(mem) == {}
+    assert redis_snapshot(mem) == {}
 
 
 # -- the LangGraph saver -------------------------------------------------------------------------
@@ -145,7 +139,7 @@ def test_a_bad_user_id_is_refused_before_anything_is_written(mem: AgentMem) -> N
 def test_the_saver_refuses_another_users_thread_sync(mem: AgentMem) -> None:
     saver = AgentMemCheckpointSaver(mem)
     one_node_graph(saver).invoke({"x": 0}, cfg("t", "alice"))
-    before = snapshot(mem)
+    before = redis_snapshot(mem)
     cp = empty_checkpoint()
     refused = {
         "invoke": lambda: one_node_graph(saver).invoke({"x": 0}, cfg("t", "bob")),
@@ -166,7 +160,7 @@ def test_the_saver_refuses_another_users_thread_sync(mem: AgentMem) -> None:
     for label, call in refused.items():
         with pytest.raises(OwnershipError):
             call()
-        assert snapshot(mem) == before, label
+        assert redis_snapshot(mem) == before, label
     assert saver.get_tuple(cfg("t", "alice")) is not None
     assert CheckpointStore(mem).threads(user_id="bob") == []
 
@@ -174,7 +168,7 @@ def test_the_saver_refuses_another_users_thread_sync(mem: AgentMem) -> None:
 async def test_the_saver_refuses_another_users_thread_async(mem: AgentMem) -> None:
     saver = AgentMemCheckpointSaver(mem)
     await one_node_graph(saver).ainvoke({"x": 0}, cfg("t", "alice"))
-    before = snapshot(mem)
+    before = redis_snapshot(mem)
     cp = empty_checkpoint()
     with pytest.raises(OwnershipError):
         await one_node_graph(saver).ainvoke({"x": 0}, cfg("t", "bob"))
@@ -192,7 +186,7 @@ async def test_the_saver_refuses_another_users_thread_async(mem: AgentMem) -> No
         await saver.acopy_thread("t", "bob-t", user_id="bob")
     with pytest.raises(OwnershipError):
         await saver.aprune(["t"], user_id="bob")
-    assert snapshot(mem) == before
+    assert redis_snapshot(mem) == before
     assert await saver.aget_tuple(cfg("t", "alice")) is not None
 
 
@@ -219,14 +213,14 @@ def test_forget_user_never_touches_another_users_thread(mem: AgentMem) -> None:
     # A link left by a writer that died between linking and its refused write.
     item = [owners.Owned("thread", "shared-id")]
     run_sync(owners.link(mem.key_prefix, "bob", item, 0), mem.redis(), mem.settings.retry)
-    before = snapshot(mem)
+    before = redis_snapshot(mem)
     report = forget_user("bob", memory=mem, longterm=False)
     assert report.threads == []
     del before[owners.owner_key(mem.key_prefix, "bob").encode()]  # only bob's own index went
-    assert snapshot(mem) == before
+    assert redis_snapshot(mem) == before
     assert saver.get_tuple(cfg("shared-id", "alice")) is not None
     assert forget_user("alice", memory=mem, longterm=False).threads == ["shared-id"]
-    assert snapshot(mem) == {}
+    assert redis_snapshot(mem) == {}
 
 
 async def test_aforget_user_never_touches_another_users_thread(mem: AgentMem) -> None:

@@ -12,13 +12,9 @@ from langgraph.checkpoint.base import empty_checkpoint
 
 from agentmem import AgentMem, CheckpointStore, InvalidInputError, SerializationError
 from langchain_agentmem import AgentMemCheckpointSaver
+from tests.support import redis_snapshot
 
 BAD_TEXT = ["lone \ud800 high", "\udfff", "ok\udc80ok"]
-
-
-def snapshot(mem: AgentMem) -> dict[bytes, bytes | None]:
-    client = mem.redis()
-    return {k: client.dump(k) for k in client.scan_iter(match=f"{mem.key_prefix}:*")}
 
 
 def cfg(thread: str = "t", ns: str = "", **extra: Any) -> Any:
@@ -68,7 +64,7 @@ def saver_calls(saver: AgentMemCheckpointSaver, bad: str) -> dict[str, Callable[
 def test_lone_surrogates_anywhere_are_refused_before_writing(mem: AgentMem, bad: str) -> None:
     saver = AgentMemCheckpointSaver(mem)
     saver.put(cfg(), empty_checkpoint(), {"step": 0}, {})  # something to copy, prune and list
-    before = snapshot(mem)
+    before = redis_snapshot(mem)
     calls = saver_calls(saver, bad)
     calls["put metadata value"] = lambda: saver.put(cfg(), empty_checkpoint(), {"note": bad}, {})
     calls["put metadata key"] = lambda: saver.put(cfg(), empty_checkpoint(), {bad: 1}, {})
@@ -81,14 +77,14 @@ def test_lone_surrogates_anywhere_are_refused_before_writing(mem: AgentMem, bad:
     for label, call in calls.items():
         with pytest.raises(InvalidInputError):
             call()
-        assert snapshot(mem) == before, label
+        assert redis_snapshot(mem) == before, label
 
 
 async def test_lone_surrogates_are_refused_by_the_async_methods_too(mem: AgentMem) -> None:
     saver = AgentMemCheckpointSaver(mem)
     bad = BAD_TEXT[0]
     cp = empty_checkpoint()
-    before = snapshot(mem)
+    before = redis_snapshot(mem)
     with pytest.raises(InvalidInputError):
         await saver.aput(cfg(), cp, {"note": bad}, {})
     with pytest.raises(InvalidInputError):
@@ -105,7 +101,7 @@ async def test_lone_surrogates_are_refused_by_the_async_methods_too(mem: AgentMe
         await saver.acopy_thread("t", bad)
     with pytest.raises(InvalidInputError):
         await CheckpointStore(mem).athreads(user_id=bad)
-    assert snapshot(mem) == before
+    assert redis_snapshot(mem) == before
 
 
 @pytest.mark.parametrize("depth", [150, 100_000])
@@ -117,7 +113,7 @@ def test_metadata_nested_very_deep_is_refused_before_writing(mem: AgentMem, dept
     cyclic["self"] = cyclic
     with pytest.raises(SerializationError, match="levels deep"):
         saver.put(cfg(), empty_checkpoint(), {"loop": cyclic}, {})
-    assert snapshot(mem) == {}
+    assert redis_snapshot(mem) == {}
     # Ninety levels are fine, and read back whole.
     stored = saver.put(cfg(), empty_checkpoint(), {"deep": nested(90)}, {})
     got = saver.get_tuple(stored)

@@ -18,6 +18,7 @@ from langgraph.checkpoint.base import empty_checkpoint
 
 from agentmem import AgentMem, InvalidInputError
 from langchain_agentmem import AgentMemCheckpointSaver
+from tests.support import redis_snapshot
 from tests.test_properties_sessions import HOSTILE, JSON
 
 PROPERTY = settings(max_examples=60, deadline=None)
@@ -35,12 +36,6 @@ THREAD_SPOILERS = st.sampled_from([lambda s: "", *SURROGATES])
 METADATA = st.dictionaries(st.text(min_size=1, max_size=12), JSON, max_size=5)
 # At least this share of examples must be accepted and checked.
 MIN_ACCEPTED = 0.5
-
-
-def _keys(mem: AgentMem) -> dict[bytes, bytes]:
-    """Every key of the test's prefix with a dump of its value."""
-    client = mem.redis()
-    return {key: client.dump(key) or b"" for key in client.scan_iter(match=f"{mem.key_prefix}:*")}
 
 
 # One example in five spoils something (sampled_from draws its items about evenly).
@@ -81,12 +76,12 @@ def test_any_thread_namespace_and_metadata_round_trip_or_fail_cleanly(mem: Agent
         tid_ok, ns_ok = spoil != "thread", spoil != "ns"
         checkpoint = empty_checkpoint()
         config: Any = {"configurable": {"thread_id": tid, "checkpoint_ns": name}}
-        before = _keys(mem)
+        before = redis_snapshot(mem)
         try:
             stored = saver.put(config, checkpoint, {**metadata, "step": 1}, {})
         except InvalidInputError:
             assert not (tid_ok and ns_ok), "a valid thread id and namespace were refused"
-            assert _keys(mem) == before
+            assert redis_snapshot(mem) == before
             outcomes["refused"] += 1
             event("refused")
             return

@@ -15,6 +15,7 @@ from agentmem import AgentMem, AgentMemError, InvalidInputError, SerializationEr
 from agentmem.sessions import SessionStore
 from langchain_agentmem import AgentMemChatMessageHistory
 from llamaindex_agentmem import AgentMemChatStore
+from tests.support import redis_snapshot
 
 _ROLE = {"human": "user", "system": "system", "ai": "assistant", "tool": "tool"}
 
@@ -38,23 +39,17 @@ PROPERTY = settings(max_examples=60, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
 
 
-def _keys(mem: AgentMem) -> dict[bytes, bytes]:
-    """Every key of the test's prefix with a dump of its value: a snapshot of all stored state."""
-    client = mem.redis()
-    return {key: client.dump(key) or b"" for key in client.scan_iter(match=f"{mem.key_prefix}:*")}
-
-
 @PROPERTY
 @given(user=IDS, session=IDS, docs=DOCS)
 def test_any_ids_and_json_documents_round_trip_or_fail_cleanly(
     mem: AgentMem, user: str, session: str, docs: list[dict[str, Any]]
 ) -> None:
-    before = _keys(mem)
+    before = redis_snapshot(mem)
     try:
         store = SessionStore(mem, user_id=user)
         store.append(session, docs)
     except InvalidInputError:
-        assert _keys(mem) == before  # a refused call wrote nothing
+        assert redis_snapshot(mem) == before  # a refused call wrote nothing
         return
     assert [m.data for m in store.read(session)] == docs
     assert store.count(session) == len(docs)
@@ -74,12 +69,12 @@ def test_unserializable_values_raise_serialization_error_and_write_nothing(
 ) -> None:
     store = SessionStore(mem, user_id="u")
     store.append("s", [{"keep": True}])
-    before = _keys(mem)
+    before = redis_snapshot(mem)
     poisoned = [*docs, {"value": bad}]  # good messages first: the batch must fail as a whole
     try:
         store.append("s", poisoned)
     except SerializationError:
-        assert _keys(mem) == before
+        assert redis_snapshot(mem) == before
         return
     # Only a float special value may be accepted, and then it must read back as itself.
     assert isinstance(bad, float)
@@ -91,12 +86,12 @@ def test_unserializable_values_raise_serialization_error_and_write_nothing(
 @given(size=st.integers(min_value=0, max_value=600))
 def test_messages_near_and_over_the_size_limit(mem: AgentMem, size: int) -> None:
     store = SessionStore(mem, user_id="u", max_message_bytes=400)
-    before = _keys(mem)
+    before = redis_snapshot(mem)
     try:
         store.append("s", [{"content": "x" * size}])
     except InvalidInputError as exc:
         assert "400" in str(exc)  # the message names the limit
-        assert _keys(mem) == before
+        assert redis_snapshot(mem) == before
         assert size > 300  # small messages are never refused
         return
     assert store.read("s")[-1].data == {"content": "x" * size}
@@ -145,12 +140,12 @@ def test_a_non_str_key_anywhere_is_refused_never_collapsed(
     mem: AgentMem, doc: dict[Any, Any]
 ) -> None:
     store = SessionStore(mem, user_id="u")
-    before = _keys(mem)
+    before = redis_snapshot(mem)
     if _non_str_key(doc):
         event("refused: a non-str key")
         with pytest.raises(SerializationError, match="key"):
             store.append("s", [{"ok": 1}, doc])
-        assert _keys(mem) == before
+        assert redis_snapshot(mem) == before
     else:
         event("stored: str keys only")
         store.append("s", [doc])
