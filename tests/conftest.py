@@ -143,6 +143,15 @@ async def amem(redis_settings: AgentMemSettings) -> AsyncIterator[AgentMem]:
 
 
 @pytest.fixture
+def stoppable_weaviate(tmp_path: Path) -> Iterator[LocalStack]:
+    """A Weaviate of the test's own, which it may kill and start again (the shared one must stay up)."""
+    stack = _stack(tmp_path)
+    stack.up(only=["weaviate"])
+    yield stack
+    stack.down()
+
+
+@pytest.fixture
 def full_mem(full_settings: AgentMemSettings) -> Iterator[AgentMem]:
     """An AgentMem on both test servers."""
     with AgentMem(full_settings) as memory:

@@ -101,19 +101,11 @@ def test_sigkill_of_redis_mid_run_loses_no_acknowledged_checkpoint(
     mem.close()
 
 
-@pytest.fixture
-def weaviate_alone(tmp_path: Path) -> Iterator[LocalStack]:
-    stack = LocalStack(tmp_path, redis_port=free_port(), weaviate_ports=WeaviatePorts.free())
-    stack.up(only=["weaviate"])
-    yield stack
-    stack.down()
-
-
 # weaviate-client retries a failed gRPC batch itself (twice, with 1 s and 2 s sleeps), each try
 # waiting up to the timeout, so a dead server is reported after roughly 3 x timeout + 3 s.
 @pytest.mark.timeout(180)
 def test_weaviate_killed_mid_batch_reports_what_landed_and_a_rerun_stores_each_once(
-    weaviate_alone: LocalStack,
+    stoppable_weaviate: LocalStack,
 ) -> None:
     import threading
     import time
@@ -122,7 +114,7 @@ def test_weaviate_killed_mid_batch_reports_what_landed_and_a_rerun_stores_each_o
     from agentmem import WeaviateSettings as WS
 
     settings = AgentMemSettings(
-        weaviate=WS(url=weaviate_alone.weaviate_url, grpc_port=weaviate_alone.weaviate_ports.grpc,
+        weaviate=WS(url=stoppable_weaviate.weaviate_url, grpc_port=stoppable_weaviate.weaviate_ports.grpc,
                     timeout=2.0, startup_timeout=5.0),
         local=LocalSettings(autostart=False),
         retry=RetrySettings(attempts=1),
@@ -144,7 +136,7 @@ def test_weaviate_killed_mid_batch_reports_what_landed_and_a_rerun_stores_each_o
                 except Exception:
                     pass
                 time.sleep(0.02)
-        weaviate_alone.kill("weaviate")
+        stoppable_weaviate.kill("weaviate")
 
     with AgentMem(settings) as mem:
         memory = LongTermMemory(mem, tenant="crash", collection="Crash")
@@ -159,7 +151,7 @@ def test_weaviate_killed_mid_batch_reports_what_landed_and_a_rerun_stores_each_o
     assert set(error.succeeded) | set(error.failed) == ids
     assert not set(error.succeeded) & set(error.failed)
 
-    weaviate_alone.up(only=["weaviate"])
+    stoppable_weaviate.up(only=["weaviate"])
     with AgentMem(settings) as mem:
         memory = LongTermMemory(mem, tenant="crash", collection="Crash")
         landed = memory.get(error.succeeded)

@@ -7,9 +7,7 @@ import json
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,7 +32,7 @@ from agentmem import (
     forget_user,
 )
 from agentmem._weaviate.schema import tenant_name
-from agentmem.local import LocalStack, WeaviatePorts, free_port
+from agentmem.local import LocalStack
 from langchain_agentmem import AgentMemCheckpointSaver, AgentMemStore
 from tests.support import (
     RedisServer,
@@ -235,14 +233,6 @@ async def test_a_thread_written_again_after_forget_is_linked_again(full_mem: Age
 
 
 # -- Weaviate down: the Redis part goes, the error says so, and a re-run finishes ----------------
-
-
-@pytest.fixture
-def stoppable_weaviate(tmp_path: Path) -> Iterator[LocalStack]:
-    stack = LocalStack(tmp_path, redis_port=free_port(), weaviate_ports=WeaviatePorts.free())
-    stack.up(only=["weaviate"])
-    yield stack
-    stack.down()
 
 
 def _fast(settings: AgentMemSettings, weaviate: WeaviateSettings) -> AgentMemSettings:
