@@ -2,6 +2,10 @@
 
 A LangChain ``Embeddings`` object satisfies :class:`Embedder` as it is; the LlamaIndex adapter
 wraps an embed model. The core never imports either framework.
+
+What an embedder returns is checked before anything is written or searched: one vector per text,
+each a non-empty list of finite numbers, all of one length within a write; otherwise
+:class:`~agentmem.errors.InvalidInputError`. Blank query texts are never sent to it.
 """
 
 from __future__ import annotations
