@@ -207,7 +207,8 @@ def test_two_tenants_never_see_each_other(full_mem: AgentMem, unique_collection:
 def test_tenant_is_created_by_the_first_write_and_then_cached(
     memory: LongTermMemory, full_mem: AgentMem
 ) -> None:
-    assert memory.search("nothing yet") == []  # a read creates nothing (tests/test_longterm_reads.py)
+    # A read creates nothing (tests/test_longterm_reads.py); the first write creates the tenant.
+    assert memory.search("nothing yet") == []
     memory.add([MemoryRecord("first", id="1")])
     tenants = (
         full_mem.weaviate().collections.use(memory.collection).tenants.get_by_names(["user-42"])
