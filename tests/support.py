@@ -3,7 +3,7 @@
 * the test servers (:class:`RedisServer`, :class:`WeaviateServer`) and :func:`settings_for`, which
   ``conftest.py``'s fixtures build;
 * :func:`agentmem_env`: the environment of a child process (the CLI, an example) that points at
-  the test servers;
+  the test servers, and :func:`use_redis_env`: the same for this process (the test Redis only);
 * :func:`redis_keys`, :func:`redis_snapshot`, :func:`agentmem_connections`, :func:`evalsha_calls`,
   :class:`CountingConnection` and :class:`AsyncSendCounter`: what a test sees of Redis;
 * :func:`one_node_graph`: the smallest LangGraph graph that writes checkpoints;
@@ -49,6 +49,7 @@ __all__ = [
     "redis_keys",
     "redis_snapshot",
     "settings_for",
+    "use_redis_env",
 ]
 
 #: The embedder behind both frameworks' hash embeddings (64 dimensions).
@@ -112,6 +113,18 @@ def agentmem_env(
         env["AGENTMEM_WEAVIATE_CONSISTENCY"] = weaviate.consistency
     env.update(extra)
     return env
+
+
+def use_redis_env(monkeypatch: pytest.MonkeyPatch, settings: AgentMemSettings) -> None:
+    """Point this process's ``AGENTMEM_*`` environment at ``settings``' Redis and key prefix.
+
+    For code under test that builds its own ``AgentMem`` from the environment; the local
+    default is never started. ``monkeypatch`` undoes it after the test.
+    """
+    monkeypatch.setenv("AGENTMEM_REDIS_URL", str(settings.redis.url))
+    monkeypatch.setenv("AGENTMEM_KEY_PREFIX", settings.key_prefix)
+    monkeypatch.setenv("AGENTMEM_LOCAL_AUTOSTART", "0")
+    monkeypatch.setenv("AGENTMEM_REDIS_CLUSTER", "1" if settings.redis.cluster else "0")
 
 
 def redis_keys(mem: AgentMem) -> list[str]:

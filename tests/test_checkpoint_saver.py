@@ -20,6 +20,7 @@ from redis.crc import key_slot
 from agentmem import AgentMem, AgentMemSettings, InvalidInputError, SerializationError
 from agentmem._redis.checkpoint_keys import registry_key, thread_keys
 from langchain_agentmem import AgentMemCheckpointSaver
+from tests.support import use_redis_env
 
 HOSTILE_IDS = [
     "plain",
@@ -277,10 +278,7 @@ def test_list_without_a_config_lists_every_thread(mem: AgentMem) -> None:
 def test_saver_without_memory_reads_the_environment_and_owns_the_client(
     redis_settings: AgentMemSettings, key_prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("AGENTMEM_REDIS_URL", str(redis_settings.redis.url))
-    monkeypatch.setenv("AGENTMEM_KEY_PREFIX", key_prefix)
-    monkeypatch.setenv("AGENTMEM_LOCAL_AUTOSTART", "0")
-    monkeypatch.setenv("AGENTMEM_REDIS_CLUSTER", "1" if redis_settings.redis.cluster else "0")
+    use_redis_env(monkeypatch, redis_settings)
     saver = AgentMemCheckpointSaver()
     saver.put(config("t"), checkpoint({}, {}), {}, {})
     assert saver.memory.key_prefix == key_prefix

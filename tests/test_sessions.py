@@ -22,7 +22,13 @@ from agentmem import (
 )
 from agentmem.compaction import split_for_budget
 from agentmem.sessions import SessionStore
-from tests.support import AsyncSendCounter, CountingConnection, evalsha_calls, redis_snapshot
+from tests.support import (
+    AsyncSendCounter,
+    CountingConnection,
+    evalsha_calls,
+    redis_snapshot,
+    use_redis_env,
+)
 
 Factory = Callable[..., Any]
 
@@ -346,9 +352,7 @@ def test_prefix_with_braces_is_rejected(redis_settings: AgentMemSettings) -> Non
 def test_store_without_memory_reads_the_environment_and_owns_the_client(
     redis_settings: AgentMemSettings, key_prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("AGENTMEM_REDIS_URL", str(redis_settings.redis.url))
-    monkeypatch.setenv("AGENTMEM_KEY_PREFIX", key_prefix)
-    monkeypatch.setenv("AGENTMEM_LOCAL_AUTOSTART", "0")
+    use_redis_env(monkeypatch, redis_settings)
     with SessionStore(user_id="env") as store:
         store.append("s", msgs(1))
         assert store.memory.key_prefix == key_prefix

@@ -32,6 +32,7 @@ from agentmem import (
 )
 from agentmem.runs import RunStore
 from llamaindex_agentmem import AgentMemWorkflowCheckpointer, ResumedRun
+from tests.support import use_redis_env
 
 
 class Drafted(Event):
@@ -707,10 +708,7 @@ async def test_the_checkpointer_takes_the_agentmem_first_and_closes_what_it_owns
         assert await checkpointer.alist_runs("approval") == []
     with pytest.raises(ClosedError):
         await checkpointer.alist_runs("approval")
-    monkeypatch.setenv("AGENTMEM_REDIS_URL", redis_settings.redis.url)
-    monkeypatch.setenv("AGENTMEM_KEY_PREFIX", redis_settings.key_prefix)
-    monkeypatch.setenv("AGENTMEM_LOCAL_AUTOSTART", "0")
-    monkeypatch.setenv("AGENTMEM_REDIS_CLUSTER", "1" if redis_settings.redis.cluster else "0")
+    use_redis_env(monkeypatch, redis_settings)
     async with AgentMemWorkflowCheckpointer(ttl=60) as owning:  # builds its AgentMem, owns it
         assert await owning.alist_runs("approval") == []
     with pytest.raises(ClosedError):
