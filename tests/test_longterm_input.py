@@ -9,6 +9,7 @@ not exist afterwards.
 from __future__ import annotations
 
 import math
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -138,8 +139,7 @@ _BAD_KINDS = {
 @pytest.fixture(scope="module")
 def shared_memory(weaviate_server: WeaviateServer) -> Iterator[LongTermMemory]:
     with AgentMem(settings_for(None, weaviate_server, "input")) as mem:
-        memory = LongTermMemory(mem, tenant="batches", collection="InputBatches")
-        memory.drop_collection()
+        memory = LongTermMemory(mem, tenant="batches", collection=f"Input{uuid.uuid4().hex[:10]}")
         try:
             yield memory
         finally:
