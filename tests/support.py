@@ -4,6 +4,7 @@
   ``conftest.py``'s fixtures build;
 * :func:`agentmem_env`: the environment of a child process (the CLI, an example) that points at
   the test servers, and :func:`use_redis_env`: the same for this process (the test Redis only);
+* :func:`run_cli`: ``python -m agentmem ...`` in a child process;
 * :func:`redis_keys`, :func:`redis_snapshot`, :func:`agentmem_connections`, :func:`evalsha_calls`,
   :class:`CountingConnection` and :class:`AsyncSendCounter`: what a test sees of Redis;
 * :func:`one_node_graph`: the smallest LangGraph graph that writes checkpoints;
@@ -18,7 +19,9 @@ The framework stand-ins are built on first use (module ``__getattr__``), so a te
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -48,6 +51,7 @@ __all__ = [
     "one_node_graph",
     "redis_keys",
     "redis_snapshot",
+    "run_cli",
     "settings_for",
     "use_redis_env",
 ]
@@ -113,6 +117,15 @@ def agentmem_env(
         env["AGENTMEM_WEAVIATE_CONSISTENCY"] = weaviate.consistency
     env.update(extra)
     return env
+
+
+def run_cli(
+    *args: str, env: Mapping[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m agentmem *args`` in a child process (``env``: its whole environment; by
+    default this process's) and return what it did, output captured as text."""
+    return subprocess.run([sys.executable, "-m", "agentmem", *args], env=env,
+                          capture_output=True, text=True, timeout=timeout)  # fmt: skip
 
 
 def use_redis_env(monkeypatch: pytest.MonkeyPatch, settings: AgentMemSettings) -> None:

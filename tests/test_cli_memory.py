@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,15 +18,21 @@ from agentmem import (
     SessionStore,
 )
 from langchain_agentmem import AgentMemCheckpointSaver
-from tests.support import RedisServer, WeaviateServer, agentmem_env, one_node_graph, redis_keys
+from tests.support import (
+    RedisServer,
+    WeaviateServer,
+    agentmem_env,
+    one_node_graph,
+    redis_keys,
+    run_cli,
+)
 
 USER = "ada-cli"
 
 
 def _cli(redis: RedisServer, weaviate: WeaviateServer, prefix: str, *args: str) -> str:
     env = agentmem_env(redis, weaviate, prefix)
-    result = subprocess.run([sys.executable, "-m", "agentmem", *args], env=env,
-                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    result = run_cli(*args, env=env)
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -94,11 +98,9 @@ def test_a_read_against_a_stopped_local_default_starts_nothing_and_says_how(
     env.update(AGENTMEM_HOME=str(tmp_path), AGENTMEM_LOCAL_REDIS_PORT=str(free_port()),
                AGENTMEM_LOCAL_WEAVIATE_PORT=str(ports.http),
                AGENTMEM_LOCAL_GRPC_PORT=str(ports.grpc))  # fmt: skip
-    result = subprocess.run([sys.executable, "-m", "agentmem", *command], env=env,
-                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    result = run_cli(*command, env=env)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "agentmem up" in result.stderr
-    status = subprocess.run([sys.executable, "-m", "agentmem", "status"], env=env,
-                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    status = run_cli("status", env=env, timeout=60)
     assert status.returncode == 3, status.stdout  # nothing was started
     assert not (tmp_path / "data").exists()

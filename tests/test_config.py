@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +17,7 @@ from agentmem import (
     WeaviateSettings,
 )
 from agentmem.config import BOOLEAN_FALSE, BOOLEAN_TRUE, redact_url
+from tests.support import run_cli
 
 
 def test_from_env_reads_urls_credentials_and_headers() -> None:
@@ -203,8 +202,7 @@ def test_settings_built_in_code_are_checked_the_same_way(build: Any, label: str)
 
 def test_the_cli_reports_a_malformed_variable_without_a_traceback() -> None:
     env = {**os.environ, "AGENTMEM_LOCAL_REDIS_PORT": "6379.9"}
-    result = subprocess.run([sys.executable, "-m", "agentmem", "status"], env=env,
-                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    result = run_cli("status", env=env, timeout=60)
     assert result.returncode == 1
     assert "AGENTMEM_LOCAL_REDIS_PORT='6379.9' is not a port" in result.stderr
     assert "Traceback" not in result.stderr

@@ -4,8 +4,6 @@ that user, in Redis and Weaviate, while another user's memory stays whole."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import uuid
 from dataclasses import dataclass, replace
 from typing import Any
@@ -40,6 +38,7 @@ from tests.support import (
     agentmem_env,
     one_node_graph,
     redis_keys,
+    run_cli,
     settings_for,
 )
 
@@ -301,8 +300,7 @@ async def test_forget_with_weaviate_down_reports_what_went_and_a_rerun_finishes(
     _check_partial(local_error.value, users["local"], "`agentmem up`")
     # The CLI behaves the same: deletes the Redis part, says what went and what to do.
     env = agentmem_env(redis_server, server, key_prefix, AGENTMEM_TIMEOUT="2")
-    cli = subprocess.run([sys.executable, "-m", "agentmem", "forget", "--user", users["cli"], "--yes"],
-                         env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    cli = run_cli("forget", "--user", users["cli"], "--yes", env=env)
     assert cli.returncode == 1, cli.stderr
     assert "1 chat session, 1 LangGraph thread, 0 workflow runs" in cli.stderr
     assert "run it again" in cli.stderr and "AGENTMEM_WEAVIATE_URL" in cli.stderr

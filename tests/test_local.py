@@ -21,6 +21,7 @@ from agentmem.local import (
     find_weaviate_binary,
     free_port,
 )
+from tests.support import run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -36,26 +37,20 @@ def cli_home(tmp_path: Path) -> Iterator[list[str]]:
     args = ["--home", str(tmp_path), "--redis-port", str(free_port()),
             "--weaviate-port", str(_free_block()), "--grpc-port", str(free_port())]  # fmt: skip
     yield args
-    _cli("down", *args)
-
-
-def _cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    command, rest = args[0], args[1:]
-    return subprocess.run([sys.executable, "-m", "agentmem", command, *rest],
-                          capture_output=True, text=True, timeout=timeout)  # fmt: skip
+    run_cli("down", *args)
 
 
 def test_up_twice_is_harmless_and_status_and_down_say_what_they_did(cli_home: list[str]) -> None:
-    first = _cli("up", *cli_home)
+    first = run_cli("up", *cli_home)
     assert first.returncode == 0, first.stderr
     assert "redis     up" in first.stdout and "weaviate  up" in first.stdout
-    pids = _cli("status", *cli_home).stdout
-    second = _cli("up", *cli_home)
+    pids = run_cli("status", *cli_home).stdout
+    second = run_cli("up", *cli_home)
     assert second.returncode == 0, second.stderr
-    assert _cli("status", *cli_home).stdout == pids  # same processes: nothing restarted
-    down = _cli("down", *cli_home)
+    assert run_cli("status", *cli_home).stdout == pids  # same processes: nothing restarted
+    down = run_cli("down", *cli_home)
     assert "stopped: weaviate, redis" in down.stdout
-    after = _cli("status", *cli_home)
+    after = run_cli("status", *cli_home)
     assert after.returncode == 3
     assert "redis     down" in after.stdout and "weaviate  down" in after.stdout
 
@@ -66,13 +61,13 @@ def _stack(args: list[str]) -> LocalStack:
 
 
 def test_up_after_kill_9_of_both_servers_starts_them_again(cli_home: list[str]) -> None:
-    assert _cli("up", *cli_home).returncode == 0
+    assert run_cli("up", *cli_home).returncode == 0
     stack = _stack(cli_home)
     old = {s.name: s.pid for s in stack.status()}
     stack.kill("redis")
     stack.kill("weaviate")
     assert not any(s.answering for s in stack.status())
-    again = _cli("up", *cli_home)
+    again = run_cli("up", *cli_home)
     assert again.returncode == 0, again.stderr
     now = stack.status()
     assert all(s.answering for s in now)
@@ -88,7 +83,7 @@ def test_up_after_kill_9_of_a_previous_up_process_works(cli_home: list[str]) -> 
         time.sleep(0.05)  # kill it while Weaviate is still starting, holding the lock
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
-    again = _cli("up", *cli_home)
+    again = run_cli("up", *cli_home)
     assert again.returncode == 0, again.stderr
     assert all(s.answering for s in stack.status())
 
