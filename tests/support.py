@@ -1,16 +1,19 @@
 """Helpers shared by the test files: import them from here, never from ``conftest``.
 
 * the test servers (:class:`RedisServer`, :class:`WeaviateServer`) and :func:`settings_for`, which
-  ``conftest.py``'s fixtures build;
+  ``conftest.py``'s fixtures build, and :func:`weaviate_memory`: a long-term memory of its own on
+  the test Weaviate, for a module-scoped fixture;
 * :func:`agentmem_env`: the environment of a child process (the CLI, an example) that points at
   the test servers, and :func:`use_redis_env`: the same for this process (the test Redis only);
 * :func:`run_cli`: ``python -m agentmem ...`` in a child process;
 * :func:`redis_keys`, :func:`redis_snapshot`, :func:`agentmem_connections`, :func:`evalsha_calls`,
   :class:`CountingConnection` and :class:`AsyncSendCounter`: what a test sees of Redis;
 * :func:`one_node_graph`: the smallest LangGraph graph that writes checkpoints;
+* :func:`nested_dict`: a JSON document nested as deep as asked, for depth limits;
 * deterministic stand-ins for models, built on :class:`agentmem.testing.embedding.HashingEmbedder`
   (shared words mean similar vectors): :class:`HashEmbeddings` and :class:`ScriptedChatModel` for
-  LangChain, :class:`HashEmbedModel` and :class:`ScriptedLLM` for LlamaIndex.
+  LangChain, :class:`HashEmbedModel`, :class:`ScriptedLLM` and :func:`hash_query` (a
+  ``VectorStoreQuery`` embedded the same way) for LlamaIndex.
 
 The framework stand-ins are built on first use (module ``__getattr__``), so a test of the core
 (and ``conftest.py``, which imports this module) does not pay for importing both frameworks.
@@ -21,7 +24,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +34,14 @@ import redis
 from redis.asyncio.connection import AbstractConnection
 from redis.cluster import RedisCluster
 
-from agentmem import AgentMem, AgentMemSettings, LocalSettings, RedisSettings, WeaviateSettings
+from agentmem import (
+    AgentMem,
+    AgentMemSettings,
+    LocalSettings,
+    LongTermMemory,
+    RedisSettings,
+    WeaviateSettings,
+)
 from agentmem.local import LocalRedisCluster, LocalStack, LocalWeaviateCluster
 from agentmem.testing.embedding import HashingEmbedder
 
@@ -38,7 +50,8 @@ if TYPE_CHECKING:
 
     from langchain_agentmem import AgentMemCheckpointSaver
 
-# HashEmbeddings, ScriptedChatModel, HashEmbedModel and ScriptedLLM are built by __getattr__.
+# HashEmbeddings, ScriptedChatModel, HashEmbedModel, ScriptedLLM and hash_query are built by
+# __getattr__.
 __all__ = [
     "HASH",
     "AsyncSendCounter",
@@ -48,12 +61,14 @@ __all__ = [
     "agentmem_connections",
     "agentmem_env",
     "evalsha_calls",
+    "nested_dict",
     "one_node_graph",
     "redis_keys",
     "redis_snapshot",
     "run_cli",
     "settings_for",
     "use_redis_env",
+    "weaviate_memory",
 ]
 
 #: The embedder behind both frameworks' hash embeddings (64 dimensions).
@@ -94,6 +109,20 @@ def settings_for(
         local=LocalSettings(autostart=False),
         key_prefix=key_prefix,
     )
+
+
+@contextmanager
+def weaviate_memory(
+    weaviate: WeaviateServer, *, tenant: str, name: str
+) -> Iterator[LongTermMemory]:
+    """A :class:`LongTermMemory` for ``tenant`` on the test Weaviate alone, in a new collection
+    named ``name`` plus a random suffix, dropped on exit (with everything in it)."""
+    with AgentMem(settings_for(None, weaviate, tenant)) as mem:
+        memory = LongTermMemory(mem, tenant=tenant, collection=f"{name}{uuid.uuid4().hex[:10]}")
+        try:
+            yield memory
+        finally:
+            memory.drop_collection()
 
 
 def agentmem_env(
@@ -211,10 +240,20 @@ def one_node_graph(saver: AgentMemCheckpointSaver) -> Any:
     return builder.compile(checkpointer=saver)
 
 
+def nested_dict(depth: int) -> dict[str, Any]:
+    """``{"k": {"k": ... {}}}`` with ``depth`` levels below the top (built without recursion)."""
+    root: dict[str, Any] = {}
+    node = root
+    for _ in range(depth):
+        node["k"] = {}
+        node = node["k"]
+    return root
+
+
 # --- framework stand-ins, built on first use -----------------------------------------------------
 
 
-def _langchain() -> dict[str, type]:
+def _langchain() -> dict[str, Any]:
     from langchain_core.embeddings import Embeddings
     from langchain_core.language_models import BaseChatModel
     from langchain_core.messages import AIMessage, BaseMessage
@@ -262,7 +301,7 @@ def _langchain() -> dict[str, type]:
     return {"HashEmbeddings": HashEmbeddings, "ScriptedChatModel": ScriptedChatModel}
 
 
-def _llamaindex() -> dict[str, type]:
+def _llamaindex() -> dict[str, Any]:
     from llama_index.core.base.embeddings.base import BaseEmbedding
     from llama_index.core.base.llms.types import (
         ChatMessage,
@@ -272,6 +311,7 @@ def _llamaindex() -> dict[str, type]:
         MessageRole,
     )
     from llama_index.core.llms import CustomLLM
+    from llama_index.core.vector_stores.types import VectorStoreQuery
     from pydantic import Field
 
     class HashEmbedModel(BaseEmbedding):
@@ -312,7 +352,11 @@ def _llamaindex() -> dict[str, type]:
         def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> Any:
             raise NotImplementedError("ScriptedLLM answers chat calls only")
 
-    return {"HashEmbedModel": HashEmbedModel, "ScriptedLLM": ScriptedLLM}
+    def hash_query(text: str, **kw: Any) -> VectorStoreQuery:
+        """A LlamaIndex query for ``text``, embedded by :data:`HASH`; ``kw``: the other fields."""
+        return VectorStoreQuery(query_str=text, query_embedding=HASH.embed_query(text), **kw)
+
+    return {"HashEmbedModel": HashEmbedModel, "ScriptedLLM": ScriptedLLM, "hash_query": hash_query}
 
 
 _BUILDERS = {
@@ -320,6 +364,7 @@ _BUILDERS = {
     "ScriptedChatModel": _langchain,
     "HashEmbedModel": _llamaindex,
     "ScriptedLLM": _llamaindex,
+    "hash_query": _llamaindex,
 }
 
 

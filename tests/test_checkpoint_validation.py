@@ -12,22 +12,13 @@ from langgraph.checkpoint.base import empty_checkpoint
 
 from agentmem import AgentMem, CheckpointStore, InvalidInputError, SerializationError
 from langchain_agentmem import AgentMemCheckpointSaver
-from tests.support import redis_snapshot
+from tests.support import nested_dict, redis_snapshot
 
 BAD_TEXT = ["lone \ud800 high", "\udfff", "ok\udc80ok"]
 
 
 def cfg(thread: str = "t", ns: str = "", **extra: Any) -> Any:
     return {"configurable": {"thread_id": thread, "checkpoint_ns": ns, **extra}}
-
-
-def nested(depth: int) -> dict[str, Any]:
-    root: dict[str, Any] = {}
-    node = root
-    for _ in range(depth):
-        node["a"] = {}
-        node = node["a"]
-    return root
 
 
 def saver_calls(saver: AgentMemCheckpointSaver, bad: str) -> dict[str, Callable[[], Any]]:
@@ -108,23 +99,23 @@ async def test_lone_surrogates_are_refused_by_the_async_methods_too(mem: AgentMe
 def test_metadata_nested_very_deep_is_refused_before_writing(mem: AgentMem, depth: int) -> None:
     saver = AgentMemCheckpointSaver(mem)
     with pytest.raises(SerializationError, match="levels deep"):
-        saver.put(cfg(), empty_checkpoint(), {"deep": nested(depth)}, {})
+        saver.put(cfg(), empty_checkpoint(), {"deep": nested_dict(depth)}, {})
     cyclic: dict[str, Any] = {}
     cyclic["self"] = cyclic
     with pytest.raises(SerializationError, match="levels deep"):
         saver.put(cfg(), empty_checkpoint(), {"loop": cyclic}, {})
     assert redis_snapshot(mem) == {}
     # Ninety levels are fine, and read back whole.
-    stored = saver.put(cfg(), empty_checkpoint(), {"deep": nested(90)}, {})
+    stored = saver.put(cfg(), empty_checkpoint(), {"deep": nested_dict(90)}, {})
     got = saver.get_tuple(stored)
-    assert got is not None and got.metadata["deep"] == nested(90)  # type: ignore[typeddict-item]
+    assert got is not None and got.metadata["deep"] == nested_dict(90)  # type: ignore[typeddict-item]
 
 
 async def test_a_list_filter_nested_very_deep_is_a_typed_error(mem: AgentMem) -> None:
     saver = AgentMemCheckpointSaver(mem)
-    saver.put(cfg(), empty_checkpoint(), {"deep": nested(3)}, {})
+    saver.put(cfg(), empty_checkpoint(), {"deep": nested_dict(3)}, {})
     with pytest.raises(SerializationError, match="filter"):
-        list(saver.list(cfg(), filter=nested(100_000)))
+        list(saver.list(cfg(), filter=nested_dict(100_000)))
     with pytest.raises(SerializationError, match="filter"):
-        [t async for t in saver.alist(None, filter=nested(100_000))]
-    assert len(list(saver.list(cfg(), filter={"deep": nested(2)}))) == 1
+        [t async for t in saver.alist(None, filter=nested_dict(100_000))]
+    assert len(list(saver.list(cfg(), filter={"deep": nested_dict(2)}))) == 1
