@@ -25,6 +25,7 @@ from langchain_core.messages import (
 )
 from langchain_core.messages.utils import count_tokens_approximately
 
+from agentmem._adapter import check_memory
 from agentmem._lifecycle import Lifecycle
 from agentmem._store import require_scope
 from agentmem.compaction import SUMMARY_PROMPT, Compaction
@@ -120,11 +121,7 @@ class AgentMemChatMessageHistory(BaseChatMessageHistory, Lifecycle):
         max_message_bytes: int | None = None,
     ) -> None:
         super().__init__()
-        if memory is not None and not isinstance(memory, AgentMem):
-            raise InvalidInputError(
-                "AgentMemChatMessageHistory's first argument is the AgentMem to use (or None), "
-                f"got {type(memory).__name__}; pass session_id=... and user_id=... by keyword"
-            )
+        check_memory(memory, "AgentMemChatMessageHistory", "pass session_id=... by keyword")
         if not isinstance(session_id, str) or not session_id:
             raise InvalidInputError(f"session_id must be a non-empty str, got {session_id!r:.80}")
         require_scope(user_id, "user_id", "AgentMemChatMessageHistory")

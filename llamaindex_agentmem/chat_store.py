@@ -28,12 +28,13 @@ from llama_index.core.storage.chat_store import loading
 from llama_index.core.storage.chat_store.base import BaseChatStore
 from typing_extensions import Self
 
+from agentmem._adapter import check_memory
 from agentmem._lifecycle import Lifecycle
 from agentmem._store import require_scope
 from agentmem.compaction import SUMMARY_PROMPT, Compaction
 from agentmem.config import AgentMemSettings
 from agentmem.core import AgentMem
-from agentmem.errors import ConflictError, InvalidInputError
+from agentmem.errors import ConflictError
 from agentmem.sessions import SessionMessage, SessionSnapshot, SessionStore
 from llamaindex_agentmem._messages import AgentMemChatMessage, dump, load, load_one
 
@@ -121,11 +122,7 @@ class _Connected(BaseModel, Lifecycle):
         name = type(self).__name__
         if "memory" in data and memory is None:
             memory = data.pop("memory")  # also accepted by keyword
-        if memory is not None and not isinstance(memory, AgentMem):
-            raise InvalidInputError(
-                f"{name}'s first argument is the AgentMem to use (or None), got "
-                f"{type(memory).__name__}; pass user_id=... and other settings by keyword"
-            )
+        check_memory(memory, name, "pass user_id=... by keyword")
         require_scope(data.get("user_id"), "user_id", name)
         if memory is not None:
             redis = memory.settings.redis

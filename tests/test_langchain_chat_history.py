@@ -329,7 +329,7 @@ def test_the_user_must_be_named_and_memory_comes_first(mem: AgentMem) -> None:
         AgentMemChatMessageHistory(mem, session_id="s")  # type: ignore[call-arg]
     with pytest.raises(InvalidInputError, match=r"AgentMemChatMessageHistory needs user_id="):
         AgentMemChatMessageHistory(mem, session_id="s", user_id="")
-    with pytest.raises(InvalidInputError, match="first argument is the AgentMem"):
+    with pytest.raises(InvalidInputError, match="first argument, memory, is the AgentMem"):
         AgentMemChatMessageHistory("s", session_id="s", user_id="u")  # type: ignore[arg-type]
     shared = AgentMemChatMessageHistory(mem, session_id="s", user_id=SHARED)
     shared.add_user_message("for everyone")

@@ -409,7 +409,7 @@ def test_memory_is_the_first_positional_and_the_user_must_be_named(
     assert cls(memory=mem, user_id="alice").user_id == "alice"  # the keyword still works
     with pytest.raises(InvalidInputError, match=rf"{cls.__name__} needs user_id=.*SHARED"):
         cls(mem)
-    with pytest.raises(InvalidInputError, match="first argument is the AgentMem"):
+    with pytest.raises(InvalidInputError, match="first argument, memory, is the AgentMem"):
         cls("alice", user_id="alice")
     assert cls(mem, user_id=SHARED).user_id == "shared"
 

@@ -695,7 +695,7 @@ async def test_a_broken_snapshot_raises_a_typed_error_and_is_not_claimed(amemory
 async def test_the_checkpointer_takes_the_agentmem_first_and_closes_what_it_owns(
     amemory: AgentMem, redis_settings: AgentMemSettings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with pytest.raises(InvalidInputError, match="first argument is the AgentMem"):
+    with pytest.raises(InvalidInputError, match="first argument, memory, is the AgentMem"):
         AgentMemWorkflowCheckpointer("redis://localhost")  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         AgentMemWorkflowCheckpointer(amemory, 60)  # type: ignore[misc]
