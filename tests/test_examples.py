@@ -13,7 +13,6 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
-import tomllib
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
@@ -223,6 +222,10 @@ def _module_level_imports(code: str) -> set[str]:
 
 
 def _extra_requirements(extras: set[str]) -> list[str]:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # Python 3.10: the same parser, from PyPI (a dev dependency there)
+        import tomli as tomllib
     table = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     wanted: list[str] = list(table["dependencies"])
     for extra in extras:
