@@ -4,13 +4,11 @@ every front end must select the same ids."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import pytest
 from llama_index.core.vector_stores.types import MetadataFilters, VectorStoreQuery
 
-from agentmem import AgentMem
 from agentmem.errors import UnsupportedFilterError
 from agentmem.longterm import LongTermMemory, MemoryRecord
 from agentmem.testing.filter_cases import (
@@ -24,22 +22,17 @@ from langchain_agentmem import AgentMemVectorStore as LCStore
 from langchain_agentmem._filters import from_langchain
 from llamaindex_agentmem import AgentMemVectorStore as LIStore
 from llamaindex_agentmem._filters import from_llamaindex
-from tests.conftest import WeaviateServer, settings_for
+from tests.support import WeaviateServer, weaviate_memory
 
 
 @pytest.fixture(scope="module")
 def seeded(weaviate_server: WeaviateServer) -> Iterator[LongTermMemory]:
-    settings = settings_for(None, weaviate_server, "filters")
-    with AgentMem(settings) as mem:
-        memory = LongTermMemory(mem, tenant="filters", collection=f"Filt{uuid.uuid4().hex[:10]}")
+    with weaviate_memory(weaviate_server, tenant="filters", name="Filt") as memory:
         # Equal vectors, so a k=10 vector search through an adapter returns every filter match.
         memory.add(
             [MemoryRecord(text, meta, id=i, vector=[1.0, 0.0]) for i, (text, meta) in DOCS.items()]
         )
-        try:
-            yield memory
-        finally:
-            memory.drop_collection()
+        yield memory
 
 
 def _ids(memory: LongTermMemory, node: object) -> set[str]:

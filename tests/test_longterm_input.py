@@ -9,7 +9,6 @@ not exist afterwards.
 from __future__ import annotations
 
 import math
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -30,20 +29,11 @@ from agentmem.errors import (
 )
 from agentmem.filters import Eq, In
 from agentmem.longterm import MAX_MEMORY_BYTES, LongTermMemory, MemoryRecord, Recency
-from tests.conftest import WeaviateServer, settings_for
+from tests.support import WeaviateServer, nested_dict, weaviate_memory
 
 pytestmark = pytest.mark.weaviate
 
 LONE = "\ud800"  # a lone surrogate: a Python str with no UTF-8 form
-
-
-def _deep(levels: int) -> dict[str, Any]:
-    root: dict[str, Any] = {}
-    node = root
-    for _ in range(levels):
-        node["k"] = {}
-        node = node["k"]
-    return root
 
 
 @pytest.fixture
@@ -89,10 +79,11 @@ BAD_RECORDS = [
               SerializationError, "lone surrogate"),
     BadRecord("surrogate in namespace", lambda: MemoryRecord("t", id="x", namespace=("a", LONE)),
               SerializationError, "lone surrogate"),
-    BadRecord("metadata nested too deep", lambda: MemoryRecord("t", _deep(MAX_JSON_DEPTH + 1), id="x"),
+    BadRecord("metadata nested too deep",
+              lambda: MemoryRecord("t", nested_dict(MAX_JSON_DEPTH + 1), id="x"),
               SerializationError, "MAX_JSON_DEPTH"),
     BadRecord("metadata nested past the recursion limit",
-              lambda: MemoryRecord("t", _deep(5_000), id="x"), SerializationError, "deep"),
+              lambda: MemoryRecord("t", nested_dict(5_000), id="x"), SerializationError, "deep"),
     BadRecord("keys that JSON would merge", lambda: MemoryRecord("t", {"m": {1: "x", "1": "y"}}, id="x"),
               SerializationError, "keys must be strings"),
     BadRecord("NaN in metadata", lambda: MemoryRecord("t", {"n": math.nan}, id="x"),
@@ -131,19 +122,15 @@ _BAD_KINDS = {
     "text": lambda i: MemoryRecord(f"bad {LONE}", id=f"b{i}"),
     "metadata": lambda i: MemoryRecord("bad", {"v": f"x{LONE}"}, id=f"b{i}"),
     "key": lambda i: MemoryRecord("bad", {f"k{LONE}": 1}, id=f"b{i}"),
-    "depth": lambda i: MemoryRecord("bad", _deep(MAX_JSON_DEPTH + 5), id=f"b{i}"),
+    "depth": lambda i: MemoryRecord("bad", nested_dict(MAX_JSON_DEPTH + 5), id=f"b{i}"),
     "int key": lambda i: MemoryRecord("bad", {"d": {1: 1}}, id=f"b{i}"),
 }
 
 
 @pytest.fixture(scope="module")
 def shared_memory(weaviate_server: WeaviateServer) -> Iterator[LongTermMemory]:
-    with AgentMem(settings_for(None, weaviate_server, "input")) as mem:
-        memory = LongTermMemory(mem, tenant="batches", collection=f"Input{uuid.uuid4().hex[:10]}")
-        try:
-            yield memory
-        finally:
-            memory.drop_collection()
+    with weaviate_memory(weaviate_server, tenant="batches", name="Input") as memory:
+        yield memory
 
 
 @settings(
@@ -247,7 +234,7 @@ def test_bad_filter_operands_name_the_filter() -> None:
     with pytest.raises(InvalidInputError, match="filter In on 'k'"):
         In("k", ["ok", LONE])
     with pytest.raises(InvalidInputError, match="MAX_JSON_DEPTH"):
-        Eq("k", _deep(MAX_JSON_DEPTH + 1))
+        Eq("k", nested_dict(MAX_JSON_DEPTH + 1))
 
 
 def test_bad_recency_is_refused_when_built() -> None:

@@ -3,7 +3,6 @@ and equality filters select exactly what a Python evaluation of the same filter 
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,7 +10,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agentmem import AgentMem
 from agentmem.filters import (
     And,
     Contains,
@@ -29,7 +27,7 @@ from agentmem.filters import (
     Or,
 )
 from agentmem.longterm import LongTermMemory, MemoryRecord
-from tests.conftest import WeaviateServer, settings_for
+from tests.support import WeaviateServer, weaviate_memory
 
 pytestmark = pytest.mark.weaviate
 
@@ -50,13 +48,8 @@ _ids = st.text(min_size=1, max_size=40)
 
 @pytest.fixture(scope="module")
 def memory(weaviate_server: WeaviateServer) -> Iterator[LongTermMemory]:
-    settings_ = settings_for(None, weaviate_server, "props")
-    with AgentMem(settings_) as mem:
-        lt = LongTermMemory(mem, tenant="props", collection=f"Prop{uuid.uuid4().hex[:10]}")
-        try:
-            yield lt
-        finally:
-            lt.drop_collection()
+    with weaviate_memory(weaviate_server, tenant="props", name="Prop") as lt:
+        yield lt
 
 
 @settings(
