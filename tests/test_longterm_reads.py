@@ -8,9 +8,6 @@ still caches a tenant removed by ``forget_user`` elsewhere does not bring it bac
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from typing import Any
 
 import pytest
@@ -21,7 +18,7 @@ from agentmem.errors import NotFound
 from agentmem.filters import Eq, Gte
 from agentmem.longterm import LongTermMemory, MemoryRecord
 from agentmem.testing.embedding import HashingEmbedder
-from tests.conftest import RedisServer, WeaviateServer
+from tests.support import RedisServer, WeaviateServer, agentmem_env, run_cli
 
 pytestmark = pytest.mark.weaviate
 
@@ -118,16 +115,6 @@ async def test_a_process_caching_a_forgotten_tenant_does_not_bring_it_back_by_re
         memory.drop_collection()
 
 
-def _cli(
-    redis: RedisServer, weaviate: WeaviateServer, *args: str
-) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "AGENTMEM_REDIS_URL": redis.url, "AGENTMEM_WEAVIATE_URL": weaviate.url,
-           "AGENTMEM_WEAVIATE_GRPC_PORT": str(weaviate.grpc_port),
-           "AGENTMEM_LOCAL_AUTOSTART": "0"}  # fmt: skip
-    return subprocess.run([sys.executable, "-m", "agentmem", *args], env=env,
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
-
-
 def test_cli_search_of_an_unknown_tenant_or_collection_says_so_and_creates_nothing(
     redis_server: RedisServer, weaviate_server: WeaviateServer, full_mem: AgentMem,
     unique_collection: str,
@@ -135,24 +122,27 @@ def test_cli_search_of_an_unknown_tenant_or_collection_says_so_and_creates_nothi
     LongTermMemory(full_mem, tenant="ada", collection=unique_collection).add(
         [MemoryRecord("Ada prefers green tea", id="tea")]
     )
+    env = agentmem_env(redis_server, weaviate_server, full_mem.key_prefix)
     try:
-        found = _cli(redis_server, weaviate_server, "search", "--tenant", "ada",
-                     "--collection", unique_collection, "tea")  # fmt: skip
+        found = run_cli(
+            "search", "--tenant", "ada", "--collection", unique_collection, "tea", env=env
+        )
         assert found.returncode == 0 and "Ada prefers green tea" in found.stdout
 
-        nobody = _cli(redis_server, weaviate_server, "search", "--tenant", "nobody",
-                      "--collection", unique_collection, "tea")  # fmt: skip
+        nobody = run_cli(
+            "search", "--tenant", "nobody", "--collection", unique_collection, "tea", env=env
+        )
         assert nobody.returncode == 1 and "no such tenant 'nobody'" in nobody.stderr
         assert _tenants(full_mem, unique_collection, "nobody") == []
 
         mistyped = unique_collection + "Typo"
-        typo = _cli(redis_server, weaviate_server, "search", "--tenant", "ada",
-                    "--collection", mistyped, "tea")  # fmt: skip
+        typo = run_cli("search", "--tenant", "ada", "--collection", mistyped, "tea", env=env)
         assert typo.returncode == 1 and f"no such collection '{mistyped}'" in typo.stderr
         assert not full_mem.weaviate().collections.exists(mistyped)
 
-        lower = _cli(redis_server, weaviate_server, "search", "--tenant", "ada",
-                     "--collection", unique_collection.lower(), "tea")  # fmt: skip
+        lower = run_cli(
+            "search", "--tenant", "ada", "--collection", unique_collection.lower(), "tea", env=env
+        )
         assert lower.returncode == 1 and "collection name" in lower.stderr
         assert "Traceback" not in nobody.stderr + typo.stderr + lower.stderr
     finally:
