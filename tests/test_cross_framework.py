@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 from langchain_core.documents import Document
-from langchain_core.embeddings import Embeddings
 from langchain_core.messages import (
     AIMessage,
     BaseMessage,
@@ -32,24 +31,14 @@ from llama_index.core.base.llms.types import (
 )
 from llama_index.core.memory import ChatMemoryBuffer, Memory
 from llama_index.core.schema import TextNode
-from llama_index.core.vector_stores.types import MetadataFilter, MetadataFilters, VectorStoreQuery
+from llama_index.core.vector_stores.types import MetadataFilter, MetadataFilters
 
 from agentmem import AgentMem, SerializationError
-from agentmem.testing.embedding import HashingEmbedder
 from langchain_agentmem import AgentMemChatMessageHistory
 from langchain_agentmem import AgentMemVectorStore as LCStore
 from llamaindex_agentmem import AgentMemChatStore, AgentMemDBChatStore
 from llamaindex_agentmem import AgentMemVectorStore as LIStore
-
-_HASH = HashingEmbedder()
-
-
-class HashEmbeddings(Embeddings):
-    def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        return _HASH.embed_documents(texts)
-
-    def embed_query(self, text: str) -> list[float]:
-        return _HASH.embed_query(text)
+from tests.support import HASH, HashEmbeddings, hash_query
 
 
 @pytest.fixture
@@ -62,10 +51,6 @@ def stores(full_mem: AgentMem, unique_collection: str) -> Iterator[tuple[LCStore
     lc.memory.drop_collection()
 
 
-def _li_query(text: str, **kw: object) -> VectorStoreQuery:
-    return VectorStoreQuery(query_str=text, query_embedding=_HASH.embed_query(text), **kw)  # type: ignore[arg-type]
-
-
 META = {"topic": "travel", "id": 5, "tags": ["trip"], "score": 0.5}
 
 
@@ -75,7 +60,7 @@ def test_memory_written_by_langchain_is_found_by_llamaindex_unchanged(
 ) -> None:
     lc, li = stores
     lc.add_documents([Document("booked a flight to Lisbon", metadata=META, id="lc-1")])
-    result = li.query(_li_query("flight to Lisbon", similarity_top_k=1))
+    result = li.query(hash_query("flight to Lisbon", similarity_top_k=1))
     assert result.nodes is not None
     (node,) = result.nodes
     assert (node.node_id, node.get_content(), node.metadata) == (
@@ -98,7 +83,7 @@ def test_memory_written_by_llamaindex_is_found_by_langchain_unchanged(
                 id_="li-1",
                 text="allergic to peanuts",
                 metadata=META,
-                embedding=_HASH.embed_query("allergic to peanuts"),
+                embedding=HASH.embed_query("allergic to peanuts"),
             )
         ]
     )
@@ -140,7 +125,7 @@ def test_two_tenants_never_see_each_other_through_either_adapter(
                     id_="a2",
                     text="alpha node",
                     metadata={"k": "v"},
-                    embedding=_HASH.embed_query("alpha node"),
+                    embedding=HASH.embed_query("alpha node"),
                 )
             ]
         )
@@ -153,7 +138,7 @@ def test_two_tenants_never_see_each_other_through_either_adapter(
         assert [d.id for d in b_lc.similarity_search("alpha", k=10, search_mode="bm25")] == []
         assert [d.id for d in b_lc.max_marginal_relevance_search("alpha", k=5)] == ["b1"]
         assert b_lc.get_by_ids(["a1", "a2"]) == []
-        assert (b_li.query(_li_query("alpha node", similarity_top_k=10)).ids) == ["b1"]
+        assert (b_li.query(hash_query("alpha node", similarity_top_k=10)).ids) == ["b1"]
         assert [
             n.node_id
             for n in b_li.get_nodes(

@@ -7,27 +7,13 @@ from typing import Any
 
 import pytest
 from langchain_core.documents import Document
-from langchain_core.embeddings import Embeddings
 
 from agentmem import SHARED, AgentMem, AgentMemSettings
 from agentmem.errors import UnsupportedFilterError
-from agentmem.testing.embedding import HashingEmbedder
 from langchain_agentmem import AgentMemVectorStore
+from tests.support import HashEmbeddings
 
 pytestmark = pytest.mark.weaviate
-
-
-class HashEmbeddings(Embeddings):
-    """Deterministic bag-of-words embeddings for tests."""
-
-    def __init__(self) -> None:
-        self._inner = HashingEmbedder()
-
-    def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        return self._inner.embed_documents(texts)
-
-    def embed_query(self, text: str) -> list[float]:
-        return self._inner.embed_query(text)
 
 
 DOCS = [

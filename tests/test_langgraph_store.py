@@ -8,25 +8,14 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
-from langchain_core.embeddings import Embeddings
 from langgraph.store.base import BaseStore, GetOp, PutOp, SearchOp
 from langgraph.store.memory import InMemoryStore
 
 from agentmem import AgentMem, AgentMemSettings, LongTermMemory
-from agentmem.testing.embedding import HashingEmbedder
 from langchain_agentmem import AgentMemStore
+from tests.support import HashEmbeddings
 
 pytestmark = pytest.mark.weaviate
-_HASH = HashingEmbedder(dims=64)
-
-
-class HashEmbeddings(Embeddings):
-    def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        return _HASH.embed_documents(texts)
-
-    def embed_query(self, text: str) -> list[float]:
-        return _HASH.embed_query(text)
-
 
 INDEX: Any = {"dims": 64, "embed": HashEmbeddings(), "fields": ["text"]}
 

@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from llama_index.core import Document, VectorStoreIndex
-from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.schema import TextNode
 from llama_index.core.vector_stores.types import (
     FilterCondition,
@@ -18,31 +17,17 @@ from llama_index.core.vector_stores.types import (
 
 from agentmem import AgentMem, AgentMemSettings
 from agentmem.errors import UnsupportedFilterError
-from agentmem.testing.embedding import HashingEmbedder
 from llamaindex_agentmem import AgentMemVectorStore
+from tests.support import HASH, HashEmbedModel, hash_query
 
 pytestmark = pytest.mark.weaviate
-_HASH = HashingEmbedder()
-
-
-class HashEmbedModel(BaseEmbedding):
-    """Deterministic bag-of-words embeddings (shared words mean similar vectors)."""
-
-    def _get_query_embedding(self, query: str) -> list[float]:
-        return _HASH.embed_query(query)
-
-    def _get_text_embedding(self, text: str) -> list[float]:
-        return _HASH.embed_query(text)
-
-    async def _aget_query_embedding(self, query: str) -> list[float]:
-        return _HASH.embed_query(query)
 
 
 EMBED = HashEmbedModel(model_name="hash")
 
 
 def _node(node_id: str, text: str, **meta: object) -> TextNode:
-    return TextNode(id_=node_id, text=text, metadata=meta, embedding=_HASH.embed_query(text))
+    return TextNode(id_=node_id, text=text, metadata=meta, embedding=HASH.embed_query(text))
 
 
 NODES = [
@@ -70,15 +55,11 @@ async def astore(
     await mem.aclose()
 
 
-def _query(text: str, **kw: object) -> VectorStoreQuery:
-    return VectorStoreQuery(query_str=text, query_embedding=_HASH.embed_query(text), **kw)  # type: ignore[arg-type]
-
-
 def test_add_returns_node_ids_in_order_and_default_query_returns_nodes_best_first(
     store: AgentMemVectorStore,
 ) -> None:
     assert store.add(NODES) == ["n1", "n2", "n3"]
-    result = store.query(_query("cat on the mat", similarity_top_k=2))
+    result = store.query(hash_query("cat on the mat", similarity_top_k=2))
     assert result.ids == ["n1", "n2"]
     assert result.nodes is not None and result.similarities is not None
     assert result.nodes[0].get_content() == "the cat sat on the mat"
@@ -91,10 +72,10 @@ def test_text_search_and_hybrid_modes(store: AgentMemVectorStore) -> None:
     bm25 = store.query(VectorStoreQuery(query_str="rates", mode=VectorStoreQueryMode.TEXT_SEARCH))
     assert bm25.ids == ["n3"]
     hybrid = store.query(
-        _query("cat mat", mode=VectorStoreQueryMode.HYBRID, alpha=0.5, similarity_top_k=3)
+        hash_query("cat mat", mode=VectorStoreQueryMode.HYBRID, alpha=0.5, similarity_top_k=3)
     )
     assert hybrid.ids is not None and hybrid.ids[0] == "n1"
-    mmr = store.query(_query("cat", mode=VectorStoreQueryMode.MMR, similarity_top_k=2))
+    mmr = store.query(hash_query("cat", mode=VectorStoreQueryMode.MMR, similarity_top_k=2))
     assert mmr.ids is not None and len(mmr.ids) == 2
 
 
@@ -108,13 +89,13 @@ def test_nested_and_or_not_filters_and_doc_and_node_id_scopes(store: AgentMemVec
             ),
         ]
     )
-    assert store.query(_query("cats", similarity_top_k=5, filters=nested)).ids == ["n2"]
-    assert store.query(_query("cats", similarity_top_k=5, node_ids=["n3"])).ids == ["n3"]
+    assert store.query(hash_query("cats", similarity_top_k=5, filters=nested)).ids == ["n2"]
+    assert store.query(hash_query("cats", similarity_top_k=5, node_ids=["n3"])).ids == ["n3"]
     # node_ids == [] is "no restriction", as VectorStoreIndex sends it
-    assert len(store.query(_query("cats", similarity_top_k=5, node_ids=[])).ids or []) == 3
+    assert len(store.query(hash_query("cats", similarity_top_k=5, node_ids=[])).ids or []) == 3
     with pytest.raises(UnsupportedFilterError):
         store.query(
-            _query(
+            hash_query(
                 "x",
                 filters=MetadataFilters(
                     filters=[MetadataFilter(key="topic", value="p", operator="text_match")]
@@ -125,7 +106,7 @@ def test_nested_and_or_not_filters_and_doc_and_node_id_scopes(store: AgentMemVec
 
 def test_get_delete_nodes_delete_by_ref_doc_and_clear(store: AgentMemVectorStore) -> None:
     doc = Document(text="source", id_="doc-1")
-    child = TextNode(id_="child", text="part of doc one", embedding=_HASH.embed_query("part"))
+    child = TextNode(id_="child", text="part of doc one", embedding=HASH.embed_query("part"))
     child.relationships = {"1": doc.as_related_node_info()}  # type: ignore[dict-item]
     store.add([*NODES, child])
     assert {n.node_id for n in store.get_nodes(["n1", "child", "missing"])} == {"n1", "child"}
@@ -178,7 +159,7 @@ def test_serialized_form_has_no_client_or_secret(store: AgentMemVectorStore) -> 
 
 async def test_async_methods_are_native_and_mirror_sync(astore: AgentMemVectorStore) -> None:
     assert await astore.async_add(NODES) == ["n1", "n2", "n3"]
-    result = await astore.aquery(_query("interest rates", similarity_top_k=1))
+    result = await astore.aquery(hash_query("interest rates", similarity_top_k=1))
     assert result.ids == ["n3"]
     assert {n.node_id for n in await astore.aget_nodes(["n1", "n2"])} == {"n1", "n2"}
     await astore.adelete_nodes(["n1"])
@@ -203,7 +184,7 @@ def test_embed_model_embeds_nodes_without_vectors_and_text_only_queries(
             ]
         )
         (node,) = vs.get_nodes(["t1"])
-        assert node.embedding == pytest.approx(_HASH.embed_query("sunny beach holiday"))
+        assert node.embedding == pytest.approx(HASH.embed_query("sunny beach holiday"))
         result = vs.query(VectorStoreQuery(query_str="beach holiday", similarity_top_k=1))
         assert result.ids == ["t1"]
     finally:
@@ -226,8 +207,10 @@ async def test_vector_memory_block_puts_and_recalls_per_session(
 
 async def test_mmr_can_be_restricted_to_node_ids(store: AgentMemVectorStore) -> None:
     store.add(NODES)
-    mmr = _query("cat", mode=VectorStoreQueryMode.MMR, similarity_top_k=3, node_ids=["n2", "n3"])
+    mmr = hash_query(
+        "cat", mode=VectorStoreQueryMode.MMR, similarity_top_k=3, node_ids=["n2", "n3"]
+    )
     assert sorted(store.query(mmr).ids or []) == ["n2", "n3"]
     assert sorted((await store.aquery(mmr)).ids or []) == ["n2", "n3"]
-    one = _query("cat", mode=VectorStoreQueryMode.MMR, similarity_top_k=3, node_ids=["n1"])
+    one = hash_query("cat", mode=VectorStoreQueryMode.MMR, similarity_top_k=3, node_ids=["n1"])
     assert store.query(one).ids == ["n1"]
