@@ -31,6 +31,7 @@ __all__ = [
     "check_prefix",
     "digest",
     "encode_id",
+    "encode_text",
     "session_index",
     "session_keys",
     "user_tag",
@@ -50,6 +51,17 @@ def encode_id(value: object, what: str) -> bytes:
     """
     if not isinstance(value, str) or not value:
         raise InvalidInputError(f"{what} must be a non-empty str, got {value!r:.80}")
+    return encode_text(value, what)
+
+
+def encode_text(value: object, what: str) -> bytes:
+    """Return ``value`` (any stored text: a title, a summary, a label) as UTF-8 bytes.
+
+    Raises:
+        InvalidInputError: ``value`` is not a string, or has lone surrogates.
+    """
+    if not isinstance(value, str):
+        raise InvalidInputError(f"{what} must be a str, got {type(value).__name__}")
     try:
         return value.encode("utf-8")
     except UnicodeEncodeError as exc:

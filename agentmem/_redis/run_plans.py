@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from typing import Any, Final
 
 from agentmem._plan import Call, Plan
-from agentmem._redis.keys import SCHEMA_VERSION, check_prefix, digest, encode_id
+from agentmem._redis.keys import SCHEMA_VERSION, check_prefix, digest, encode_id, encode_text
 from agentmem._redis.lua import OUTLIVE, SERVER_TIME
 from agentmem.errors import InvalidInputError
 
@@ -203,23 +203,6 @@ class Outcome:
     run: SavedRun | None = None
 
 
-def text(value: object, what: str) -> bytes:
-    """``value`` as UTF-8, checked before anything is written.
-
-    Raises:
-        InvalidInputError: not a str, or a str with lone surrogates.
-    """
-    if not isinstance(value, str):
-        raise InvalidInputError(f"a run's {what} must be a str, got {type(value).__name__}")
-    try:
-        return value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise InvalidInputError(
-            f"a run's {what} is not valid Unicode ({exc.reason}); pass text without lone "
-            "surrogates. Nothing was written."
-        ) from None
-
-
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value or "")
 
@@ -264,9 +247,9 @@ def save(
         encode_id(run_id, "run id"),
         cfg.ttl_ms,
         bytes(data or b""),
-        text(status, "status"),
-        text(label, "label"),
-        text(error, "error"),
+        encode_text(status, "a run's status"),
+        encode_text(label, "a run's label"),
+        encode_text(error, "a run's error"),
         _expect(expect_saves),
         1 if data is None else 0,
     ]
@@ -299,7 +282,7 @@ def claim(
         cfg.ttl_ms,
         1 if force else 0,
         _expect(expect_saves),
-        text(label, "label"),
+        encode_text(label, "a run's label"),
     ]
     return _claimed(workflow, run_id, label, keys, args)
 

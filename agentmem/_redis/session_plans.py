@@ -16,7 +16,13 @@ from typing import Any, Literal
 from agentmem._plan import Call, Plan
 from agentmem._redis import chat_scripts
 from agentmem._redis.envelope import SessionMessage, decode_message, encode_messages, id_needle
-from agentmem._redis.keys import SessionKeys, encode_id, session_index, session_keys
+from agentmem._redis.keys import (
+    SessionKeys,
+    encode_id,
+    encode_text,
+    session_index,
+    session_keys,
+)
 from agentmem.errors import InvalidInputError
 
 __all__ = [
@@ -140,18 +146,6 @@ def _int(value: object, name: str, *, minimum: int | None = None) -> int:
     return value
 
 
-def _utf8(value: object, name: str) -> bytes:
-    """``value`` (a title or summary) as UTF-8; a non-str or lone surrogates are typed errors."""
-    if not isinstance(value, str):
-        raise InvalidInputError(f"{name} must be a str, got {type(value).__name__}")
-    try:
-        return value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise InvalidInputError(
-            f"{name} is not valid Unicode ({exc.reason}); pass text without lone surrogates"
-        ) from None
-
-
 def append(
     cfg: SessionConfig,
     session_id: str,
@@ -266,7 +260,7 @@ def clear(
 def set_title(cfg: SessionConfig, session_id: str, title: str) -> Plan[None]:
     """Set the session's title (creating an empty session if needed)."""
     keys = cfg.keys(session_id)
-    args = [*_head(cfg, session_id), _utf8(title, "title")]
+    args = [*_head(cfg, session_id), encode_text(title, "title")]
     yield _script("session.set_title", chat_scripts.SET_TITLE, keys, args)
     return None
 
@@ -338,7 +332,7 @@ def compact(
     Returns False, changing nothing, if the session's oldest messages are no longer ``upto``.
     """
     keys = cfg.keys(session_id)
-    encoded = _utf8(summary, "summary")
+    encoded = encode_text(summary, "summary")
     if not upto:
         return True
     args = [

@@ -180,29 +180,24 @@ def setup(t: Target) -> Plan[int]:
 
 
 def ensure(t: Target) -> Plan[None]:
-    """Make sure the collection (current version) and the tenant exist; cached after the first time."""
-    if not t.ready:
-        exists = yield Call("longterm.exists", lambda c: c.collections.exists(t.collection), True)
-        if not exists:
-            # Zero-config: a missing collection is created at the current version. Migrating an
-            # existing one is left to an explicit setup().
-            yield _create(t)
+    """Make sure the collection (current version) and the tenant exist; cached after the first time.
+
+    What :func:`locate` finds missing is created: a missing collection at the current version
+    (zero-config; migrating an existing one is left to an explicit ``setup()``), then the tenant.
+    """
+    missing = yield from locate(t)
+    if missing == "collection":
+        yield _create(t)
         # Also after creating: another process may have won the race with its own version.
         yield from refresh(t, check=True)
         t.ready = True
-    if not t.tenant_ready:
-        # Only this tenant is asked about, never the whole tenant list.
-        found = yield Call(
+        missing = yield from locate(t)  # only this tenant is asked about, never the whole list
+    if missing == "tenant":
+        yield Call(
             "longterm.tenant",
-            lambda c: c.collections.use(t.collection).tenants.get_by_names([t.tenant]),
-            True,
+            lambda c: c.collections.use(t.collection).tenants.create([Tenant(name=t.tenant)]),
+            True,  # creating an existing tenant is a no-op on Weaviate 1.35
         )
-        if t.tenant not in found:
-            yield Call(
-                "longterm.tenant",
-                lambda c: c.collections.use(t.collection).tenants.create([Tenant(name=t.tenant)]),
-                True,  # creating an existing tenant is a no-op on Weaviate 1.35
-            )
         t.tenant_ready = True
 
 
