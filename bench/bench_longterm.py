@@ -28,22 +28,20 @@ import argparse
 import json
 import re
 import statistics
-import tempfile
 import time
 import uuid
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import weaviate
+from _servers import weaviate_only
 from weaviate.classes.config import Configure, DataType, Property
 from weaviate.classes.data import DataObject
 from weaviate.classes.tenants import Tenant
 
-from agentmem import AgentMem, AgentMemSettings, LocalSettings, RedisSettings, WeaviateSettings
-from agentmem.local import LocalStack, WeaviatePorts, free_port
+from agentmem import AgentMem
 from agentmem.longterm import LongTermMemory, MemoryRecord
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "locomo_dev.json"
@@ -223,22 +221,8 @@ def main() -> None:
     embedder = WordLlamaEmbedder()
     vectors = embedder.embed_documents([t.text for t in turns])
     qvectors = embedder.embed_documents([q for _, q, _, _ in questions])
-    warnings.simplefilter("ignore", ResourceWarning)
-    with tempfile.TemporaryDirectory() as root:
-        stack = LocalStack(Path(root), redis_port=free_port(), weaviate_ports=WeaviatePorts.free())
-        stack.up(only=["weaviate"])
-        try:
-            settings = AgentMemSettings(
-                redis=RedisSettings(url="redis://127.0.0.1:1/0"),
-                weaviate=WeaviateSettings(
-                    url=stack.weaviate_url, grpc_port=stack.weaviate_ports.grpc
-                ),
-                local=LocalSettings(autostart=False),
-            )
-            with AgentMem(settings) as mem:
-                run(mem, turns, vectors, questions, qvectors, args.queries, embedder)
-        finally:
-            stack.down()
+    with weaviate_only() as mem:
+        run(mem, turns, vectors, questions, qvectors, args.queries, embedder)
 
 
 def run(

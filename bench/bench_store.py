@@ -17,18 +17,15 @@ are the store's own cost. Run: ``.venv/bin/python bench/bench_store.py`` (well u
 
 from __future__ import annotations
 
-import tempfile
 import time
 import uuid
-import warnings
-from pathlib import Path
 from typing import Any
 
+from _servers import weaviate_only
 from langchain_core.embeddings import Embeddings
 from langgraph.store.base import PutOp
 
-from agentmem import AgentMem, AgentMemSettings, LocalSettings, RedisSettings, WeaviateSettings
-from agentmem.local import LocalStack, WeaviatePorts, free_port
+from agentmem import AgentMem
 from agentmem.longterm import LongTermMemory
 from agentmem.testing.embedding import HashingEmbedder
 from langchain_agentmem import AgentMemStore
@@ -101,27 +98,13 @@ def measure(mem: AgentMem, label: str, fields: list[str] | None) -> str:
 
 
 def main() -> None:
-    warnings.simplefilter("ignore", ResourceWarning)
-    with tempfile.TemporaryDirectory() as root:
-        stack = LocalStack(Path(root), redis_port=free_port(), weaviate_ports=WeaviatePorts.free())
-        stack.up(only=["weaviate"])
-        try:
-            settings = AgentMemSettings(
-                redis=RedisSettings(url="redis://127.0.0.1:1/0"),
-                weaviate=WeaviateSettings(
-                    url=stack.weaviate_url, grpc_port=stack.weaviate_ports.grpc
-                ),
-                local=LocalSettings(autostart=False),
-            )
-            with AgentMem(settings) as mem:
-                measure(mem, "warm-up", ["a"])
-                rows = [
-                    measure(mem, "index, 1 field", ["a"]),
-                    measure(mem, "index, 3 fields", ["a", "b", "c"]),
-                    measure(mem, "no index (BM25)", None),
-                ]
-        finally:
-            stack.down()
+    with weaviate_only() as mem:
+        measure(mem, "warm-up", ["a"])
+        rows = [
+            measure(mem, "index, 1 field", ["a"]),
+            measure(mem, "index, 3 fields", ["a", "b", "c"]),
+            measure(mem, "no index (BM25)", None),
+        ]
     print(f"AgentMemStore, {N_ITEMS:,} items of 3 text fields, 64-dim hashing embeddings\n")
     print("| store | Weaviate objects | batch put (items/s) | put p50 (ms) | search p50 (ms) "
           "| search p95 (ms) |")  # fmt: skip
