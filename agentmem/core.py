@@ -188,7 +188,7 @@ class AgentMem(Lifecycle):
     async def arun(self, plan: Plan[T], backend: Backend) -> T:
         """Run ``plan`` on the running loop's async client of ``backend``."""
         client = await self._async_client(backend)
-        if backend != "redis":
+        if backend != "redis" or not self._settings.redis.cluster:
             return await run_async(plan, client, self._settings.retry)
         async with self._gate():
             return await run_async(plan, client, self._settings.retry)
@@ -334,9 +334,7 @@ class AgentMem(Lifecycle):
     async def _gate(self) -> AsyncIterator[None]:
         """Wait for one of ``max_connections`` permits (async Redis Cluster only)."""
         gate = self._loop_state().gate
-        if gate is None:
-            yield
-            return
+        assert gate is not None  # made for every loop when the settings name a cluster
         timeout = self._settings.redis.timeout
         try:
             await asyncio.wait_for(gate.acquire(), timeout)
