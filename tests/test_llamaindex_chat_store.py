@@ -6,11 +6,12 @@ Behaviour is checked against LlamaIndex's own stores: the same operations run on
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import inspect
 import json
 import pickle
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from typing import Any
 
@@ -26,6 +27,7 @@ from llama_index.core.memory import BaseMemoryBlock, ChatMemoryBuffer, Memory
 from llama_index.core.storage.chat_store import BaseChatStore, SimpleChatStore
 from llama_index.core.storage.chat_store.base_db import MessageStatus
 from llama_index.core.storage.chat_store.sql import SQLAlchemyChatStore
+from sqlalchemy.ext.asyncio import create_async_engine
 from workflows import Context, Workflow, step
 from workflows.context.serializers import JsonSerializer
 from workflows.events import StartEvent, StopEvent
@@ -263,9 +265,21 @@ async def run_db_script(store: Any) -> list[Any]:
     return out
 
 
+@contextlib.asynccontextmanager
+async def sqlalchemy_store(table: str) -> AsyncIterator[SQLAlchemyChatStore]:
+    """LlamaIndex's own SQL store on in-memory SQLite, disposed before the test's loop closes
+    (its aiosqlite worker thread would otherwise call into the closed loop later)."""
+    engine = create_async_engine("sqlite+aiosqlite:///:memory:")
+    try:
+        yield SQLAlchemyChatStore(table_name=table, async_engine=engine)
+    finally:
+        await engine.dispose()
+
+
 async def test_db_store_behaves_like_sqlalchemy_chat_store(mem: AgentMem) -> None:
     ours = await run_db_script(AgentMemDBChatStore(mem, user_id="u"))
-    reference = await run_db_script(SQLAlchemyChatStore(table_name="t"))
+    async with sqlalchemy_store("t") as theirs:
+        reference = await run_db_script(theirs)
     assert ours == reference
 
 
@@ -313,12 +327,12 @@ async def drive_memory(chat_store: Any) -> tuple[Memory, Recorder]:
 async def test_memory_flushes_to_blocks_and_archives_like_sql(mem: AgentMem) -> None:
     ours_store = AgentMemDBChatStore(mem, user_id="u")
     ours, our_block = await drive_memory(ours_store)
-    theirs, their_block = await drive_memory(SQLAlchemyChatStore(table_name="m"))
-
-    assert our_block.received, "the token limit was reached, so messages were flushed"
-    assert dumped(our_block.received) == dumped(their_block.received)
-    assert dumped(await ours.aget_all()) == dumped(await theirs.aget_all())
-    assert dumped(await ours.aget()) == dumped(await theirs.aget())
+    async with sqlalchemy_store("m") as reference:
+        theirs, their_block = await drive_memory(reference)
+        assert our_block.received, "the token limit was reached, so messages were flushed"
+        assert dumped(our_block.received) == dumped(their_block.received)
+        assert dumped(await ours.aget_all()) == dumped(await theirs.aget_all())
+        assert dumped(await ours.aget()) == dumped(await theirs.aget())
     archived = await ours_store.get_messages("session", status=MessageStatus.ARCHIVED)
     # Archived, not deleted (Memory tags what it hands to blocks with the session id).
     assert [m.content for m in archived] == [m.content for m in our_block.received]
