@@ -15,6 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+import redis
 from redis.cluster import RedisCluster
 
 from agentmem import (
@@ -121,23 +122,25 @@ def test_async_clients_do_not_leak_over_many_loops(redis_settings: AgentMemSetti
     mem.close()
 
 
-def _per_node(mem: AgentMem) -> dict[str, int]:
-    """Connections named "agentmem" per server: each cluster node has a pool of its own, and the
-    key a test holds may live on any node."""
+def _per_node(mem: AgentMem) -> dict[str, set[str]]:
+    """Ids of the connections named "agentmem" per server: each cluster node has a pool of its
+    own, and the key a test holds may live on any node. Ids, not counts: connections an earlier
+    test closed can linger in CLIENT LIST for a moment, and leaving would hide new ones."""
     url = mem.settings.redis.url or ""
+
+    def ids(client: Any) -> set[str]:
+        return {c["id"] for c in client.client_list() if c.get("name") == "agentmem"}
+
     if not mem.settings.redis.cluster:
-        return {url: support.agentmem_connections(mem)}
+        with redis.Redis.from_url(url) as watcher:
+            return {url: ids(watcher)}
     with RedisCluster.from_url(url) as watcher:
-        return {
-            node.name: sum(1 for c in node.redis_connection.client_list()
-                           if c.get("name") == "agentmem")
-            for node in watcher.get_nodes()
-        }  # fmt: skip
+        return {node.name: ids(node.redis_connection) for node in watcher.get_nodes()}
 
 
-def _busiest(mem: AgentMem, baseline: dict[str, int]) -> int:
-    """How many connections the busiest server holds beyond ``baseline``."""
-    return max(n - baseline.get(name, 0) for name, n in _per_node(mem).items())
+def _busiest(mem: AgentMem, baseline: dict[str, set[str]]) -> int:
+    """How many connections the busiest server holds that were not there at ``baseline``."""
+    return max(len(ids - baseline.get(name, set())) for name, ids in _per_node(mem).items())
 
 
 # -- many callers on one AgentMem ----------------------------------------------------------------
