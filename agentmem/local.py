@@ -54,7 +54,7 @@ __all__ = [
 
 # The newest Weaviate the Go module proxy serves here that builds with this toolchain (1.40.x is
 # not published to the proxy). weaviate-client 4.x needs 1.27 or newer.
-WEAVIATE_VERSION = "1.35.2"
+WEAVIATE_VERSION = "1.38.5"
 _WEAVIATE_MODULE = "github.com/weaviate/weaviate/cmd/weaviate-server"
 _RELEASE_URL = (
     "https://github.com/weaviate/weaviate/releases/download/v{v}/weaviate-v{v}-linux-{arch}.tar.gz"

@@ -81,9 +81,10 @@ class LongTermMemory(Store):
         embedder: computes vectors for memories written without one and for text queries.
             None (the default) means BM25 search only.
         bm25_window: BM25 and hybrid queries rank this many candidates (ids and scores only)
-            before fetching the top ``k``. Weaviate 1.35's BlockMax-WAND can otherwise drop
-            rare-term matches among recent writes from limited queries (weaviate#11780); 0
-            turns the workaround off.
+            before fetching the top ``k``. Before 1.38.2, Weaviate's BlockMax-WAND could drop
+            rare-term matches among recent writes from limited queries (weaviate#11780). None
+            (the default) reads the server's version once and ranks 1000 candidates only on a
+            server without the fix; 0 turns the workaround off, a number forces that window.
 
     Raises:
         InvalidInputError: ``tenant`` is missing or empty, or another argument is malformed.
@@ -98,12 +99,13 @@ class LongTermMemory(Store):
         tenant: str,
         collection: str = DEFAULT_COLLECTION,
         embedder: Embedder | None = None,
-        bm25_window: int = 1000,
+        bm25_window: int | None = None,
     ) -> None:
         require_scope(tenant, "tenant", "LongTermMemory")
         weaviate_tenant = tenant_name(tenant)
         check_collection(collection)
-        check_count(bm25_window, "bm25_window")
+        if bm25_window is not None:
+            check_count(bm25_window, "bm25_window")
         super().__init__(memory)
         self.tenant = tenant
         self.collection = collection

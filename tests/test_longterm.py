@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
 from weaviate.classes.config import Configure
 
 from agentmem import AgentMem, AgentMemSettings
-from agentmem._weaviate import schema
+from agentmem._weaviate import lifecycle, plans, schema
 from agentmem.errors import InvalidInputError, PartialWriteError, SchemaVersionError
 from agentmem.filters import Eq, Gte, IsNull, Ne, Not
+from agentmem.local import WEAVIATE_VERSION
 from agentmem.longterm import SCHEMA_VERSION, LongTermMemory, MemoryRecord, Recency
 from agentmem.testing.embedding import HashingEmbedder
 
@@ -459,3 +462,51 @@ async def test_a_tenant_removed_by_another_process_reads_as_empty_then_takes_wri
         assert await again.asearch("mate", mode="bm25") == []
     memory.add([MemoryRecord("Ada likes coffee now", id="coffee")])
     assert [r.id for r in memory.find()] == ["coffee"]
+
+
+@pytest.mark.parametrize(
+    ("text", "parsed"),
+    [
+        ("1.38.5", (1, 38, 5)),
+        ("v1.35.2", (1, 35, 2)),
+        ("1.39.0-rc.1", (1, 39, 0)),
+        ("1.38.2a", (1, 38, 2)),
+        ("1.40", (1, 40)),
+        ("", ()),
+        ("unknown", ()),
+    ],
+)
+def test_server_versions_parse_to_comparable_tuples(text: str, parsed: tuple[int, ...]) -> None:
+    assert lifecycle.parse_version(text) == parsed
+
+
+def test_the_bm25_window_is_paid_only_on_a_server_without_the_fix(
+    full_mem: AgentMem, unique_collection: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reported = lifecycle.parse_version(full_mem.weaviate().get_meta()["version"])
+    needs_window = reported < lifecycle.BM25_FIXED_IN
+    labels: list[str] = []
+    real_read = plans._read
+
+    def recording(t: Any, label: str, fn: Any, idempotent: bool = True) -> Any:
+        labels.append(label)
+        return real_read(t, label, fn, idempotent)
+
+    monkeypatch.setattr(plans, "_read", recording)
+    auto = LongTermMemory(full_mem, tenant="t", collection=unique_collection)
+    forced = LongTermMemory(full_mem, tenant="t", collection=unique_collection, bm25_window=50)
+    try:
+        auto.add([MemoryRecord("pottery workshop", id="p"), MemoryRecord("weather", id="w")])
+        for lt, wide in ((auto, needs_window), (forced, True), (auto, needs_window)):
+            labels.clear()
+            assert [h.record.id for h in lt.search("pottery", k=1, mode="bm25")] == ["p"]
+            assert ("longterm.search.fetch" in labels) is wide, labels
+        assert auto._target.known.server == reported  # asked once, shared by both objects
+    finally:
+        auto.drop_collection()
+
+
+def test_the_tests_run_the_weaviate_they_were_asked_for(full_mem: AgentMem) -> None:
+    # The pinned one, unless a pass of `make test` chose another on purpose (the oldest supported).
+    expected = os.environ.get("AGENTMEM_TEST_WEAVIATE_VERSION", WEAVIATE_VERSION)
+    assert full_mem.weaviate().get_meta()["version"] == expected

@@ -19,7 +19,10 @@ from agentmem._plan import Call, Plan
 from agentmem._weaviate import schema
 from agentmem.errors import SchemaVersionError
 
-__all__ = ["Known", "Target", "add_property", "col", "ensure", "locate", "refresh", "setup"]
+__all__ = [
+    "BM25_FIXED_IN", "Known", "Target", "add_property", "bm25_window", "col", "ensure", "locate",
+    "parse_version", "refresh", "server_version", "setup",
+]  # fmt: skip
 
 
 @dataclass
@@ -30,6 +33,49 @@ class Known:
     ready: bool = False
     props: set[str] = field(default_factory=set)
     tenants: set[str] = field(default_factory=set)
+    server: tuple[int, ...] | None = None  # the server's version, read once
+
+
+# weaviate#11780: BlockMax-WAND could prune rare-term matches still in the memtable once a limited
+# result heap filled. Fixed in 1.38.2 (and every 1.39).
+BM25_FIXED_IN = (1, 38, 2)
+BM25_WINDOW = 1000  # candidates ranked on servers before the fix
+
+
+def parse_version(text: str) -> tuple[int, ...]:
+    """``"1.38.5"`` -> ``(1, 38, 5)``; suffixes (``-rc.1``) and junk end the numbers; ``()`` when
+    nothing parses (treated as the oldest server: every workaround applies)."""
+    numbers: list[int] = []
+    for part in text.strip().lstrip("v").split("."):
+        digits = ""
+        for ch in part:
+            if not ch.isdigit():
+                break
+            digits += ch
+        if not digits:
+            break
+        numbers.append(int(digits))
+        if len(digits) < len(part):
+            break
+    return tuple(numbers)
+
+
+def server_version(t: Target) -> Plan[tuple[int, ...]]:
+    """The server's version, asked once per :class:`Known` (that is, per AgentMem and collection)."""
+    if t.known.server is None:
+        meta = yield Call("weaviate.meta", lambda c: c.get_meta(), True)
+        t.known.server = parse_version(str((meta or {}).get("version", "")))
+    return t.known.server
+
+
+def bm25_window(t: Target, limit: int) -> Plan[int]:
+    """How many candidates a BM25 or hybrid query ranks: ``limit`` on a server with the
+    weaviate#11780 fix, :data:`BM25_WINDOW` before it, or what the caller asked for."""
+    window = t.bm25_window
+    if window is None:
+        fixed = (yield from server_version(t)) >= BM25_FIXED_IN
+        window = 0 if fixed else BM25_WINDOW
+    return max(limit, window)
 
 
 @dataclass
@@ -39,7 +85,7 @@ class Target:
     collection: str
     tenant: str
     known: Known = field(default_factory=Known)
-    bm25_window: int = 1000
+    bm25_window: int | None = None  # None: chosen from the server's version
     replication_factor: int | None = None  # of the collection, when agentmem creates it
     consistency: str | None = None  # "ONE" / "QUORUM" / "ALL" for every read and write
 

@@ -32,7 +32,7 @@ from agentmem._weaviate.codec import (
     tombstone,
 )
 from agentmem._weaviate.filters import NEVER, range_keys, to_weaviate
-from agentmem._weaviate.lifecycle import Target, col, ensure, locate, refresh, setup
+from agentmem._weaviate.lifecycle import Target, bm25_window, col, ensure, locate, refresh, setup
 from agentmem._weaviate.records import MemoryHit, MemoryRecord, Recency, Scope, ScoreKind
 from agentmem._weaviate.verify import has_negation, in_scope
 from agentmem._weaviate.writes import add, collection_gone, insert
@@ -316,11 +316,11 @@ def search(
     limit = k if recency is None else max(3 * k, 20)
     if recheck:
         limit = _slack(limit)
-    # Weaviate 1.35's BlockMax-WAND can prune rare-term matches that still sit in the memtable
-    # (recent writes) once a *limited* result heap fills (weaviate#11780), which on LoCoMo cut
-    # BM25 recall@10 from ~0.5 to ~0.05. Asking for a wide window of ids and scores only, then
-    # fetching the top ``limit`` objects, keeps keyword ranking exact up to ``bm25_window``.
-    window = max(limit, t.bm25_window) if mode != "vector" else limit
+    # Before 1.38.2, Weaviate's BlockMax-WAND could prune rare-term matches that still sit in the
+    # memtable (recent writes) once a *limited* result heap fills (weaviate#11780), which on
+    # LoCoMo cut BM25 recall@10 from ~0.5 to ~0.05. On such a server, asking for a wide window of
+    # ids and scores only, then fetching the top ``limit`` objects, keeps keyword ranking exact.
+    window = (yield from bm25_window(t, limit)) if mode != "vector" else limit
     wide = window > limit
     common: dict[str, Any] = {
         "limit": window,
