@@ -75,6 +75,7 @@ postgresql-server:
 	  fi; }
 
 bench: setup $(BENCH_STAMP) postgresql-server
+	@echo "== what this run measured on"; $(BIN)/python bench/_machine.py
 	@set -e; found=0; for f in bench/bench_*.py; do \
 	  [ -e "$$f" ] || continue; found=1; echo "== $$f"; $(BIN)/python "$$f"; done; \
 	  [ $$found = 1 ] || echo "no benchmarks under bench/ yet"
