@@ -148,14 +148,17 @@ def forget_user(
     Raises:
         ForgetIncomplete: a server could not be reached part way; ``report`` is what was
             deleted, and running the call again once the server answers deletes the rest.
-        OwnershipError: a thread named in ``threads`` belongs to another user.
+        OwnershipError: a thread named in ``threads`` belongs to another user; checked before
+            anything is deleted, so nothing is.
     """
     mem = memory if memory is not None else AgentMem()
     report = ForgetReport(user_id)
     try:
         prefix = check_prefix(mem.key_prefix)
-        owned = run_sync(owners.owned(prefix, user_id), mem.redis(), mem.settings.retry)
         checkpoints, runs = CheckpointStore(mem), RunStore(mem)
+        for thread in threads:  # another user's thread refuses before anything is deleted
+            checkpoints.get(thread, user_id=user_id)
+        owned = run_sync(owners.owned(prefix, user_id), mem.redis(), mem.settings.retry)
         for item in owned:
             if item.kind == "thread":
                 try:
@@ -198,8 +201,10 @@ async def aforget_user(
     try:
         prefix = check_prefix(mem.key_prefix)
         redis = await mem.aredis()
-        owned = await run_async(owners.owned(prefix, user_id), redis, mem.settings.retry)
         checkpoints, runs = CheckpointStore(mem), RunStore(mem)
+        for thread in threads:  # another user's thread refuses before anything is deleted
+            await checkpoints.aget(thread, user_id=user_id)
+        owned = await run_async(owners.owned(prefix, user_id), redis, mem.settings.retry)
         for item in owned:
             if item.kind == "thread":
                 try:

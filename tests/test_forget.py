@@ -22,6 +22,7 @@ from agentmem import (
     LocalSettings,
     LongTermMemory,
     MemoryRecord,
+    OwnershipError,
     RetrySettings,
     RunStore,
     SessionStore,
@@ -168,6 +169,27 @@ def test_forget_user_leaves_no_trace_and_spares_other_users(
     forget_user(bob, memory=full_mem)
     assert redis_keys(full_mem) == []
     LongTermMemory(full_mem, tenant=SHARED, collection=unique_collection).drop_collection()
+
+
+@pytest.mark.parametrize("use_async", [False, True])
+async def test_naming_another_users_thread_refuses_before_anything_is_deleted(
+    mem: AgentMem, use_async: bool
+) -> None:
+    ada, bob = f"ada{uuid.uuid4().hex[:8]}", f"bob{uuid.uuid4().hex[:8]}"
+    SessionStore(mem, user_id=ada).append("chat", [{"role": "user", "content": "hi"}])
+    graph = one_node_graph(AgentMemCheckpointSaver(mem))
+    graph.invoke({"x": 0}, _config(f"{ada}-t", ada))
+    graph.invoke({"x": 0}, _config(f"{bob}-t", bob))
+    before = {key: _values(mem, key) for key in redis_keys(mem)}
+    with pytest.raises(OwnershipError, match=f"{bob}-t"):
+        if use_async:
+            async with AgentMem(mem.settings) as amem:
+                await aforget_user(ada, memory=amem, threads=[f"{bob}-t"], longterm=False)
+        else:
+            forget_user(ada, memory=mem, threads=[f"{bob}-t"], longterm=False)
+    assert {key: _values(mem, key) for key in redis_keys(mem)} == before  # nothing deleted
+    report = forget_user(ada, memory=mem, longterm=False)  # without it, the user goes
+    assert (report.sessions, report.threads) == (["chat"], [f"{ada}-t"])
 
 
 def _values(mem: AgentMem, key: str) -> list[str]:
