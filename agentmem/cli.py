@@ -13,6 +13,7 @@ from agentmem._cli_memory import COMMANDS, add_commands, run
 from agentmem.config import AgentMemSettings
 from agentmem.errors import AgentMemError
 from agentmem.local import (
+    WEAVIATE_VERSION,
     LocalStack,
     ServerStatus,
     default_stack,
@@ -51,8 +52,20 @@ def _parser() -> argparse.ArgumentParser:
         "status", parents=[common], help="show whether the local servers run and answer"
     )
     commands.add_parser("down", parents=[common], help="stop the local servers (their data stays)")
-    commands.add_parser(
+    install = commands.add_parser(
         "install", parents=[common], help="find, build or download the server binaries (cached)"
+    )
+    install.add_argument(
+        "--weaviate-version",
+        default=WEAVIATE_VERSION,
+        metavar="X.Y.Z",
+        help="which Weaviate (default: the pinned %(default)s); another version is built with Go "
+        "or downloaded into a cache folder of its own, e.g. the oldest supported one for tests",
+    )
+    install.add_argument(
+        "--path-only",
+        action="store_true",
+        help="print only the Weaviate binary's path (for scripts); Redis is not looked for",
     )
     add_commands(commands)
     return parser
@@ -93,8 +106,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             _print(statuses)
             return 0 if all(s.answering for s in statuses) else 3
         elif args.command == "install":
-            print(f"redis-server: {find_redis_binary()}")
-            print(f"weaviate:     {find_weaviate_binary()}")
+            weaviate = find_weaviate_binary(version=args.weaviate_version)
+            if args.path_only:
+                print(weaviate)
+            else:
+                print(f"redis-server: {find_redis_binary()}")
+                print(f"weaviate:     {weaviate}")
         else:
             stopped = stack.down()
             print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))

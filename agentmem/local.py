@@ -15,7 +15,9 @@ Robustness rules:
 The Weaviate binary is found in this order (:func:`find_weaviate_binary`): ``AGENTMEM_WEAVIATE_BIN``;
 ``weaviate`` or ``weaviate-server`` on ``PATH``; agentmem's cache folder; built once with the Go
 toolchain (``go install github.com/weaviate/weaviate/cmd/weaviate-server@v<pin>``) into the cache;
-the official release binary, downloaded into the cache.
+the official release binary, downloaded into the cache. Another version than the pin (say
+:data:`OLDEST_WEAVIATE_VERSION`, which ``make test`` also runs) comes from the cache, Go or the
+release only, so the binary found is that version.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 import shutil
 import signal
 import socket
@@ -39,6 +42,7 @@ from pathlib import Path
 from agentmem.errors import BackendUnavailable, ConfigurationError, ServerBinaryNotFound
 
 __all__ = [
+    "OLDEST_WEAVIATE_VERSION",
     "WEAVIATE_VERSION",
     "LocalRedisCluster",
     "LocalStack",
@@ -55,6 +59,12 @@ __all__ = [
 # The newest Weaviate the Go module proxy serves here that builds with this toolchain (1.40.x is
 # not published to the proxy). weaviate-client 4.x needs 1.27 or newer.
 WEAVIATE_VERSION = "1.38.5"
+OLDEST_WEAVIATE_VERSION = "1.35.2"
+"""The oldest Weaviate agentmem supports: ``make test`` runs the long-term suites on it once more.
+(weaviate-client 4.24 itself refuses servers before 1.27; nothing before 1.35.2 is tested.) Below
+1.38.2 BM25 queries rank a wider window, and below ``DELETES_FIXED_IN`` (1.38.5) deletes write
+tombstones and negated results are checked again in Python."""
+_VERSION_OK = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}")
 _WEAVIATE_MODULE = "github.com/weaviate/weaviate/cmd/weaviate-server"
 _RELEASE_URL = (
     "https://github.com/weaviate/weaviate/releases/download/v{v}/weaviate-v{v}-linux-{arch}.tar.gz"
@@ -102,61 +112,74 @@ def find_redis_binary() -> Path:
     )
 
 
-def find_weaviate_binary(*, build: bool = True, download: bool = True) -> Path:
-    """Locate (or build, or download) the pinned Weaviate server binary.
+def find_weaviate_binary(
+    *, version: str = WEAVIATE_VERSION, build: bool = True, download: bool = True
+) -> Path:
+    """Locate (or build, or download) a Weaviate server binary: the pinned one by default.
 
     Args:
+        version: which Weaviate (``"1.35.2"``). ``AGENTMEM_WEAVIATE_BIN`` and ``PATH`` are asked
+            for the pin only; another version comes from the cache, Go or the release, each
+            kept in a folder of its own, so the path returned is that version.
         build: allow building it with ``go install`` when Go is available.
         download: allow downloading the official release binary.
 
     Raises:
+        ConfigurationError: ``version`` is not three dot-separated numbers.
         ServerBinaryNotFound: nothing worked; the message lists every option.
     """
-    explicit = os.environ.get("AGENTMEM_WEAVIATE_BIN")
-    if explicit:
-        if _executable(Path(explicit)):
-            return Path(explicit)
-        raise ServerBinaryNotFound(f"AGENTMEM_WEAVIATE_BIN={explicit!r} is not an executable file")
-    for name in ("weaviate", "weaviate-server"):
-        found = shutil.which(name)
-        if found:
-            return Path(found)
-    target = cache_dir() / "weaviate" / f"v{WEAVIATE_VERSION}" / "weaviate-server"
+    if not isinstance(version, str) or not _VERSION_OK.fullmatch(version):
+        raise ConfigurationError(
+            f"a Weaviate version is three numbers like {WEAVIATE_VERSION!r}, got {version!r}"
+        )
+    if version == WEAVIATE_VERSION:
+        explicit = os.environ.get("AGENTMEM_WEAVIATE_BIN")
+        if explicit:
+            if _executable(Path(explicit)):
+                return Path(explicit)
+            raise ServerBinaryNotFound(
+                f"AGENTMEM_WEAVIATE_BIN={explicit!r} is not an executable file"
+            )
+        for name in ("weaviate", "weaviate-server"):
+            found = shutil.which(name)
+            if found:
+                return Path(found)
+    target = cache_dir() / "weaviate" / f"v{version}" / "weaviate-server"
     if _executable(target):
         return target
     problems: list[str] = []
     if build:
-        problem = _build_with_go(target)
+        problem = _build_with_go(target, version)
         if problem is None:
             return target
         problems.append(problem)
     if download:
-        problem = _download_release(target)
+        problem = _download_release(target, version)
         if problem is None:
             return target
         problems.append(problem)
     raise ServerBinaryNotFound(
-        f"No Weaviate {WEAVIATE_VERSION} server binary is available ({'; '.join(problems) or 'not tried'}). "
+        f"No Weaviate {version} server binary is available ({'; '.join(problems) or 'not tried'}). "
         "Options: set AGENTMEM_WEAVIATE_BIN to a weaviate-server binary; put `weaviate` on PATH; "
-        f"install Go and run `go install {_WEAVIATE_MODULE}@v{WEAVIATE_VERSION}`; or run Weaviate "
+        f"install Go and run `go install {_WEAVIATE_MODULE}@v{version}`; or run Weaviate "
         "in Docker (`docker compose up -d weaviate` with this project's compose.yaml) and set "
         "AGENTMEM_WEAVIATE_URL=http://localhost:8080."
     )
 
 
-def _build_with_go(target: Path) -> str | None:
+def _build_with_go(target: Path, version: str) -> str | None:
     go = shutil.which("go")
     if go is None:
         return "Go is not installed, so it could not be built"
     target.parent.mkdir(parents=True, exist_ok=True)
     _say(
-        f"building Weaviate {WEAVIATE_VERSION} with Go into {target.parent} "
+        f"building Weaviate {version} with Go into {target.parent} "
         "(first time only; this takes several minutes)"
     )
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
         env = {**os.environ, "GOBIN": tmp, "CGO_ENABLED": "0"}
         result = subprocess.run(
-            [go, "install", f"{_WEAVIATE_MODULE}@v{WEAVIATE_VERSION}"],
+            [go, "install", f"{_WEAVIATE_MODULE}@v{version}"],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -172,11 +195,11 @@ def _build_with_go(target: Path) -> str | None:
     return None
 
 
-def _download_release(target: Path) -> str | None:
+def _download_release(target: Path, version: str) -> str | None:
     arch = {"x86_64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(os.uname().machine)
     if sys.platform != "linux" or arch is None:
         return "no release binary for this platform"
-    url = _RELEASE_URL.format(v=WEAVIATE_VERSION, arch=arch)
+    url = _RELEASE_URL.format(v=version, arch=arch)
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
         with tempfile.TemporaryDirectory(dir=target.parent) as tmp:

@@ -12,16 +12,28 @@ from pathlib import Path
 
 import pytest
 
-from agentmem import AgentMem, AgentMemSettings, LocalSettings, ServerBinaryNotFound
+from agentmem import (
+    AgentMem,
+    AgentMemSettings,
+    ConfigurationError,
+    LocalSettings,
+    ServerBinaryNotFound,
+)
+from agentmem._weaviate import codec, lifecycle
+from agentmem.cli import main
+from agentmem.filters import Ne
 from agentmem.local import (
+    OLDEST_WEAVIATE_VERSION,
     WEAVIATE_VERSION,
     LocalStack,
+    WeaviatePorts,
     default_stack,
     find_redis_binary,
     find_weaviate_binary,
     free_port,
 )
-from tests.support import run_cli
+from agentmem.longterm import LongTermMemory, MemoryRecord
+from tests.support import WeaviateServer, run_cli, settings_for
 
 pytestmark = pytest.mark.slow
 
@@ -152,3 +164,96 @@ def test_bad_explicit_binary_paths_are_reported(
     monkeypatch.setenv("AGENTMEM_REDIS_BIN", str(tmp_path / "nope"))
     with pytest.raises(ServerBinaryNotFound, match="AGENTMEM_REDIS_BIN"):
         find_redis_binary()
+
+
+def _fake_weaviate(cache: Path, version: str) -> Path:
+    binary = cache / "weaviate" / f"v{version}" / "weaviate-server"
+    binary.parent.mkdir(parents=True)
+    binary.write_text("#!/bin/sh\n")
+    binary.chmod(0o755)
+    return binary
+
+
+def test_install_finds_another_weaviate_version_in_its_own_cache_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    oldest = _fake_weaviate(tmp_path, OLDEST_WEAVIATE_VERSION)
+    pinned = _fake_weaviate(tmp_path, WEAVIATE_VERSION)
+    monkeypatch.setenv("AGENTMEM_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("AGENTMEM_WEAVIATE_BIN", str(pinned))  # names the pin: not another version
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # no weaviate, and no go to build with
+    assert main(["install", "--weaviate-version", OLDEST_WEAVIATE_VERSION, "--path-only"]) == 0
+    assert capsys.readouterr().out == f"{oldest}\n"
+    assert find_weaviate_binary(version=OLDEST_WEAVIATE_VERSION, download=False) == oldest
+    assert find_weaviate_binary(download=False) == pinned  # the pin still honours the variable
+    monkeypatch.delenv("AGENTMEM_WEAVIATE_BIN")
+    assert main(["install", "--path-only"]) == 0
+    assert capsys.readouterr().out == f"{pinned}\n"
+
+
+def test_install_of_a_malformed_or_unavailable_weaviate_version_says_what_to_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("AGENTMEM_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    for bad in ("1.35", "../1.35.2", "v1.35.2"):
+        with pytest.raises(ConfigurationError, match="three numbers"):
+            find_weaviate_binary(version=bad, build=False, download=False)
+    assert main(["install", "--weaviate-version", "1.35", "--path-only"]) == 1
+    assert "three numbers" in capsys.readouterr().err
+    with pytest.raises(ServerBinaryNotFound, match=r"go install \S+@v1\.30\.0"):
+        find_weaviate_binary(version="1.30.0", build=True, download=False)
+    assert not (tmp_path / "weaviate" / "v1.30.0" / "weaviate-server").exists()
+
+
+def _stored(lt: LongTermMemory) -> dict[str, bool]:
+    """Every object of the tenant, tombstones included: memory id -> is a tombstone."""
+    handle = lifecycle.col(lt.memory.weaviate(), lt._target)
+    found = handle.query.fetch_objects(limit=100, return_properties=["memory_id", "created_at"])
+    return {
+        o.properties["memory_id"]: o.properties["created_at"] == codec.TOMBSTONE_TIME
+        for o in found.objects
+    }
+
+
+def test_tombstones_written_on_the_oldest_weaviate_go_once_the_pin_serves_the_data_and_setup_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The same data folder, first served by the oldest supported Weaviate, then by the pin.
+    monkeypatch.delenv("AGENTMEM_WEAVIATE_BIN", raising=False)
+    binaries = {
+        v: find_weaviate_binary(version=v) for v in (OLDEST_WEAVIATE_VERSION, WEAVIATE_VERSION)
+    }
+    stack = LocalStack(tmp_path, redis_port=free_port(), weaviate_ports=WeaviatePorts.free())
+    server = WeaviateServer(stack.weaviate_url, stack.weaviate_ports.grpc, stack)
+    collection = "Upgraded"
+
+    def served_by(version: str) -> AgentMem:
+        stack.down()
+        monkeypatch.setenv("AGENTMEM_WEAVIATE_BIN", str(binaries[version]))
+        stack.up(only=["weaviate"])
+        mem = AgentMem(settings_for(None, server, "up"))
+        assert mem.weaviate().get_meta()["version"] == version
+        return mem
+
+    try:
+        with served_by(OLDEST_WEAVIATE_VERSION) as mem:
+            alice = LongTermMemory(mem, tenant="alice", collection=collection)
+            bob = LongTermMemory(mem, tenant="bob", collection=collection)
+            alice.add([MemoryRecord(f"note {i}", {"n": i}, id=f"a{i}") for i in range(3)])
+            bob.add([MemoryRecord("bob", id="b0")])
+            assert alice.delete(filter=Ne("n", 0)) == 2 and bob.clear() == 1
+            assert _stored(alice) == {"a0": False, "a1": True, "a2": True}
+            assert _stored(bob) == {"b0": True}
+        with served_by(WEAVIATE_VERSION) as mem:
+            alice = LongTermMemory(mem, tenant="alice", collection=collection)
+            bob = LongTermMemory(mem, tenant="bob", collection=collection)
+            assert [r.id for r in alice.find()] == ["a0"]  # tombstones stay hidden until then
+            alice.setup()
+            assert _stored(alice) == {"a0": False} and _stored(bob) == {}
+            alice.add([MemoryRecord("back", {"n": 0}, id="a1"), MemoryRecord("new", id="a3")])
+            assert sorted(r.id or "" for r in alice.find(filter=Ne("n", 0))) == ["a3"]
+            assert alice.delete(filter=Ne("n", 1)) == 3
+            assert _stored(alice) == {}
+    finally:
+        stack.down()

@@ -19,6 +19,7 @@ from agentmem.errors import InvalidInputError
 __all__ = [
     "ALIVE",
     "BATCH",
+    "DEAD",
     "MAX_MEMORY_BYTES",
     "NEVER_EXPIRES",
     "RETURN",
@@ -46,6 +47,7 @@ RETURN = [
 # which no live write has, so "alive" is one positive range filter.
 TOMBSTONE_TIME = datetime(1970, 1, 1, tzinfo=timezone.utc)
 ALIVE = WFilter.by_property("created_at").greater_than(datetime(1971, 1, 1, tzinfo=timezone.utc))
+DEAD = WFilter.by_property("created_at").less_than(datetime(1971, 1, 1, tzinfo=timezone.utc))
 
 
 def tombstone(memory_id: str) -> dict[str, Any]:

@@ -17,11 +17,13 @@ from weaviate.classes.tenants import Tenant
 
 from agentmem._plan import Call, Plan
 from agentmem._weaviate import schema
-from agentmem.errors import SchemaVersionError
+from agentmem._weaviate.codec import DEAD
+from agentmem.errors import BackendError, SchemaVersionError
 
 __all__ = [
-    "BM25_FIXED_IN", "Known", "Target", "add_property", "bm25_window", "col", "ensure", "locate",
-    "parse_version", "refresh", "server_version", "setup",
+    "BM25_FIXED_IN", "DELETES_FIXED_IN", "Known", "Target", "add_property", "bm25_window", "col",
+    "deletes_are_real", "drop_tombstones", "ensure", "locate", "parse_version", "refresh",
+    "server_version", "setup",
 ]  # fmt: skip
 
 
@@ -40,6 +42,12 @@ class Known:
 # result heap filled. Fixed in 1.38.2 (and every 1.39).
 BM25_FIXED_IN = (1, 38, 2)
 BM25_WINDOW = 1000  # candidates ranked on servers before the fix
+
+# Weaviate 1.35 answers negated filters (not, containsNone, !=) wrongly for an id that was deleted
+# and written again: the negation still sees the deleted version. 1.38.5 answers them right
+# (single node and a 3-node cluster, with and without tenants; `tests/test_longterm_deletes.py`).
+# No release between the two was tried, so the gate is the first version shown to be right.
+DELETES_FIXED_IN = (1, 38, 5)
 
 
 def parse_version(text: str) -> tuple[int, ...]:
@@ -76,6 +84,13 @@ def bm25_window(t: Target, limit: int) -> Plan[int]:
         fixed = (yield from server_version(t)) >= BM25_FIXED_IN
         window = 0 if fixed else BM25_WINDOW
     return max(limit, window)
+
+
+def deletes_are_real(t: Target) -> Plan[bool]:
+    """Whether deletes remove objects and negated results need no re-check: a server at
+    :data:`DELETES_FIXED_IN` or later. Below it, deletes write tombstones (see
+    :func:`agentmem._weaviate.plans.delete`) and negated results are checked in Python."""
+    return (yield from server_version(t)) >= DELETES_FIXED_IN
 
 
 @dataclass
@@ -220,9 +235,50 @@ def setup(t: Target) -> Plan[int]:
                 names.add(prop.name)
             description = schema.describe(migration.version)
             yield _describe(t, description)
+        yield from drop_tombstones(t)
     t.ready = False
     yield from ensure(t)
     return schema.SCHEMA_VERSION
+
+
+_PAGE = 10_000  # the most objects one delete_many removes (Weaviate's QUERY_MAXIMUM_RESULTS)
+
+
+def drop_tombstones(t: Target) -> Plan[int]:
+    """Remove the tombstones of every tenant, on a server where deletes are real (a no-op
+    before :data:`DELETES_FIXED_IN`, where they are still needed). Returns how many went.
+
+    One call lists the tenants, then one ``delete_many`` per tenant (more for a tenant with over
+    ten thousand tombstones). A tenant with none costs that one call.
+
+    Raises:
+        BackendError: the server refused to remove some (run ``setup()`` again).
+    """
+    if not (yield from deletes_are_real(t)):
+        return 0
+    tenants = yield Call(
+        "longterm.tenants", lambda c: c.collections.use(t.collection).tenants.get(), True
+    )
+    total = 0
+    for tenant in sorted(tenants):
+        target = Target(t.collection, tenant, t.known, consistency=t.consistency)
+        while True:
+            result = yield _delete_dead(target)
+            total += result.successful
+            if result.failed:
+                raise BackendError(
+                    f"{result.failed} tombstones of tenant {tenant!r} in {t.collection!r} could "
+                    f"not be removed ({total} were); run setup() again",
+                    backend="weaviate",
+                )
+            if result.matches < _PAGE:
+                break
+    return total
+
+
+def _delete_dead(t: Target) -> Call:
+    # Removing what is already gone removes nothing, so a retry is harmless.
+    return Call("longterm.drop_tombstones", lambda c: col(c, t).data.delete_many(where=DEAD), True)
 
 
 def ensure(t: Target) -> Plan[None]:

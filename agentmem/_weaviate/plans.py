@@ -32,7 +32,16 @@ from agentmem._weaviate.codec import (
     tombstone,
 )
 from agentmem._weaviate.filters import NEVER, range_keys, to_weaviate
-from agentmem._weaviate.lifecycle import Target, bm25_window, col, ensure, locate, refresh, setup
+from agentmem._weaviate.lifecycle import (
+    Target,
+    bm25_window,
+    col,
+    deletes_are_real,
+    ensure,
+    locate,
+    refresh,
+    setup,
+)
 from agentmem._weaviate.records import MemoryHit, MemoryRecord, Recency, Scope, ScoreKind
 from agentmem._weaviate.verify import has_negation, in_scope
 from agentmem._weaviate.writes import add, collection_gone, insert
@@ -71,6 +80,14 @@ def _compile(t: Target, scope: Scope) -> Plan[_Filters]:
 
 def _by_ids(ids: Sequence[str]) -> _Filters:
     return WFilter.by_id().contains_any([schema.id_to_uuid(i) for i in ids])
+
+
+def _recheck(t: Target, scope: Scope) -> Plan[bool]:
+    """Whether results of ``scope`` must be checked again in Python: it has a negation, and the
+    server answers negations wrongly for rewritten ids (before ``DELETES_FIXED_IN``)."""
+    if not has_negation(scope.filter):
+        return False
+    return not (yield from deletes_are_real(t))
 
 
 def _read(t: Target, label: str, fn: Callable[[Any], Any], idempotent: bool = True) -> Plan[Any]:
@@ -119,7 +136,7 @@ def list_records(
     if scope.empty() or limit == 0 or (yield from locate(t)) is not None:
         return []
     where = yield from _compile(t, scope)
-    recheck = has_negation(scope.filter)
+    recheck = yield from _recheck(t, scope)
     found = yield from _read(
         t,
         "longterm.list",
@@ -182,22 +199,27 @@ def _update(t: Target, object_id: str, properties: dict[str, Any]) -> Call:
 def delete(t: Target, scope: Scope) -> Plan[int]:
     """Delete what ``scope`` selects (an empty scope: the whole tenant). Returns the count.
 
-    A deleted memory is overwritten with a tombstone (no text, metadata or vector; a
-    ``created_at`` of 1970) rather than removed: Weaviate 1.35 answers negated filters wrongly
-    for an id that was removed and written again (duplicates, and objects wrongly kept or left
-    out), while overwriting an object keeps every filter exact. Reads only see live memories.
+    On a server before ``DELETES_FIXED_IN`` a deleted memory is overwritten with a tombstone (no
+    text, metadata or vector; a ``created_at`` of 1970) rather than removed: Weaviate 1.35
+    answers negated filters wrongly for an id that was removed and written again (duplicates,
+    and objects wrongly kept or left out), while overwriting an object keeps every filter exact.
+    Reads only see live memories. On a fixed server objects are removed, and ``setup()`` removes
+    the tombstones written before (:func:`~agentmem._weaviate.lifecycle.drop_tombstones`).
     """
     if scope.empty() or (yield from locate(t)) is not None:
         return 0  # nothing to delete, and nothing is created to delete it from
     target = yield from _compile(t, scope)
-    recheck = has_negation(scope.filter)
+    real = yield from deletes_are_real(t)
+    recheck = has_negation(scope.filter) and not real
     total = 0
     while True:
         found = yield from _read(
             t,
             "longterm.delete.find",
             lambda c: col(c, t).query.fetch_objects(
-                filters=target, limit=_MAX_RESULTS, return_properties=RETURN
+                filters=target,
+                limit=_MAX_RESULTS,
+                return_properties=RETURN if recheck else ["memory_id"],
             ),
             True,
         )
@@ -206,10 +228,28 @@ def delete(t: Target, scope: Scope) -> Plan[int]:
         doomed = [o for o in found.objects if not recheck or in_scope(scope, decode(o, False))]
         if not doomed:
             return total
-        yield from _bury(t, doomed)
+        yield from (_remove(t, doomed) if real else _bury(t, doomed))
         total += len(doomed)
         if len(found.objects) < _MAX_RESULTS:
             return total
+
+
+def _remove(t: Target, objects: Sequence[Any]) -> Plan[None]:
+    """Delete ``objects`` (at most ``_MAX_RESULTS``, one page of a find) for real, checking every
+    object's result like a write."""
+    names = {str(o.uuid): str(o.properties.get("memory_id")) for o in objects}
+    where = WFilter.by_id().contains_any([o.uuid for o in objects])
+    result = yield Call(
+        "longterm.delete",
+        lambda c: col(c, t).data.delete_many(where=where, verbose=True),
+        True,  # deleting what is already gone deletes nothing
+    )
+    failed = {
+        names.get(str(o.uuid), str(o.uuid)): str(o.error)
+        for o in result.objects or ()
+        if not o.successful
+    }
+    _deletes_failed(failed)
 
 
 def _bury(t: Target, objects: Sequence[Any]) -> Plan[None]:
@@ -224,6 +264,10 @@ def _bury(t: Target, objects: Sequence[Any]) -> Plan[None]:
         result = yield insert(t, data)
         for index, error in result.errors.items():
             failed[str(chunk[index].properties.get("memory_id"))] = str(error.message)
+    _deletes_failed(failed)
+
+
+def _deletes_failed(failed: dict[str, str]) -> None:
     if failed:
         raise PartialWriteError(
             f"{len(failed)} memories could not be deleted (the others were); retry the delete",
@@ -250,9 +294,10 @@ def sweep(t: Target) -> Plan[int]:
         ),
         True,
     )
-    if found is None:
+    if found is None or not found.objects:
         return 0
-    yield from _bury(t, found.objects)
+    real = yield from deletes_are_real(t)
+    yield from (_remove(t, found.objects) if real else _bury(t, found.objects))
     return len(found.objects)
 
 
@@ -312,7 +357,7 @@ def search(
     if scope.empty() or (yield from locate(t)) is not None:
         return []  # a user with no memories yet: nothing found, nothing created
     where = yield from _compile(t, scope)
-    recheck = has_negation(scope.filter)
+    recheck = yield from _recheck(t, scope)
     limit = k if recency is None else max(3 * k, 20)
     if recheck:
         limit = _slack(limit)

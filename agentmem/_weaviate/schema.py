@@ -175,6 +175,11 @@ def v2_properties() -> list[Property]:
     ]
 
 
+def no_properties() -> list[Property]:
+    """A step that adds no property."""
+    return []
+
+
 @dataclass(frozen=True, slots=True)
 class Migration:
     """One schema step.
@@ -188,9 +193,18 @@ class Migration:
     properties: Callable[[], list[Property]]
 
 
+# Schema version 3, "real deletes": on a server where deletes are real
+# (lifecycle.DELETES_FIXED_IN), a delete removes the object and setup() removes the tombstones
+# that earlier deletes wrote (lifecycle.drop_tombstones). It adds no property: the step exists so
+# that a collection of an older agentmem goes through setup() once, which does the purge.
+# setup() purges on every run on such a server, so tombstones written while an older server
+# served the collection also go once it is upgraded and setup() runs again.
+REAL_DELETES = Migration(3, no_properties)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, base_properties),
     Migration(2, v2_properties),
+    REAL_DELETES,
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 
