@@ -8,7 +8,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup test lint demo bench up down clean redis-server weaviate-server postgresql-server
+.PHONY: setup test lint demo bench up down clean redis-server weaviate-server weaviate-oldest postgresql-server
 
 setup: $(STAMP) redis-server weaviate-server
 
@@ -47,7 +47,14 @@ CLUSTER_SUITES = $(wildcard tests/test_loops_and_forks.py tests/test_sessions*.p
 # consistency ALL, so searches read their own writes; QUORUM with a node down has its own test).
 WEAVIATE_CLUSTER_SUITES = $(wildcard tests/test_longterm*.py tests/test_*vector*.py tests/test_langgraph_store*.py tests/test_cross_framework.py)
 
-test: setup lint
+# The long-term memory suites also run once more, single node, on the oldest supported Weaviate
+# (agentmem.local.OLDEST_WEAVIATE_VERSION), built once with Go into its own cache folder like the pin.
+OLDEST_WEAVIATE = $(BIN)/python -c 'from agentmem.local import OLDEST_WEAVIATE_VERSION as v; print(v)'
+
+weaviate-oldest: $(STAMP)
+	@$(BIN)/agentmem install --weaviate-version "$$($(OLDEST_WEAVIATE))" --path-only >/dev/null
+
+test: setup weaviate-oldest lint
 	$(BIN)/pytest
 	@if [ -n "$(CLUSTER_SUITES)" ]; then \
 	  echo "== the same Redis suites on a Redis Cluster"; \
@@ -55,6 +62,12 @@ test: setup lint
 	@if [ -n "$(WEAVIATE_CLUSTER_SUITES)" ]; then \
 	  echo "== the same long-term memory suites on a 3-node Weaviate cluster"; \
 	  AGENTMEM_TEST_WEAVIATE_MODE=cluster $(BIN)/pytest -q -m "not single_node" $(WEAVIATE_CLUSTER_SUITES); fi
+	@if [ -n "$(WEAVIATE_CLUSTER_SUITES)" ]; then \
+	  version=$$($(OLDEST_WEAVIATE)) && \
+	  binary=$$($(BIN)/agentmem install --weaviate-version "$$version" --path-only) && \
+	  echo "== the same long-term memory suites on the oldest supported Weaviate, $$version" && \
+	  AGENTMEM_WEAVIATE_BIN="$$binary" AGENTMEM_TEST_WEAVIATE_VERSION="$$version" \
+	    $(BIN)/pytest -q $(WEAVIATE_CLUSTER_SUITES); fi
 
 demo: setup
 	$(BIN)/python examples/quickstart.py

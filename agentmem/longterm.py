@@ -140,8 +140,8 @@ class LongTermMemory(Store):
     def drop_tenant(self) -> None:
         """Remove this tenant with all its memories and their history (e.g. to forget a user).
 
-        :meth:`delete` and :meth:`clear` leave small tombstones (see
-        :func:`agentmem._weaviate.plans.delete`); this frees everything. Reads after it find
+        On a Weaviate before 1.38.5, :meth:`delete` and :meth:`clear` leave small tombstones
+        (see :func:`agentmem._weaviate.plans.delete`); this frees everything. Reads after it find
         nothing and create nothing; the next write creates the tenant again.
         """
         self._run(plans.drop_tenant(self._target))

@@ -387,8 +387,9 @@ async def test_concurrent_writers_adding_the_same_new_numeric_key_both_succeed(
 def test_negated_filters_stay_exact_after_an_id_is_deleted_and_written_again(
     memory: LongTermMemory,
 ) -> None:
-    # Weaviate 1.35 answers negations wrongly for an object removed and written again;
-    # agentmem deletes by writing tombstones instead, and re-checks negated results.
+    # Weaviate 1.35 answers negations wrongly for an object removed and written again; there
+    # agentmem deletes by writing tombstones instead, and re-checks negated results. On 1.38.5
+    # deletes are real and nothing is re-checked (tests/test_longterm_deletes.py).
     memory.add(
         [MemoryRecord("v1", {"a": None, "n": 1}, id="0"), MemoryRecord("other", {"a": 5}, id="1")]
     )

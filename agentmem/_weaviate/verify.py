@@ -3,9 +3,10 @@
 Weaviate 1.35 can return an object for a *negated* filter (``not``, ``containsNone``) when an
 earlier object with the same UUID was deleted and the id was written again: the negation is
 taken over a document set that still holds the deleted version (seen in agentmem's tests; close
-to weaviate#6701). Positive filters are not affected. So results of a filter that contains a
-negation are re-checked here, with the very tokens that were stored, before they are returned
-or deleted.
+to weaviate#6701). Positive filters are not affected. So, on a server before
+``lifecycle.DELETES_FIXED_IN`` (1.38.5, which answers them right), results of a filter that
+contains a negation are re-checked here, with the very tokens that were stored, before they are
+returned or deleted.
 """
 
 from __future__ import annotations
