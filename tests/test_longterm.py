@@ -83,6 +83,34 @@ def test_older_collection_needs_setup_which_migrates_it_in_order_keeping_data(
         lt.drop_collection()
 
 
+def _keyword_ranking(mem: AgentMem, collection: str) -> tuple[float, float, str]:
+    inverted = mem.weaviate().collections.use(collection).config.get().inverted_index_config
+    return inverted.bm25.k1, inverted.bm25.b, inverted.stopwords.preset.value
+
+
+def test_keyword_ranking_is_tuned_on_new_collections_and_migrated_on_old_ones(
+    full_mem: AgentMem, unique_collection: str
+) -> None:
+    tuned = (schema.BM25_K1, schema.BM25_B, "none")
+    assert tuned == (1.2, 0.3, "none")
+    fresh = LongTermMemory(full_mem, tenant="t", collection=unique_collection + "New")
+    old = LongTermMemory(full_mem, tenant="t", collection=unique_collection)
+    try:
+        fresh.add([MemoryRecord("I did not go to the party", id="m1")])
+        assert _keyword_ranking(full_mem, fresh.collection) == tuned
+        _create_v1(full_mem, unique_collection)  # Weaviate's defaults, as older agentmem left them
+        assert _keyword_ranking(full_mem, unique_collection) == (1.2, 0.75, "en")
+        old.setup()
+        assert _keyword_ranking(full_mem, unique_collection) == tuned
+        for lt in (fresh, old):
+            lt.add([MemoryRecord("I did not go to the party", id="m1")])
+            # With English stopwords removed from queries, "not" was no query at all.
+            assert [h.record.id for h in lt.search("not", k=3, mode="bm25")] == ["m1"]
+    finally:
+        fresh.drop_collection()
+        old.drop_collection()
+
+
 def test_collection_from_newer_agentmem_is_refused(
     full_mem: AgentMem, unique_collection: str
 ) -> None:

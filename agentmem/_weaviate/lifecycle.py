@@ -189,6 +189,14 @@ def add_property(t: Target, prop: Property) -> Call:
     )
 
 
+def _reconfigure(t: Target, changes: dict[str, Any]) -> Call:
+    return Call(
+        "longterm.migrate",
+        lambda c: c.collections.use(t.collection).config.update(**changes),
+        True,  # setting the same values again changes nothing
+    )
+
+
 def _describe(t: Target, description: str) -> Call:
     return Call(
         "longterm.migrate",
@@ -233,6 +241,8 @@ def setup(t: Target) -> Plan[int]:
             for prop in schema.missing(migration.properties(), names):
                 yield add_property(t, prop)
                 names.add(prop.name)
+            if migration.reconfigure is not None:
+                yield _reconfigure(t, migration.reconfigure())
             description = schema.describe(migration.version)
             yield _describe(t, description)
         yield from drop_tombstones(t)
