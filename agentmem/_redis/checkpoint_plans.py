@@ -33,6 +33,7 @@ from agentmem._redis.checkpoint_codec import (
 )
 from agentmem._redis.checkpoint_keys import check_checkpoint_id, ns_hash, registry_key
 from agentmem._redis.keys import encode_id
+from agentmem._redis.lua import evalsha
 from agentmem.errors import InvalidInputError, OwnershipError
 
 __all__ = [
@@ -67,11 +68,10 @@ _REFUSED = -1
 
 
 def _script(label: str, source: str, keys: list[str], args: Sequence[Any]) -> Call:
-    # register_script only hashes the source (no I/O); the Script runs EVALSHA and loads the
-    # source once per server on NOSCRIPT. Every script here is safe to repeat.
+    # One EVALSHA (EVAL once per server, on NOSCRIPT). Every script here is safe to repeat.
     return Call(
         label,
-        lambda r: r.register_script(source)(keys=keys, args=list(args)),
+        lambda r: evalsha(r, source, keys, args),
         idempotent=True,
     )
 

@@ -2,7 +2,52 @@
 
 from __future__ import annotations
 
-__all__ = ["OUTLIVE", "SERVER_TIME"]
+import hashlib
+from collections.abc import Sequence
+from typing import Any
+
+import redis.asyncio
+from redis.exceptions import NoScriptError
+
+__all__ = ["OUTLIVE", "SERVER_TIME", "evalsha"]
+
+_ASYNC_CLIENTS = (redis.asyncio.Redis, redis.asyncio.RedisCluster)
+# SHA-1 of each script source, computed once per process (a source is a module constant, so its
+# str hash is cached too and a lookup costs no rehash of the text).
+_SHAS: dict[str, str] = {}
+
+
+def _sha(source: str) -> str:
+    sha = _SHAS.get(source)
+    if sha is None:
+        sha = _SHAS[source] = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
+    return sha
+
+
+def evalsha(client: Any, source: str, keys: Sequence[Any], args: Sequence[Any]) -> Any:
+    """Run ``source`` on ``client``: one EVALSHA, or one EVAL where the server does not hold the
+    script yet (a new server, a restart, ``SCRIPT FLUSH``), which also caches it there.
+
+    On an async client this returns an awaitable. redis-py's ``register_script`` would re-hash the
+    source (up to several kB) on every call; this hashes it once per process.
+    """
+    sha = _sha(source)
+    if isinstance(client, _ASYNC_CLIENTS):
+        return _evalsha_async(client, sha, source, keys, args)
+    try:
+        return client.evalsha(sha, len(keys), *keys, *args)
+    except NoScriptError:
+        return client.eval(source, len(keys), *keys, *args)
+
+
+async def _evalsha_async(
+    client: Any, sha: str, source: str, keys: Sequence[Any], args: Sequence[Any]
+) -> Any:
+    try:
+        return await client.evalsha(sha, len(keys), *keys, *args)
+    except NoScriptError:
+        return await client.eval(source, len(keys), *keys, *args)
+
 
 # Server time as a string of integer milliseconds: one clock for every client, and no float
 # formatting ("1.7e+12") when it is stored in a hash.

@@ -21,7 +21,7 @@ from typing import Any
 
 from agentmem._plan import Call, Plan
 from agentmem._redis.keys import encode_id, user_tag
-from agentmem._redis.lua import OUTLIVE, SERVER_TIME
+from agentmem._redis.lua import OUTLIVE, SERVER_TIME, evalsha
 from agentmem.errors import InvalidInputError
 
 __all__ = ["Owned", "link", "owned", "owner_key", "unlink", "unlink_all"]
@@ -79,7 +79,7 @@ def link(prefix: str, user_id: str, items: list[Owned], ttl_ms: int) -> Plan[Non
         return
     yield Call(
         "owners.link",
-        lambda r: r.register_script(_LINK)(keys=[key], args=args),
+        lambda r: evalsha(r, _LINK, [key], args),
         idempotent=True,
     )
 

@@ -22,7 +22,7 @@ from typing import Any, Final
 
 from agentmem._plan import Call, Plan
 from agentmem._redis.keys import SCHEMA_VERSION, check_prefix, digest, encode_id, encode_text
-from agentmem._redis.lua import OUTLIVE, SERVER_TIME
+from agentmem._redis.lua import OUTLIVE, SERVER_TIME, evalsha
 from agentmem.errors import InvalidInputError
 
 __all__ = [
@@ -220,9 +220,7 @@ def _expect(value: int | None) -> int:
 
 
 def _script(label: str, src: str, keys: list[str], args: list[Any]) -> Plan[Any]:
-    return (
-        yield Call(label, lambda r: r.register_script(src)(keys=keys, args=args), idempotent=False)
-    )
+    return (yield Call(label, lambda r: evalsha(r, src, keys, args), idempotent=False))
 
 
 def save(
@@ -321,9 +319,7 @@ def get(cfg: RunConfig, workflow: str, run_id: str) -> Plan[SavedRun | None]:
 def list_runs(cfg: RunConfig, workflow: str) -> Plan[list[SavedRun]]:
     """Saved runs of a workflow, most recently saved first (without their snapshots)."""
     keys, args = [cfg.index(workflow)], [cfg.run_prefix(workflow)]
-    raw = yield Call(
-        "runs.list", lambda r: r.register_script(_LIST)(keys=keys, args=args), idempotent=True
-    )
+    raw = yield Call("runs.list", lambda r: evalsha(r, _LIST, keys, args), idempotent=True)
     return [
         SavedRun(workflow, _text(rid), _text(st), _text(lb), _when(at), int(n or 0), _text(err))
         for rid, st, lb, at, n, err in raw
@@ -336,7 +332,7 @@ def delete(cfg: RunConfig, workflow: str, run_id: str) -> Plan[bool]:
     args = [encode_id(run_id, "run id")]
     deleted = yield Call(
         "runs.delete",
-        lambda r: r.register_script(_DELETE)(keys=keys, args=args),
+        lambda r: evalsha(r, _DELETE, keys, args),
         idempotent=True,
     )
     return bool(deleted)

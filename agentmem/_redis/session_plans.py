@@ -23,6 +23,7 @@ from agentmem._redis.keys import (
     session_index,
     session_keys,
 )
+from agentmem._redis.lua import evalsha
 from agentmem.errors import InvalidInputError
 
 __all__ = [
@@ -124,11 +125,11 @@ def _script(
     *,
     idempotent: bool = False,
 ) -> Call:
-    # register_script only hashes the source (no I/O); the Script runs EVALSHA and falls back to
-    # SCRIPT LOAD once per server. The async client returns an AsyncScript, awaited by run_async.
+    # One EVALSHA (EVAL once per server, on NOSCRIPT); on an async client an awaitable, awaited
+    # by run_async.
     return Call(
         label,
-        lambda r: r.register_script(source)(keys=keys.all(), args=list(args)),
+        lambda r: evalsha(r, source, keys.all(), args),
         idempotent=idempotent,
     )
 
@@ -300,9 +301,11 @@ def list_sessions(cfg: SessionConfig, limit: int | None = None) -> Plan[list[Ses
         return []
     rows = yield Call(
         "session.list_meta",
-        lambda r: r.register_script(chat_scripts.LIST_META)(
-            keys=[index, *(cfg.keys(sid).meta for sid in sids)],
-            args=[sid.encode("utf-8") for sid in sids],
+        lambda r: evalsha(
+            r,
+            chat_scripts.LIST_META,
+            [index, *(cfg.keys(sid).meta for sid in sids)],
+            [sid.encode("utf-8") for sid in sids],
         ),
         idempotent=True,
     )
