@@ -124,20 +124,65 @@ def bytes_after_100_steps(saver: BaseCheckpointSaver[Any]) -> str:
 
 
 class Counted:
-    """Wraps the saver's methods to count socket writes per call."""
+    """Wraps the saver's methods to count socket writes and time each call (inside the graph,
+    on LangGraph's worker threads); keeps the arguments of one call of each for a replay."""
 
     def __init__(self, saver: AgentMemCheckpointSaver) -> None:
         self.calls: dict[str, list[int]] = {"put": [], "put_writes": [], "get_tuple": []}
+        self.seconds: dict[str, list[float]] = {name: [] for name in self.calls}
+        self.sample: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {}
         for name in self.calls:
             original = getattr(saver, name)
 
             def wrapper(*a: Any, _o: Any = original, _n: str = name, **kw: Any) -> Any:
-                before = sends()
+                before, start = sends(), time.perf_counter()
                 result = _o(*a, **kw)
+                self.seconds[_n].append(time.perf_counter() - start)
                 self.calls[_n].append(sends() - before)
+                if len(self.calls[_n]) == 10:
+                    self.sample[_n] = (a, kw)
                 return result
 
             setattr(saver, name, wrapper)
+
+
+def median_us(run: Callable[[], Any], times: int = 2000) -> float:
+    spent = []
+    for _ in range(times):
+        start = time.perf_counter()
+        run()
+        spent.append(time.perf_counter() - start)
+    return statistics.median(spent) * 1e6
+
+
+def where_time_goes(
+    saver: AgentMemCheckpointSaver, counted: Counted, client: redis.Redis, server_us: float
+) -> list[str]:
+    """Stages of one put and one put_writes, each measured on its own in this process."""
+    from langchain_agentmem._checkpoint_convert import to_new_checkpoint, to_writes
+
+    put_args, _ = counted.sample["put"]
+    writes_args, writes_kw = counted.sample["put_writes"]
+    task_path = writes_kw.get("task_path", writes_args[3] if len(writes_args) > 3 else "")
+    prep_put = median_us(lambda: to_new_checkpoint(saver.serde, *put_args))
+    prep_writes = median_us(
+        lambda: to_writes(saver.serde, writes_args[1], writes_args[2], task_path)
+    )
+    unwrapped = type(saver)
+    replay_put = median_us(lambda: unwrapped.put(saver, *put_args), 500)
+    replay_writes = median_us(lambda: unwrapped.put_writes(saver, *writes_args, **writes_kw), 500)
+    ping = median_us(client.ping, 500)
+    in_graph = {k: statistics.median(v) * 1e6 for k, v in counted.seconds.items() if v}
+    return [
+        f"| serialize (LangGraph serde + agentmem's checks), put / put_writes | "
+        f"{prep_put:.0f} / {prep_writes:.0f} µs |",
+        f"| Redis server time per script (INFO commandstats, EVALSHA) | {server_us:.0f} µs |",
+        f"| loopback round trip (PING from the main thread) | {ping:.0f} µs |",
+        f"| whole call from the main thread, put / put_writes | "
+        f"{replay_put:.0f} / {replay_writes:.0f} µs |",
+        f"| whole call inside the graph (LangGraph's worker threads), put / put_writes | "
+        f"{in_graph['put']:.0f} / {in_graph['put_writes']:.0f} µs |",
+    ]
 
 
 @contextlib.contextmanager
@@ -218,8 +263,11 @@ def main() -> None:
                 {"items": []}, {"configurable": {"thread_id": "warm"}}, durability="sync"
             )
             counted = Counted(saver)
+            client.config_resetstat()
             rows.append(("agentmem (Redis)", step_times(saver), ""))
+            evalsha = client.info("commandstats").get("cmdstat_evalsha", {})
             trips = {k: statistics.mean(v) for k, v in counted.calls.items() if v}
+            stages = where_time_goes(saver, counted, client, float(evalsha.get("usec_per_call", 0)))
             owned = step_times(saver, user_id="ada")
             rows.append(("agentmem (Redis), with user_id", owned, ""))
             client.delete(*client.scan_iter(match="benchcp:*"))
@@ -286,6 +334,11 @@ def main() -> None:
     print("|---|---:|")
     for name, value in trips.items():
         print(f"| {name} | {value:.2f} |")
+    print("\n## Where a step's time goes (agentmem, medians, measured in this run)\n")
+    print("| stage | time |")
+    print("|---|---:|")
+    for line in stages:
+        print(line)
 
 
 if __name__ == "__main__":

@@ -129,6 +129,19 @@ def test_ttl_is_set_on_every_key_a_write_touches(mem: AgentMem) -> None:
         assert 0 < mem.redis().pttl(key) <= 300_000, key
 
 
+def test_a_write_without_ttl_makes_every_key_of_a_thread_written_with_one_persistent(
+    mem: AgentMem,
+) -> None:
+    cp = checkpoint({"a": 1}, {"a": 1})
+    AgentMemCheckpointSaver(mem, ttl=300).put(config("t"), cp, {}, {"a": 1})
+    AgentMemCheckpointSaver(mem, ttl=300).put_writes(config("t", parent=cp["id"]), [("a", 2)], "x")
+    later = checkpoint({"a": 3}, {"a": 2})
+    AgentMemCheckpointSaver(mem).put(config("t", parent=cp["id"]), later, {}, {"a": 2})
+    keys = thread_keys_in_redis(mem, "t")
+    assert len(keys) == 6
+    assert [mem.redis().pttl(key) for key in keys] == [-1] * 6
+
+
 def test_ttl_expires_the_whole_thread_together(mem: AgentMem) -> None:
     saver = AgentMemCheckpointSaver(mem, ttl=0.3)
     cp = checkpoint({"a": 1}, {"a": 1})

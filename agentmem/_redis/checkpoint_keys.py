@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import lru_cache
 
 from agentmem._redis.keys import SCHEMA_VERSION, check_prefix, digest, encode_id
 from agentmem.errors import InvalidInputError
@@ -95,6 +96,12 @@ class ThreadKeys:
 
 def thread_keys(prefix: str, thread_id: str) -> ThreadKeys:
     """The keys of ``thread_id``; all share one hash tag (validates the id)."""
+    if type(thread_id) is not str or type(prefix) is not str:
+        return _thread_keys(prefix, thread_id)  # raises the typed error (or builds, uncached)
+    return _cached_thread_keys(prefix, thread_id)
+
+
+def _thread_keys(prefix: str, thread_id: str) -> ThreadKeys:
     tag = f"{check_prefix(prefix)}:{SCHEMA_VERSION}:{{t:{digest(thread_id, 'thread_id')}}}"
     return ThreadKeys(
         meta=f"{tag}:meta",
@@ -104,3 +111,8 @@ def thread_keys(prefix: str, thread_id: str) -> ThreadKeys:
         wr=f"{tag}:wr",
         bl=f"{tag}:bl",
     )
+
+
+# Every put and put_writes of a step names the same thread: its keys (a SHA-256 and six strings)
+# are built once while it stays among the recently used ones.
+_cached_thread_keys = lru_cache(maxsize=4096)(_thread_keys)

@@ -187,12 +187,16 @@ local function extend_registry()
   outlive(KEYS[7], ttl, fresh)
 end
 
--- Returns 1 when the thread did not exist before this write.
+-- Returns 1 when the thread did not exist before this write. The six keys always share one
+-- expiry state (every write ends here), so without a TTL the meta key tells whether any of them
+-- still carries one from an earlier setting: only then is each made persistent.
 local function touch()
   local fresh = redis.call('HSETNX', KEYS[1], 'tid', tid)
   extend_registry()
-  for i = 1, 6 do
-    if ttl > 0 then redis.call('PEXPIRE', KEYS[i], ttl) else redis.call('PERSIST', KEYS[i]) end
+  if ttl > 0 then
+    for i = 1, 6 do redis.call('PEXPIRE', KEYS[i], ttl) end
+  elseif redis.call('PTTL', KEYS[1]) >= 0 then
+    for i = 1, 6 do redis.call('PERSIST', KEYS[i]) end
   end
   return fresh
 end
