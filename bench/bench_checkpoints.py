@@ -233,6 +233,45 @@ def redis_bytes(client: redis.Redis, prefix: str) -> int:
     )
 
 
+# What each part of a thread holds in agentmem's layout (agentmem._redis.checkpoint_keys).
+_PARTS = {
+    "cp": {
+        b"r:": "checkpoint records (LangGraph's checkpoint + metadata, zlib)",
+        b"b:": "references to channel values (80-byte names)",
+        b"w:": "lists of pending-write names",
+        b"t:": "put times",
+        b"p:": "parent ids",
+    },
+    "bl": {b"": "channel values (a new version of a channel each)"},
+    "wr": {b"": "pending writes"},
+}
+
+
+def agentmem_breakdown(client: redis.Redis, prefix: str) -> list[str]:
+    """``MEMORY USAGE`` per key of the thread, and the payload bytes of each kind of field."""
+    lines = []
+    for key in sorted(client.scan_iter(match=f"{prefix}:*")):
+        name = key.decode().rsplit(":", 1)[-1]
+        usage = int(client.memory_usage(key, samples=0) or 0)
+        kind = client.type(key).decode()
+        if kind != "hash" or name not in _PARTS:
+            count = client.zcard(key) if kind == "zset" else client.hlen(key)
+            lines.append(f"| `{name}` ({kind}, {count} entries) | {usage:,} | |")
+            continue
+        lines.append(f"| `{name}` (hash, {client.hlen(key)} fields) | {usage:,} | |")
+        sums: dict[bytes, list[int]] = {}
+        for field, value in client.hgetall(key).items():
+            head = next((h for h in _PARTS[name] if h and field.startswith(h)), b"")
+            entry = sums.setdefault(head, [0, 0, 0])
+            entry[0] += 1
+            entry[1] += len(field)
+            entry[2] += len(value)
+        for head, (n, names, values) in sorted(sums.items()):
+            label = _PARTS[name].get(head, "other")
+            lines.append(f"| &nbsp; {label}: {n} fields | | {values:,} + {names:,} in names |")
+    return lines
+
+
 def memory_bytes(saver: InMemorySaver) -> int:
     total = 0
     for ns_map in saver.storage.values():
@@ -273,6 +312,7 @@ def main() -> None:
             client.delete(*client.scan_iter(match="benchcp:*"))
             bytes_after_100_steps(AgentMemCheckpointSaver(memory))
             sizes = {"agentmem (Redis)": redis_bytes(client, "benchcp")}
+            breakdown = agentmem_breakdown(client, "benchcp")
 
         mem_saver = InMemorySaver()
         rows.append(("InMemorySaver", step_times(mem_saver), ""))
@@ -334,6 +374,11 @@ def main() -> None:
     print("|---|---:|")
     for name, value in trips.items():
         print(f"| {name} | {value:.2f} |")
+    print("\n## What agentmem holds after the 100 steps (MEMORY USAGE per key; payload bytes)\n")
+    print("| key / part | bytes (Redis) | payload |")
+    print("|---|---:|---:|")
+    for line in breakdown:
+        print(line)
     print("\n## Where a step's time goes (agentmem, medians, measured in this run)\n")
     print("| stage | time |")
     print("|---|---:|")
