@@ -13,6 +13,7 @@ from agentmem.config import (
     RetrySettings,
     WeaviateSettings,
 )
+from agentmem.consolidation import ConsolidationReport, Consolidator
 from agentmem.core import AgentMem
 from agentmem.errors import (
     AgentMemError,
@@ -23,6 +24,7 @@ from agentmem.errors import (
     ClosedError,
     ConfigurationError,
     ConflictError,
+    ExtractionError,
     ForgetIncomplete,
     InvalidInputError,
     NotFound,
@@ -33,6 +35,7 @@ from agentmem.errors import (
     ServerBinaryNotFound,
     UnsupportedFilterError,
 )
+from agentmem.facts import Fact, FactExtractor, FactMemory, FactOp, Turn
 from agentmem.forget import ForgetReport, aforget_user, forget_user
 from agentmem.longterm import LongTermMemory, MemoryHit, MemoryRecord
 from agentmem.runs import RunStateError, RunStore
@@ -56,6 +59,13 @@ __all__ = [
     "ClosedError",
     "ConfigurationError",
     "ConflictError",
+    "ConsolidationReport",
+    "Consolidator",
+    "ExtractionError",
+    "Fact",
+    "FactExtractor",
+    "FactMemory",
+    "FactOp",
     "ForgetIncomplete",
     "ForgetReport",
     "InvalidInputError",
@@ -74,6 +84,7 @@ __all__ = [
     "SerializationError",
     "ServerBinaryNotFound",
     "SessionStore",
+    "Turn",
     "UnsupportedFilterError",
     "WeaviateSettings",
     "__version__",

@@ -20,7 +20,8 @@ always chained with ``raise ... from exc`` so the original stays visible in trac
     ├── OwnershipError (PermissionError)  the item belongs to another user
     ├── ConflictError                 a concurrent writer changed what this call depended on
     ├── SchemaVersionError            stored data was written by a newer agentmem
-    └── PartialWriteError             some items of a batch were stored and some were not
+    ├── PartialWriteError             some items of a batch were stored and some were not
+    └── ExtractionError               a model's answer to consolidation was not valid operations
 
 Where callers already catch a builtin (``ValueError`` for bad input, ``KeyError`` for a missing
 item, ``PermissionError`` for another user's item), the agentmem class also derives from it.
@@ -43,6 +44,7 @@ __all__ = [
     "ClosedError",
     "ConfigurationError",
     "ConflictError",
+    "ExtractionError",
     "ForgetIncomplete",
     "InvalidInputError",
     "NotFound",
@@ -175,3 +177,9 @@ class PartialWriteError(AgentMemError):
         super().__init__(message)
         self.succeeded = list(succeeded)
         self.failed = dict(failed)
+
+
+class ExtractionError(AgentMemError):
+    """A model's answer to consolidation is not valid operations (see
+    :func:`agentmem.facts.parse_operations`); nothing of the batch was applied. The consolidation
+    worker retries the batch with backoff, then parks it with this message as its reason."""

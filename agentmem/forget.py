@@ -5,7 +5,9 @@
 1. the user's LangGraph threads and saved workflow runs, found in the user's owner index (the
    adapters link them when they are given a ``user_id``; see
    :meth:`agentmem.CheckpointStore.link_user`), plus any ``threads`` named by the caller;
-2. every chat session of the user (messages, archive, metadata and index);
+2. every chat session of the user (messages, archive, metadata and index), after the user's
+   consolidation queue (turns waiting to become facts, parked batches), so no worker forms new
+   facts from them;
 3. the user's tenant in every agentmem collection on the Weaviate server that has one
    (long-term memories written through LangChain, LangGraph's store and LlamaIndex alike);
 4. the owner index itself, last, so an interrupted call can simply be run again.
@@ -27,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agentmem._plan import Call, Plan, run_async, run_sync
+from agentmem._redis import fact_queue as queue
 from agentmem._redis import owner_plans as owners
 from agentmem._redis.keys import check_prefix
 from agentmem._weaviate.schema import parse_version, tenant_name
@@ -50,7 +53,9 @@ class ForgetReport:
         sessions: ids of the chat sessions deleted.
         threads: ids of the LangGraph threads deleted.
         runs: ``(workflow, run id)`` of the saved workflow runs deleted.
-        collections: the Weaviate collections the user had a tenant in, now removed.
+        collections: the Weaviate collections the user had a tenant in, now removed (their
+            formed facts among them).
+        queued: batches of turns that were waiting for consolidation (or parked), dropped.
     """
 
     user_id: str
@@ -58,6 +63,7 @@ class ForgetReport:
     threads: list[str] = field(default_factory=list)
     runs: list[tuple[str, str]] = field(default_factory=list)
     collections: list[str] = field(default_factory=list)
+    queued: int = 0
 
     def summary(self) -> str:
         """What was deleted, in words (e.g. for a log line or the CLI)."""
@@ -68,7 +74,8 @@ class ForgetReport:
         )
         return (
             f"{_count(self.sessions, 'chat session')}, {_count(self.threads, 'LangGraph thread')}, "
-            f"{_count(self.runs, 'workflow run')} and {longterm}"
+            f"{_count(self.runs, 'workflow run')}, "
+            f"{_count(range(self.queued), 'queued consolidation batch')} and {longterm}"
         )
 
 
@@ -106,6 +113,10 @@ def _incomplete(
         backend=error.backend,
         report=report,
     )
+
+
+def _queue(mem: AgentMem) -> queue.QueueConfig:
+    return queue.QueueConfig(check_prefix(mem.key_prefix), mem.settings.redis.cluster)
 
 
 def _holding(user_id: str) -> Plan[list[str]]:
@@ -171,6 +182,9 @@ def forget_user(
         for thread in threads:
             checkpoints.delete_thread(thread, user_id=user_id)
             report.threads.append(thread)
+        report.queued = run_sync(
+            queue.drop_user(_queue(mem), user_id), mem.redis(), mem.settings.retry
+        )
         sessions = SessionStore(mem, user_id=user_id)
         for info in sessions.list_sessions():
             sessions.clear(info.session_id)
@@ -217,6 +231,9 @@ async def aforget_user(
         for thread in threads:
             await checkpoints.adelete_thread(thread, user_id=user_id)
             report.threads.append(thread)
+        report.queued = await run_async(
+            queue.drop_user(_queue(mem), user_id), redis, mem.settings.retry
+        )
         sessions = SessionStore(mem, user_id=user_id)
         for info in await sessions.alist_sessions():
             await sessions.aclear(info.session_id)

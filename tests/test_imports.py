@@ -22,6 +22,8 @@ def test_public_exports_are_pinned() -> None:
             "SchemaVersionError", "SerializationError", "ServerBinaryNotFound",
             "UnsupportedFilterError", "WeaviateSettings", "__version__",
             "ForgetReport", "ForgetIncomplete", "forget_user", "aforget_user",
+            "Consolidator", "ConsolidationReport", "ExtractionError", "Fact", "FactExtractor",
+            "FactMemory", "FactOp", "Turn",
         ]
     )  # fmt: skip
     for name in agentmem.__all__:
