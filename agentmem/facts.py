@@ -27,6 +27,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
+from pydantic import BaseModel, Field
+
 from agentmem._store import require_scope
 from agentmem.core import AgentMem
 from agentmem.embeddings import Embedder
@@ -40,6 +42,8 @@ __all__ = [
     "FactExtractor",
     "FactMemory",
     "FactOp",
+    "MemoryOperation",
+    "MemoryOperations",
     "Turn",
     "extraction_prompt",
     "format_facts",
@@ -127,6 +131,20 @@ class FactExtractor(Protocol):
     def extract(self, turns: Sequence[Turn], known: Sequence[Fact]) -> Any: ...
 
     async def aextract(self, turns: Sequence[Turn], known: Sequence[Fact]) -> Any: ...
+
+
+class MemoryOperation(BaseModel):
+    """One operation, as a model returns it through structured output (the adapters' schema)."""
+
+    action: Literal["add", "update", "invalidate"]
+    text: str | None = Field(default=None, description="the fact, for add and update")
+    target: str | None = Field(default=None, description="the handle F<n> of a known fact")
+
+
+class MemoryOperations(BaseModel):
+    """Operations on the user's long-term memory (an empty list: nothing to remember)."""
+
+    operations: list[MemoryOperation] = Field(default_factory=list)
 
 
 # -- text ----------------------------------------------------------------------------------------

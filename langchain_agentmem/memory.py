@@ -28,25 +28,12 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langchain_core.tools import StructuredTool
 from langgraph.config import get_config
-from pydantic import BaseModel, Field
 
 from agentmem.consolidation import Consolidator
 from agentmem.errors import ExtractionError, InvalidInputError
-from agentmem.facts import Fact, Turn, extraction_prompt, format_facts
+from agentmem.facts import Fact, MemoryOperations, Turn, extraction_prompt, format_facts
 
 __all__ = ["AgentMemMemoryMiddleware", "ChatModelExtractor", "memory_tools"]
-
-
-class _Operation(BaseModel):
-    action: Literal["add", "update", "invalidate"]
-    text: str | None = Field(default=None, description="the fact (add, update)")
-    target: str | None = Field(default=None, description="the handle F<n> of a known fact")
-
-
-class _Operations(BaseModel):
-    """Operations on the user's long-term memory."""
-
-    operations: list[_Operation] = Field(default_factory=list)
 
 
 _JSON = re.compile(r"\{.*\}", re.S)
@@ -75,7 +62,7 @@ class ChatModelExtractor:
     def __init__(self, model: BaseChatModel) -> None:
         self.model = model
         try:
-            self._structured: Any = model.with_structured_output(_Operations)
+            self._structured: Any = model.with_structured_output(MemoryOperations)
         except NotImplementedError:
             self._structured = None
 
