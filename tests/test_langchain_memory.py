@@ -253,3 +253,36 @@ def test_the_chat_model_extractor_uses_structured_output_or_json_and_refuses_gar
     assert parse_operations(asyncio.run(plain.aextract(turns, known)), known)[0].text == "coffee"
     with pytest.raises(ExtractionError):
         ChatModelExtractor(PlainText(reply="I cannot do that")).extract(turns, known)
+
+
+def test_langmems_own_tools_work_on_the_agentmem_store_unchanged(
+    full_mem: AgentMem, unique_collection: str
+) -> None:
+    from langmem import create_manage_memory_tool, create_search_memory_tool
+
+    from langchain_agentmem import AgentMemStore
+    from tests.support import HashEmbeddings
+
+    index: Any = {"dims": 64, "embed": HashEmbeddings(), "fields": ["content"]}
+    store = AgentMemStore(full_mem, tenant_from=1, collection=unique_collection, index=index)
+    namespace = ("memories", "{user_id}")
+    tools = [create_manage_memory_tool(namespace), create_search_memory_tool(namespace)]
+    model = Recording()
+    bot = create_agent(model, tools, store=store, checkpointer=AgentMemCheckpointSaver(full_mem))
+    cfg: Any = {"configurable": {"thread_id": "langmem", "user_id": "ada"}}
+    model.calls = [
+        {"name": "manage_memory", "args": {"content": "Ada plays the cello", "action": "create"},
+         "id": "m1", "type": "tool_call"}
+    ]  # fmt: skip
+    bot.invoke({"messages": [("user", "I play the cello")]}, cfg)
+    (item,) = store.search(("memories", "ada"))
+    assert item.value["content"] == "Ada plays the cello"
+    model.calls = [
+        {"name": "search_memory", "args": {"query": "cello"}, "id": "m2", "type": "tool_call"}
+    ]
+    state = bot.invoke({"messages": [("user", "what do I play?")]}, cfg)
+    found = next(m for m in reversed(state["messages"]) if m.type == "tool")
+    assert "Ada plays the cello" in found.text
+    # The item lives in Ada's tenant only.
+    assert store.search(("memories", "bob")) == []
+    full_mem.weaviate().collections.delete(unique_collection)
