@@ -11,13 +11,17 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import time
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from agentmem.checkpoints import CheckpointStore, Typed
 from agentmem.config import AgentMemSettings
+from agentmem.consolidation import Consolidator
 from agentmem.core import AgentMem
-from agentmem.errors import AuthenticationFailed, BackendUnavailable, NotFound
+from agentmem.errors import AuthenticationFailed, BackendUnavailable, InvalidInputError, NotFound
+from agentmem.facts import DEFAULT_FACTS_COLLECTION
 from agentmem.forget import forget_user
 from agentmem.longterm import DEFAULT_COLLECTION, LongTermMemory
 from agentmem.runs import RunStore
@@ -26,7 +30,8 @@ from agentmem.sessions import SessionStore
 __all__ = ["COMMANDS", "add_commands", "run"]
 
 COMMANDS = (
-    "sessions", "session", "threads", "checkpoints", "checkpoint", "runs", "search", "forget",
+    "sessions", "session", "threads", "checkpoints", "checkpoint", "runs", "search", "facts",
+    "worker", "forget",
 )  # fmt: skip
 
 
@@ -57,6 +62,27 @@ def add_commands(commands: Any) -> None:
     search.add_argument("query")
     search.add_argument("-k", type=int, default=5)
     search.add_argument("--collection", default=DEFAULT_COLLECTION)
+    facts = commands.add_parser(
+        "facts", help="list a user's formed facts (current; --history with validity; --parked)"
+    )
+    facts.add_argument("--user", required=True)
+    facts.add_argument("--history", action="store_true",
+                       help="every version, with when it held and what replaced it")  # fmt: skip
+    facts.add_argument("--parked", action="store_true",
+                       help="batches consolidation gave up on, with the reason")  # fmt: skip
+    facts.add_argument("--collection", default=DEFAULT_FACTS_COLLECTION)
+    worker = commands.add_parser(
+        "worker", help="consolidate queued turns into facts until stopped (Ctrl-C)"
+    )
+    worker.add_argument("--extractor", required=True, metavar="MODULE:NAME",
+                        help="the model: a FactExtractor, or a callable that returns one "
+                        "(e.g. myapp.memory:extractor)")  # fmt: skip
+    worker.add_argument("--embedder", metavar="MODULE:NAME",
+                        help="embeds facts (an object, or a callable returning one)")  # fmt: skip
+    worker.add_argument("--collection", default=DEFAULT_FACTS_COLLECTION)
+    worker.add_argument("--interval", type=float, default=1.0,
+                        help="seconds between looks at the queue (default: %(default)s)")  # fmt: skip
+    worker.add_argument("--once", action="store_true", help="consolidate what is queued, then exit")
     forget = commands.add_parser("forget", help="delete a user's data in every memory")
     forget.add_argument("--user", required=True)
     forget.add_argument("--thread", action="append", default=[],
@@ -124,9 +150,71 @@ def _run(args: argparse.Namespace, settings: AgentMemSettings) -> int:
                 raise NotFound(missing)
             for hit in memory.search(args.query, k=args.k, mode="bm25"):
                 print(f"{hit.relevance:.3f}\t{hit.record.id}\t{hit.record.text}")
+        elif args.command == "facts":
+            _facts(mem, args)
+        elif args.command == "worker":
+            return _worker(mem, args)
         else:
             return _forget(mem, args)
     return 0
+
+
+def _when(seconds: float | None) -> str:
+    return "now" if seconds is None else f"{datetime.fromtimestamp(seconds):%Y-%m-%d %H:%M:%S}"
+
+
+def _facts(mem: AgentMem, args: argparse.Namespace) -> None:
+    consolidator = Consolidator(mem, collection=args.collection)
+    if args.parked:
+        parked = consolidator.parked(args.user)
+        for batch_id, entry in sorted(parked.items(), key=lambda kv: kv[1].get("at", 0)):
+            print(f"{batch_id}\tparked {_when(entry.get('at'))}\t{entry.get('reason')}")
+        if not parked:
+            print(f"no parked batches for user {args.user!r}")
+        return
+    facts = consolidator.facts(args.user)
+    shown = facts.history() if args.history else facts.current()
+    for f in shown:
+        line = f"{f.id}\t{f.text}"
+        if args.history:
+            ended = "current" if f.invalid_at is None else "invalidated"
+            by = f", replaced by {f.superseded_by}" if f.superseded_by else ""
+            line += f"\t{ended}: {_when(f.valid_from)} .. {_when(f.invalid_at)}{by}"
+        print(line)
+    if not shown:
+        print(f"no facts for user {args.user!r} in {args.collection}")
+
+
+def _load(spec: str, what: str) -> Any:
+    module, _, name = spec.partition(":")
+    if not module or not name:
+        raise InvalidInputError(f"--{what} takes MODULE:NAME, got {spec!r}")
+    target = getattr(importlib.import_module(module), name)
+    return target() if callable(target) and not hasattr(target, "extract") else target
+
+
+def _worker(mem: AgentMem, args: argparse.Namespace) -> int:
+    embedder = _load(args.embedder, "embedder") if args.embedder else None
+    extractor = _load(args.extractor, "extractor")
+    with Consolidator(
+        mem, extractor=extractor, embedder=embedder, collection=args.collection
+    ) as consolidator:
+        if args.once:
+            report = consolidator.run_pending()
+            print(f"consolidated {report.batches} batches ({report.facts} facts written), "
+                  f"{report.duplicates} duplicates, {report.retried} to retry, "
+                  f"{report.parked} parked")  # fmt: skip
+            return 0 if not report.errors else 4
+        print(f"agentmem worker: consolidating into {args.collection}; Ctrl-C stops", flush=True)
+        try:
+            while True:
+                report = consolidator.run_pending()
+                if report.batches or report.parked or report.retried:
+                    print(f"{report.batches} batches, {report.facts} facts, "
+                          f"{report.retried} to retry, {report.parked} parked", flush=True)  # fmt: skip
+                time.sleep(args.interval)
+        except KeyboardInterrupt:
+            return 0
 
 
 def _show_checkpoint(mem: AgentMem, args: argparse.Namespace) -> None:

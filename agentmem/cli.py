@@ -1,6 +1,7 @@
 """The ``agentmem`` command: ``up``, ``status``, ``down`` and ``install`` for the local default
-servers; ``sessions``, ``session``, ``threads``, ``checkpoints``, ``search`` and ``forget`` to look
-inside memory (see ``agentmem._cli_memory``)."""
+servers; ``sessions``, ``session``, ``threads``, ``checkpoints``, ``search``, ``facts`` and ``forget``
+to look inside memory, and ``worker`` to consolidate queued turns into facts (see
+``agentmem._cli_memory``)."""
 
 from __future__ import annotations
 

@@ -398,3 +398,35 @@ def test_forget_user_drops_the_queue_parked_batches_and_formed_facts(
     assert [k for k in keys.all() if mem.redis().exists(k)] == []
     assert consolidator.facts("ada").history() == []
     assert consolidator.pending("bob") == 1  # another user's queue is untouched
+
+
+def cli_extractor() -> FunctionExtractor:
+    """What `agentmem worker --extractor tests.test_consolidation:cli_extractor` loads."""
+    return FunctionExtractor(favourite_drink)
+
+
+def test_the_worker_command_consolidates_and_the_facts_command_shows_history(
+    consolidator: Consolidator, redis_server: Any, weaviate_server: Any
+) -> None:
+    from tests.support import agentmem_env, run_cli
+
+    env = agentmem_env(redis_server, weaviate_server, consolidator.memory.key_prefix)
+    where = ["--collection", consolidator.collection]
+    empty = run_cli("facts", "--user", "ada", *where, env=env)
+    assert empty.returncode == 0 and "no facts for user 'ada'" in empty.stdout
+    consolidator.enqueue("ada", said("My favourite drink is tea"))
+    consolidator.enqueue("ada", said("My favourite drink is coffee"))
+    extractor = "tests.test_consolidation:cli_extractor"
+    done = run_cli("worker", "--once", "--extractor", extractor, *where, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("consolidated 2 batches (3 facts written)")
+    current = run_cli("facts", "--user", "ada", *where, env=env).stdout.splitlines()
+    assert [line.split("\t")[1] for line in current] == ["The user's favourite drink is coffee"]
+    history = run_cli("facts", "--user", "ada", "--history", *where, env=env).stdout
+    tea, coffee = history.splitlines()
+    assert "favourite drink is tea\tinvalidated: " in tea and "replaced by" in tea
+    assert "favourite drink is coffee\tcurrent: " in coffee and coffee.endswith(".. now")
+    parked = run_cli("facts", "--user", "ada", "--parked", *where, env=env).stdout
+    assert parked.strip() == "no parked batches for user 'ada'"
+    bad = run_cli("worker", "--once", "--extractor", "nocolon", *where, env=env)
+    assert bad.returncode == 1 and "MODULE:NAME" in bad.stderr
