@@ -75,12 +75,12 @@ class ForgetReport:
         return (
             f"{_count(self.sessions, 'chat session')}, {_count(self.threads, 'LangGraph thread')}, "
             f"{_count(self.runs, 'workflow run')}, "
-            f"{_count(range(self.queued), 'queued consolidation batch')} and {longterm}"
+            f"{_count(range(self.queued), 'queued consolidation batch', 'es')} and {longterm}"
         )
 
 
-def _count(items: Sequence[object], noun: str) -> str:
-    return f"{len(items)} {noun}{'' if len(items) == 1 else 's'}"
+def _count(items: Sequence[object], noun: str, plural: str = "s") -> str:
+    return f"{len(items)} {noun}{'' if len(items) == 1 else plural}"
 
 
 def _incomplete(

@@ -40,13 +40,45 @@ _USER_NAME = re.compile(r"The user's name is (?P<name>[\w-]+)")
 _EMAIL = re.compile(r"^\s*email\s+(?P<to>[^\s:,]+@[^\s:,]+)[\s:,]+(?P<body>.+)$", re.I | re.S)
 
 
+# Memory that forms itself: the consolidation prompt (agentmem.facts.extraction_prompt) offers
+# the MemoryOperations tool (structured output); these rules stand in for the model's judgement.
+_KNOWN_FACT = re.compile(r"^F(?P<n>\d+): (?P<text>.+)$", re.M)
+_SAID = re.compile(r"^user: (?P<text>.+)$", re.M)
+_DRINK = re.compile(r"favourite drink is (?P<drink>[\w -]+?)\s*(?:[.!,;]|$)", re.I)
+_KNOWN_DRINK = re.compile(r"favourite drink is (?P<drink>[^\n]+)")
+
+
+def _consolidate(prompt: str) -> Reply:
+    known = {m["text"]: m["n"] for m in _KNOWN_FACT.finditer(prompt)}
+    new = prompt.split("New messages:", 1)[-1]
+    ops: list[dict[str, Any]] = []
+    for said in _SAID.finditer(new):
+        text = said["text"]
+        if (name := _NAME.search(text)) and f"The user's name is {name['name']}" not in known:
+            ops.append({"action": "add", "text": f"The user's name is {name['name']}"})
+        if drink := _DRINK.search(text):
+            fact = f"The user's favourite drink is {drink['drink'].strip().lower()}"
+            old = next((n for t, n in known.items() if "favourite drink" in t), None)
+            if old is None:
+                ops.append({"action": "add", "text": fact})
+            elif fact not in known:
+                ops.append({"action": "update", "target": f"F{old}", "text": fact})
+    return Reply(calls=[("MemoryOperations", {"operations": ops})])
+
+
 def decide(messages: list[tuple[str, str]], tools: list[str]) -> Reply:
     """The scripted model's rules; ``messages`` are ``(role, text)`` pairs, roles ``system``,
     ``user``, ``assistant`` and ``tool``; ``tools`` are the names of the tools it may call."""
+    if "MemoryOperations" in tools:
+        return _consolidate(messages[-1][1] if messages else "")
     system = "\n".join(text for role, text in messages if role == "system")
     known = _USER_NAME.search(system)
     hello = f"{known['name']}, " if known else ""
     role, last = messages[-1] if messages else ("user", "")
+    if "favourite drink" in last and last.rstrip().endswith("?"):
+        drink = _KNOWN_DRINK.search(system)
+        return Reply(f"{hello}your favourite drink is {drink['drink'].strip()}." if drink
+                     else "I do not know your favourite drink yet.")  # fmt: skip
     if role == "tool":
         if last.lower().startswith("saved"):
             return Reply(f"{hello}I will remember that.")

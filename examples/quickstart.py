@@ -5,15 +5,18 @@ the first use starts a local Redis and a local Weaviate (data under ~/.agentmem)
 running for next time; `agentmem down` stops them. Without OPENAI_API_KEY the agents run on a
 scripted chat model (examples/models.py), so the demo needs no key; everything else is real.
 
-What it shows, in order:
-  1. session 1 (LangGraph `create_agent`, in a child process): the user's name goes to the LangGraph
-     store, a fact to long-term memory, and a LlamaIndex workflow pauses for approval; the process
-     exits;
-  2. a new process reopens the same thread: the conversation survived the restart;
-  3. session 2 (a new thread) recalls the fact from session 1, and the name from the store;
-  4. a LlamaIndex agent recalls the same fact, written through LangChain, its own chat in Redis;
-  5. the paused LlamaIndex workflow resumes from Redis in this new process;
-  6. "forget me": every trace of the user is deleted (pass --keep to look around with the CLI).
+What it shows, in order (no hand-written memory tool anywhere: memory forms itself):
+  1. session 1 (LangGraph `create_agent`, in a child process): Ada says her name and favourite
+     drink; the middleware queues the turn in Redis and the process exits before any model forms
+     a fact; a LlamaIndex workflow pauses for approval;
+  2. a new process reopens the same thread: the conversation survived the restart, and the
+     worker forms facts from the queued turn with the user's own model;
+  3. session 2 (a new thread) recalls the drink on its own (recalled into the system message);
+  4. session 3: the preference changes; the old fact is invalidated, not overwritten;
+  5. session 4, a LlamaIndex agent (a Memory block over the same facts) recalls the new one;
+  6. `agentmem facts --history` shows the old fact invalidated and what replaced it;
+  7. the paused LlamaIndex workflow resumes from Redis in this new process;
+  8. "forget me": every trace of the user is deleted (pass --keep to look around with the CLI).
 """
 
 from __future__ import annotations
@@ -22,24 +25,21 @@ import argparse
 import asyncio
 import subprocess
 import sys
+import time
 import uuid
 import warnings
 from typing import Any
 
 from langchain.agents import create_agent
-from langchain.agents.middleware import ModelRequest, dynamic_prompt
-from langchain.tools import ToolRuntime, tool
 from llama_index.core.agent.workflow import FunctionAgent
 from llama_index.core.memory import Memory
-from llama_index.core.tools import FunctionTool
-from llama_index.core.vector_stores.types import VectorStoreQuery
 from models import langchain_model, llamaindex_llm, model_name
 from workflows import Workflow, step
 from workflows.events import HumanResponseEvent, InputRequiredEvent, StartEvent, StopEvent
 
 import langchain_agentmem as lc
 import llamaindex_agentmem as li
-from agentmem import AgentMem, forget_user
+from agentmem import AgentMem, Consolidator, forget_user
 
 # LlamaIndex's tool inspection touches deprecated pydantic attributes; keep the output readable.
 warnings.filterwarnings("ignore", category=DeprecationWarning)
@@ -49,49 +49,39 @@ def say(line: str) -> None:
     print(line, flush=True)
 
 
-# -- the LangGraph agent: checkpointer for the conversation, store for the profile, and the ------
-# -- long-term memory (a LangChain VectorStore; BM25 search without an embedding model) ----------
+# -- the LangGraph agent: checkpointer for the conversation, and memory that forms itself -------
+# -- (the middleware recalls the user's facts and queues each turn; a worker forms the facts) ---
 
 
-def langgraph_agent(mem: AgentMem, user: str) -> Any:
-    facts = lc.AgentMemVectorStore(memory=mem, tenant=user)
+def consolidator(mem: AgentMem) -> Consolidator:
+    """Facts formed with the same model the agent uses (BM25 recall: no embedding model)."""
+    return Consolidator(mem, extractor=lc.ChatModelExtractor(langchain_model()))
 
-    @tool
-    def remember(fact: str) -> str:
-        """Save a fact about the user to long-term memory."""
-        facts.add_texts([fact])
-        return f"Saved: {fact}"
 
-    @tool
-    def recall(query: str) -> str:
-        """Search long-term memory for facts about the user."""
-        return " ".join(d.page_content for d in facts.similarity_search(query, k=1))
-
-    @tool
-    def save_name(name: str, runtime: ToolRuntime) -> str:
-        """Save the user's name to their profile."""
-        runtime.store.put(("profile",), "name", {"name": name})
-        return f"Saved name {name}"
-
-    @dynamic_prompt
-    def with_profile(request: ModelRequest) -> str:
-        item = request.runtime.store.get(("profile",), "name")
-        name = f" The user's name is {item.value['name']}." if item else ""
-        return "You are a helpful assistant with long-term memory." + name
-
+def langgraph_agent(mem: AgentMem, facts: Consolidator, *, background: bool = True) -> Any:
     return create_agent(
         langchain_model(),
-        [remember, recall, save_name],
-        middleware=[with_profile],
+        [],
+        system_prompt="You are a helpful assistant.",
+        middleware=[lc.AgentMemMemoryMiddleware(facts, background=background)],
         checkpointer=lc.AgentMemCheckpointSaver(mem),
-        store=lc.AgentMemStore(mem, tenant=user),
     )
+
+
+def formed(facts: Consolidator, user: str) -> list[str]:
+    """Wait for the worker to empty the user's queue; the facts that hold now."""
+    for _ in range(600):
+        if not facts.pending(user):
+            break
+        time.sleep(0.05)
+    return [f.text for f in facts.facts(user).current()]
 
 
 def chat(agent: Any, user: str, thread: str, text: str) -> None:
     config = {"configurable": {"thread_id": thread, "user_id": user}}
     say(f"     user:  {text}")
-    state = agent.invoke({"messages": [{"role": "user", "content": text}]}, config)
+    state = agent.invoke({"messages": [{"role": "user", "content": text}]}, config,
+                         context={"user_id": user})  # fmt: skip
     last_human = max(i for i, m in enumerate(state["messages"]) if m.type == "human")
     for message in state["messages"][last_human + 1 :]:
         for call in getattr(message, "tool_calls", []):
@@ -128,33 +118,29 @@ async def pause_workflow(user: str, run_id: str) -> None:
         await handler.cancel_run()  # the process goes away with the run unfinished
 
 
-# -- the LlamaIndex agent: its chat in Redis (Memory), long-term memory shared with LangChain ------
+# -- the LlamaIndex agent: its chat in Redis (Memory), the same facts through a memory block -----
 
 
-async def llamaindex_part(user: str, run_id: str) -> None:
+async def llamaindex_part(user: str) -> None:
     async with AgentMem() as mem:
-        facts = li.AgentMemVectorStore(mem, tenant=user)
-
-        async def recall(query: str) -> str:
-            """Search long-term memory for facts about the user."""
-            found = await facts.aquery(VectorStoreQuery(query_str=query, similarity_top_k=1))
-            return " ".join(n.get_content() for n in found.nodes or [])
-
-        agent = FunctionAgent(
-            tools=[FunctionTool.from_defaults(async_fn=recall, name="recall")],
-            llm=llamaindex_llm(),
-            system_prompt="You are a helpful assistant with long-term memory.",
-        )
+        block = li.AgentMemFactsBlock(consolidator=Consolidator(mem), user_id=user)
         chat_store = li.AgentMemDBChatStore(mem, user_id=user)
-        memory = Memory.from_defaults(session_id="llamaindex-chat", chat_store=chat_store)
-        question = "How do I take my tea?"
+        memory = Memory.from_defaults(
+            session_id="llamaindex-chat", chat_store=chat_store, memory_blocks=[block]
+        )
+        agent = FunctionAgent(
+            tools=[], llm=llamaindex_llm(), system_prompt="You are a helpful assistant."
+        )
+        question = "What is my favourite drink?"
         say(f"     user:  {question}")
         answer = await agent.run(question, memory=memory)
         say(f"     agent: {answer}")
         stored = await chat_store.get_messages("llamaindex-chat")
         say(f"     session memory: {len(stored)} messages of this chat are in Redis")
 
-        say("  5. The paused LlamaIndex workflow resumes from Redis in this new process")
+
+async def resume_workflow(run_id: str, user: str) -> None:
+    async with AgentMem() as mem:
         runs = li.AgentMemWorkflowCheckpointer(mem)
         [saved] = await runs.alist_user_runs(user)
         say(f"     found run {saved.run_id} ({saved.status}, saved at {saved.label})")
@@ -164,8 +150,11 @@ async def llamaindex_part(user: str, run_id: str) -> None:
 
 def first_session(user: str, run_id: str) -> None:
     with AgentMem() as mem:
-        agent = langgraph_agent(mem, user)
-        chat(agent, user, f"{user}-1", "Hi, I'm Ada. Remember that I take my tea green, no sugar.")
+        facts = consolidator(mem)
+        # No worker here: this process exits right away, and the queued turn waits in Redis.
+        chat(langgraph_agent(mem, facts, background=False), user, f"{user}-1",
+             "Hi, I'm Ada. My favourite drink is green tea.")  # fmt: skip
+        say(f"     queued for consolidation: {facts.pending(user)} batch (no model ran yet)")
     asyncio.run(pause_workflow(user, run_id))
 
 
@@ -185,31 +174,47 @@ def main() -> None:
         mem.ping()
         say(f"  Redis {mem.settings.redis.url}, Weaviate {mem.settings.weaviate.url}")
 
-    say("  1. LangGraph agent, session 1, in a child process that then exits")
+    say("  1. LangGraph agent, session 1, in a child process that then exits (no memory tools)")
     subprocess.run([sys.executable, __file__, "--first-session", user, run_id], check=True)
 
-    with AgentMem() as mem:
-        agent = langgraph_agent(mem, user)
+    with AgentMem() as mem, consolidator(mem) as facts:
+        agent = langgraph_agent(mem, facts)
         say("  2. A new process reopens thread 1: the conversation survived the restart")
         thread_1 = {"configurable": {"thread_id": f"{user}-1", "user_id": user}}
         restored = agent.get_state(thread_1).values["messages"]
         say(f"     ({len(restored)} messages of session 1 restored from Redis)")
-        chat(agent, user, f"{user}-1", "What did I ask you to remember?")
-        say("  3. Session 2, a new thread: the fact and the name come back from long-term memory")
-        chat(agent, user, f"{user}-2", "How do I take my tea?")
+        facts.start()  # the worker: in this process, in the background
+        say(f"     the worker formed: {' | '.join(formed(facts, user))}")
+        say("  3. Session 2, a new thread: the agent recalls on its own")
+        chat(agent, user, f"{user}-2", "What is my favourite drink?")
+        say("  4. Session 3: the preference changes")
+        chat(agent, user, f"{user}-3", "These days my favourite drink is black coffee.")
+        say(f"     facts now: {' | '.join(formed(facts, user))}")
 
-    say("  4. A LlamaIndex agent recalls the fact that the LangChain tool wrote")
-    asyncio.run(llamaindex_part(user, run_id))
+    say("  5. Session 4, a LlamaIndex agent: a Memory block recalls the same facts")
+    asyncio.run(llamaindex_part(user))
+
+    say(f"  6. agentmem facts --user {user} --history")
+    history = subprocess.run(
+        [sys.executable, "-m", "agentmem", "facts", "--user", user, "--history"],
+        check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    for line in history.splitlines():
+        _id, text, validity = line.split("\t")
+        say(f"     {text}: {validity.split(':', 1)[0]}")
+
+    say("  7. The paused LlamaIndex workflow resumes from Redis in this new process")
+    asyncio.run(resume_workflow(run_id, user))
 
     if args.keep:
-        say(f"  6. Kept. Look around: agentmem sessions --user {user}; agentmem threads --user "
-            f"{user}; agentmem search --tenant {user} tea; agentmem forget --user {user} --yes")  # fmt: skip
+        say(f"  8. Kept. Look around: agentmem sessions --user {user}; agentmem threads --user "
+            f"{user}; agentmem facts --user {user} --history; agentmem forget --user {user} "
+            "--yes")  # fmt: skip
         return
     report = forget_user(user)
-    say(f"  6. Forget me: deleted {len(report.sessions)} chat session, {len(report.threads)} "
-        f"threads, {len(report.runs)} workflow run and the user's tenant in "
-        f"{len(report.collections)} collections")  # fmt: skip
-    say("done: each memory returned what was written, across processes and frameworks")
+    say(f"  8. Forget me: deleted {report.summary()}")
+    say("done: memory formed itself, changed without losing its history, and came back in both "
+        "frameworks")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -41,28 +41,42 @@ def _keys_left(redis: RedisServer, prefix: str) -> list[str]:
 
 
 @pytest.mark.timeout(240)  # two Python processes that each import both frameworks
-def test_quickstart_demo_shows_the_four_behaviours_then_forgets_the_user(
+def test_quickstart_demo_shows_memory_forming_itself_across_frameworks_then_forgets(
     redis_server: RedisServer, weaviate_server: WeaviateServer, key_prefix: str
 ) -> None:
     out = _run("quickstart.py", redis_server, weaviate_server, key_prefix)
     user = re.search(r"one user \((ada-\w+)\)", out)
     assert user, out
-    fact = "I take my tea green, no sugar."
     lines = [line.strip() for line in out.splitlines()]
-    # Session 1 (a child process): the name goes to the LangGraph store, the fact to long-term.
-    assert "tool:  save_name('Ada')" in lines
-    assert f"tool:  remember({fact!r})" in lines
-    # A fresh process reads the conversation of session 1 back from the checkpointer.
-    assert "(5 messages of session 1 restored from Redis)" in lines
-    assert f"agent: You asked me to remember: {fact!r}" in lines
-    # Session 2 (a new thread): the fact from long-term memory and the name from the store.
-    assert f"agent: Ada, from memory: {fact}" in lines
-    # The LlamaIndex agent finds the fact the LangChain tool wrote; its chat is in Redis.
-    step4 = lines[
-        lines.index("4. A LlamaIndex agent recalls the fact that the LangChain tool wrote") :
+    # Session 1 (a child process): no memory tool is called; the turn is queued, not yet formed.
+    assert "user:  Hi, I'm Ada. My favourite drink is green tea." in lines
+    assert not [line for line in lines if line.startswith("tool:")]
+    assert "queued for consolidation: 1 batch (no model ran yet)" in lines
+    # A fresh process reads the conversation of session 1 back, and its worker forms the facts.
+    assert "(2 messages of session 1 restored from Redis)" in lines
+    assert (
+        "the worker formed: The user's name is Ada | The user's favourite drink is green tea"
+        in lines
+    )
+    # Session 2 recalls on its own; session 3 changes the preference.
+    assert "agent: Ada, your favourite drink is green tea." in lines
+    assert "facts now: The user's name is Ada | The user's favourite drink is black coffee" in lines
+    # Session 4, LlamaIndex, recalls the new preference through its memory block.
+    step5 = lines[
+        lines.index("5. Session 4, a LlamaIndex agent: a Memory block recalls the same facts") :
     ]
-    assert step4[1:3] == ["user:  How do I take my tea?", f"agent: from memory: {fact}"]
-    assert "session memory: 4 messages of this chat are in Redis" in lines
+    assert step5[1:3] == [
+        "user:  What is my favourite drink?",
+        "agent: Ada, your favourite drink is black coffee.",
+    ]
+    assert "session memory: 2 messages of this chat are in Redis" in lines
+    # The CLI shows the old preference invalidated, not overwritten.
+    history = lines[lines.index(f"6. agentmem facts --user {user[1]} --history") + 1 :][:3]
+    assert history == [
+        "The user's name is Ada: current",
+        "The user's favourite drink is green tea: invalidated",
+        "The user's favourite drink is black coffee: current",
+    ]
     # The workflow paused in the child process and resumed here.
     paused = re.search(r"saved to Redis as run (voucher-\w+)", out)
     assert paused, out
@@ -70,12 +84,12 @@ def test_quickstart_demo_shows_the_four_behaviours_then_forgets_the_user(
     assert "human says 'yes' -> voucher sent" in lines
     # Forget me: nothing of the user is left in Redis or Weaviate.
     assert (
-        "6. Forget me: deleted 1 chat session, 2 threads, 1 workflow run and the user's tenant "
-        "in 2 collections" in lines
+        "8. Forget me: deleted 1 chat session, 3 LangGraph threads, 1 workflow run, 0 queued "
+        "consolidation batches and the tenant in AgentMemFacts" in lines
     )
     assert _keys_left(redis_server, key_prefix) == []
     with AgentMem(settings_for(redis_server, weaviate_server, key_prefix)) as mem:
-        for collection in ("AgentMemory", "AgentMemStore"):
+        for collection in ("AgentMemFacts",):
             tenants = mem.weaviate().collections.use(collection).tenants.get()
             assert tenant_name(user[1]) not in tenants
 
