@@ -426,19 +426,19 @@ class FactMemory:
         out: dict[str, MemoryRecord] = {}
         for i, op in enumerate(ops):
             new_id = f"{batch_id}:{i}"
-            if op.action in ("update", "invalidate"):
-                old = out.get(str(op.target)) or known.get(op.target)
-                if old is None:
-                    continue  # forgotten since the decision: nothing to supersede
-                old_fact = _fact(old)
-                if old_fact.invalid_at is not None and old_fact.superseded_by != new_id:
-                    continue  # already ended by an earlier batch: keep that history
+            old = out.get(str(op.target)) or known.get(op.target) if op.target else None
+            # An old fact is ended unless it is gone (forgotten since the decision) or another
+            # batch ended it already (its history stays); a replay ends it the same way again.
+            old_fact = _fact(old) if old is not None else None
+            if old_fact is not None and (
+                old_fact.invalid_at is None or old_fact.superseded_by == new_id
+            ):
                 ended = Fact(
                     old_fact.id, old_fact.text, old_fact.valid_from, at,
                     old_fact.supersedes, new_id if op.action == "update" else None, old_fact.source,
                 )  # fmt: skip
                 out[ended.id] = MemoryRecord(
-                    ended.text, _metadata(ended), id=ended.id, vector=old.vector
+                    ended.text, _metadata(ended), id=ended.id, vector=old.vector if old else None
                 )
             if op.action in ("add", "update"):
                 assert op.text is not None

@@ -430,3 +430,18 @@ def test_the_worker_command_consolidates_and_the_facts_command_shows_history(
     assert parked.strip() == "no parked batches for user 'ada'"
     bad = run_cli("worker", "--once", "--extractor", "nocolon", *where, env=env)
     assert bad.returncode == 1 and "MODULE:NAME" in bad.stderr
+
+
+def test_an_update_of_a_fact_ended_meanwhile_still_adds_the_new_fact(
+    consolidator: Consolidator,
+) -> None:
+    from agentmem.facts import FactOp
+
+    facts = consolidator.facts("ada")
+    tea = facts.add("The user's favourite drink is tea")
+    facts.forget(tea.id)  # a manual edit between the model's decision and its application
+    written = facts.apply([FactOp("update", "The user's favourite drink is coffee", tea.id)],
+                          batch_id="b1", at=time.time(), source={})  # fmt: skip
+    assert [f.text for f in written] == ["The user's favourite drink is coffee"]
+    assert facts.get(tea.id).superseded_by is None  # its own history is kept as it was
+    assert [f.text for f in facts.current()] == ["The user's favourite drink is coffee"]
