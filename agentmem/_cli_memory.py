@@ -35,8 +35,15 @@ COMMANDS = (
 )  # fmt: skip
 
 
-def add_commands(commands: Any) -> None:
-    """Register the memory subcommands on an ``argparse`` subparsers object."""
+def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:
+    """Register the memory subcommands on an ``argparse`` subparsers object; ``common`` holds
+    the local default's options (``--home`` and the ports), shared with ``agentmem up``."""
+    real_add = commands.add_parser
+
+    def add_parser(name: str, **kwargs: Any) -> Any:
+        return real_add(name, parents=[common], **kwargs)
+
+    commands.add_parser = add_parser
     sessions = commands.add_parser("sessions", help="list a user's chat sessions, newest first")
     sessions.add_argument("--user", required=True)
     sessions.add_argument("--limit", type=int, default=50)
@@ -100,6 +107,10 @@ def run(args: argparse.Namespace) -> int:
     start it instead.
     """
     settings = AgentMemSettings.from_env()
+    settings = replace(settings, local=replace(
+        settings.local, home=args.home, redis_port=args.redis_port,
+        weaviate_port=args.weaviate_port, weaviate_grpc_port=args.grpc_port,
+    ))  # fmt: skip
     local = settings.redis.url is None or settings.weaviate.url is None
     if args.command != "forget":
         settings = replace(settings, local=replace(settings.local, autostart=False))
@@ -117,24 +128,35 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace, settings: AgentMemSettings) -> int:
     with AgentMem(settings) as mem:
         if args.command == "sessions":
-            for info in SessionStore(mem, user_id=args.user).list_sessions(limit=args.limit):
+            infos = SessionStore(mem, user_id=args.user).list_sessions(limit=args.limit)
+            for info in infos:
                 title = f"  {info.title!r}" if info.title else ""
                 print(f"{info.session_id}\t{info.message_count} messages\t"
                       f"last active {info.last_active:%Y-%m-%d %H:%M:%S}{title}")  # fmt: skip
+            _none(infos, f"no chat sessions for user {args.user!r}")
         elif args.command == "session":
             store = SessionStore(mem, user_id=args.user)
-            for message in store.read(args.session_id, archived=args.archived):
+            messages = store.read(args.session_id, archived=args.archived)
+            for message in messages:
                 print(json.dumps(message.data, ensure_ascii=False))
+            _none(messages, f"no {'archived ' if args.archived else ''}messages in session "
+                  f"{args.session_id!r} of user {args.user!r}")  # fmt: skip
         elif args.command == "threads":
-            for thread in CheckpointStore(mem).threads(user_id=args.user):
+            threads = CheckpointStore(mem).threads(user_id=args.user)
+            for thread in threads:
                 print(thread)
+            _none(
+                threads, "no LangGraph threads" + (f" for user {args.user!r}" if args.user else "")
+            )
         elif args.command == "checkpoints":
+            n = -1
             for n, record in enumerate(CheckpointStore(mem).list(args.thread_id)):
                 if n >= args.limit:
                     break
                 values, writes = len(record.values), len(record.writes)
                 print(f"{record.checkpoint_id}\tns={record.ns!r}\tparent={record.parent_id}\t"
                       f"{values} channel values\t{writes} pending writes")  # fmt: skip
+            _none(range(n + 1), f"no checkpoints in thread {args.thread_id!r}")
         elif args.command == "checkpoint":
             _show_checkpoint(mem, args)
         elif args.command == "runs":
@@ -143,13 +165,17 @@ def _run(args: argparse.Namespace, settings: AgentMemSettings) -> int:
             for saved in found:
                 print(f"{saved.workflow}\t{saved.run_id}\t{saved.status}\t{saved.label}\t"
                       f"saved {saved.saves}x, last {saved.saved_at:%Y-%m-%d %H:%M:%S}")  # fmt: skip
+            whose = f"user {args.user!r}" if args.user else f"workflow {args.workflow!r}"
+            _none(found, f"no saved workflow runs of {whose}")
         elif args.command == "search":
             memory = LongTermMemory(mem, tenant=args.tenant, collection=args.collection)
             missing = memory.missing()  # a read creates nothing: say so rather than print nothing
             if missing is not None:
                 raise NotFound(missing)
-            for hit in memory.search(args.query, k=args.k, mode="bm25"):
+            hits = memory.search(args.query, k=args.k, mode="bm25")
+            for hit in hits:
                 print(f"{hit.relevance:.3f}\t{hit.record.id}\t{hit.record.text}")
+            _none(hits, f"nothing in tenant {args.tenant!r} matches {args.query!r}")
         elif args.command == "facts":
             _facts(mem, args)
         elif args.command == "worker":
@@ -157,6 +183,12 @@ def _run(args: argparse.Namespace, settings: AgentMemSettings) -> int:
         else:
             return _forget(mem, args)
     return 0
+
+
+def _none(items: Any, message: str) -> None:
+    """Say so when a listing is empty (an empty output looks like a failure)."""
+    if not len(items):
+        print(message)
 
 
 def _when(seconds: float | None) -> str:

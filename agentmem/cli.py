@@ -6,10 +6,12 @@ to look inside memory, and ``worker`` to consolidate queued turns into facts (se
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from agentmem import __version__
 from agentmem._cli_memory import COMMANDS, add_commands, run
 from agentmem.config import AgentMemSettings
 from agentmem.errors import AgentMemError
@@ -24,6 +26,14 @@ from agentmem.local import (
 
 __all__ = ["main"]
 
+_DESCRIPTION = (
+    "Long-term, session and workflow memory for agents. The local default servers: up, status, "
+    "down, install. Inside memory: sessions, session, threads, checkpoints, checkpoint, runs, "
+    "search, facts. Memory that forms itself: worker. A user's data: forget. Connection settings "
+    "come from AGENTMEM_* environment variables (or the local default, with the same --home and "
+    "port options as 'up')."
+)
+
 
 def _parser() -> argparse.ArgumentParser:
     local = AgentMemSettings.from_env().local
@@ -37,8 +47,9 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--redis-port", type=int, default=local.redis_port)
     common.add_argument("--weaviate-port", type=int, default=local.weaviate_port)
     common.add_argument("--grpc-port", type=int, default=local.weaviate_grpc_port)
-    parser = argparse.ArgumentParser(prog="agentmem", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(prog="agentmem", description=_DESCRIPTION)
+    parser.add_argument("--version", action="version", version=f"agentmem {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     up = commands.add_parser(
         "up", parents=[common], help="start the local Weaviate and Redis and wait for them"
     )
@@ -68,7 +79,7 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="print only the Weaviate binary's path (for scripts); Redis is not looked for",
     )
-    add_commands(commands)
+    add_commands(commands, common)
     return parser
 
 
@@ -87,6 +98,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"agentmem: {exc}", file=sys.stderr)
         return 1
     args = parser.parse_args(argv)
+    try:
+        code = _main(args)
+        sys.stdout.flush()  # inside the try: a closed pipe surfaces here, not at exit
+        return code
+    except BrokenPipeError:  # `agentmem checkpoint T | head`: the reader left; end quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+
+
+def _main(args: argparse.Namespace) -> int:
     if args.command in COMMANDS:
         try:
             return run(args)

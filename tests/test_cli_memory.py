@@ -25,6 +25,7 @@ from tests.support import (
     one_node_graph,
     redis_keys,
     run_cli,
+    settings_for,
 )
 
 USER = "ada-cli"
@@ -57,7 +58,10 @@ def test_memory_commands_show_what_was_written_and_forget_leaves_no_trace(
     assert '"content": "I like tea"' in _cli(*cli, "session", "--user", USER, "chat-1")
     assert USER in _cli(*cli, "threads").split()
     assert _cli(*cli, "threads", "--user", USER).split() == [USER]
-    assert _cli(*cli, "threads", "--user", "someone-else") == ""
+    assert (
+        _cli(*cli, "threads", "--user", "someone-else")
+        == "no LangGraph threads for user 'someone-else'\n"
+    )
     assert "channel values" in _cli(*cli, "checkpoints", USER)
     shown = json.loads(_cli(*cli, "checkpoint", USER))
     assert shown["thread_id"] == USER
@@ -104,3 +108,58 @@ def test_a_read_against_a_stopped_local_default_starts_nothing_and_says_how(
     status = run_cli("status", env=env, timeout=60)
     assert status.returncode == 3, status.stdout  # nothing was started
     assert not (tmp_path / "data").exists()
+
+
+def test_version_help_and_empty_results_say_what_they_mean(
+    redis_server: RedisServer, weaviate_server: WeaviateServer, key_prefix: str
+) -> None:
+    from agentmem import __version__
+
+    env = agentmem_env(redis_server, weaviate_server, key_prefix)
+    assert run_cli("--version", env=env).stdout.strip() == f"agentmem {__version__}"
+    helped = run_cli("--help", env=env).stdout
+    assert "``" not in helped and ":class:" not in helped
+    for command in ("up", "status", "down", "install", "sessions", "session", "threads",
+                    "checkpoints", "checkpoint", "runs", "search", "facts", "worker", "forget"):  # fmt: skip
+        assert f"    {command}" in helped, command
+    empty = {
+        ("sessions", "--user", "nobody"): "no chat sessions for user 'nobody'",
+        ("threads", "--user", "nobody"): "no LangGraph threads for user 'nobody'",
+        ("checkpoints", "no-such-thread"): "no checkpoints in thread 'no-such-thread'",
+        ("runs", "--user", "nobody"): "no saved workflow runs of user 'nobody'",
+        ("session", "--user", "nobody", "s1"): "no messages in session 's1' of user 'nobody'",
+    }
+    for args, said in empty.items():
+        result = run_cli(*args, env=env)
+        assert (result.returncode, result.stdout.strip()) == (0, said), (args, result.stderr)
+
+
+def test_a_closed_pipe_ends_the_command_quietly(
+    redis_server: RedisServer, weaviate_server: WeaviateServer, key_prefix: str
+) -> None:
+    import subprocess
+    import sys
+
+    env = agentmem_env(redis_server, weaviate_server, key_prefix)
+    with AgentMem(settings_for(redis_server, weaviate_server, key_prefix)) as mem:
+        store = SessionStore(mem, user_id=USER)
+        store.append("long", [{"role": "user", "content": f"line {i} " * 20} for i in range(3000)])
+    reader = subprocess.Popen(["head", "-n", "1"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    assert reader.stdin is not None
+    cli = subprocess.run([sys.executable, "-m", "agentmem", "session", "--user", USER, "long"],
+                         env=env, stdout=reader.stdin, stderr=subprocess.PIPE, text=True,
+                         timeout=120)  # fmt: skip
+    reader.stdin.close()
+    reader.wait()
+    assert (cli.returncode, cli.stderr) == (0, "")
+
+
+def test_memory_commands_honour_the_local_options_of_up(tmp_path: Path) -> None:
+    from agentmem.local import free_port
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTMEM_")}
+    port = free_port()
+    result = run_cli("sessions", "--user", "ada", "--home", str(tmp_path), "--redis-port",
+                     str(port), env=env)  # fmt: skip
+    assert result.returncode == 1
+    assert f"127.0.0.1:{port}" in result.stderr and "agentmem up" in result.stderr
