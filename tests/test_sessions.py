@@ -142,6 +142,45 @@ async def test_ttl_is_set_and_refreshed_on_every_key_of_the_session(
         assert 95_000 < client.pttl(key) <= 100_000, key
 
 
+async def test_metadata_counts_and_ttls_follow_every_kind_of_write(
+    make_store: Factory, mem: AgentMem
+) -> None:
+    # The append script takes the lengths from RPUSH and reads the archive only when it must:
+    # the metadata must still match the lists after any sequence of writes.
+    store = make_store(ttl=100, max_messages=6)
+    client = mem.redis()
+
+    async def agrees() -> None:
+        info = await ev(store.info("s"))
+        assert info is not None
+        active, archived = await ev(store.count("s")), await ev(store.count("s", archived=True))
+        assert (info.message_count, info.archived_count) == (active, archived)
+        for key in keys_of(mem):  # every key refreshed by this write
+            assert 95_000 < client.pttl(key) <= 100_000, key
+
+    steps = [
+        lambda: store.append("s", msgs(4)),
+        lambda: store.append("s", msgs(4)),  # trimmed to max_messages
+        lambda: store.archive_oldest("s", 2),
+        lambda: store.append("s", msgs(1)),  # the archive is left alone but keeps its TTL
+        lambda: store.append("s", msgs(3), archived=True),
+        lambda: store.replace("s", msgs(2)),
+        lambda: store.replace("s", msgs(2), archived=True),
+        lambda: store.replace("s", []),
+        lambda: store.append("s", msgs(1)),
+    ]
+    for step in steps:
+        for key in keys_of(mem):
+            client.pexpire(key, 5_000)
+        await ev(step())
+        await agrees()
+    assert await ev(store.count("s")) == 1
+    client.delete(*(k for k in keys_of(mem) if k.endswith(b":meta")))  # lost metadata
+    await ev(store.append("s", msgs(1)))
+    info = await ev(store.info("s"))
+    assert (info.message_count, info.archived_count) == (2, 0) and info.created_at is not None
+
+
 async def test_a_session_expires_as_a_whole_and_leaves_the_index(
     make_store: Factory, mem: AgentMem
 ) -> None:
