@@ -16,13 +16,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from llama_index.core.base.llms.types import ChatMessage, MessageRole, TextBlock
-from llama_index.core.bridge.pydantic import Field, ValidationError
+from llama_index.core.bridge.pydantic import Field, TypeAdapter, ValidationError
+from pydantic_core import from_json
 
 from agentmem import messages as fmt
+from agentmem._redis.envelope import parse_envelope
 from agentmem.errors import InvalidInputError, SerializationError
 from agentmem.sessions import SessionMessage
 
-__all__ = ["AgentMemChatMessage", "dump", "load", "load_one"]
+__all__ = ["AgentMemChatMessage", "dump", "load", "load_one", "load_raw"]
 
 _FW: fmt.Framework = "llamaindex"
 _ROLES = {role.value for role in MessageRole}
@@ -109,12 +111,34 @@ def _openai_calls(value: object) -> list[dict[str, Any]] | None:
     return calls
 
 
+def _plain_text(message: ChatMessage) -> dict[str, Any] | None:
+    """The neutral document of a plain ``ChatMessage`` (one text block, no ``additional_kwargs``),
+    built without a pydantic dump (equal to what :func:`to_neutral` builds); None for any other.
+    """
+    if type(message) is not ChatMessage or message.additional_kwargs:
+        return None
+    blocks = message.blocks
+    if len(blocks) != 1 or type(blocks[0]) is not TextBlock:
+        return None
+    text, role = blocks[0].text, message.role
+    if type(text) is not str or type(role) is not MessageRole:
+        return None
+    return {"v": fmt.FORMAT_VERSION, "role": role.value, "content": text}
+
+
 def to_neutral(message: ChatMessage) -> dict[str, Any]:
     """The neutral document of one ``ChatMessage`` (exact for LlamaIndex's own reads).
 
     Raises:
         SerializationError: a value of the message cannot be stored as JSON.
     """
+    plain = _plain_text(message)
+    if plain is not None:  # the common case (about 4x faster)
+        return plain
+    return _to_neutral(message)
+
+
+def _to_neutral(message: ChatMessage) -> dict[str, Any]:
     # The JSON dump turns a key 1 into "1" (and keeps one of 1 and "1"), so look first.
     fmt.check_document(message.additional_kwargs, "the message's additional_kwargs")
     for block in message.blocks:
@@ -184,11 +208,10 @@ def from_neutral(doc: Mapping[str, Any], where: str) -> ChatMessage:
     """
     fmt.check(doc, where)
     if len(doc) == 3 and isinstance(doc["content"], str) and doc["role"] in _ROLES:
-        # The common case, a plain text with nothing else: built without a validation pass
-        # (about 3x faster on long reads; equal to the validated message).
-        block = TextBlock.model_construct(block_type="text", text=doc["content"])
-        return ChatMessage.model_construct(
-            role=MessageRole(doc["role"]), additional_kwargs={}, blocks=[block]
+        # The common case, a plain text with nothing else (validating this small dict is
+        # faster than two model_construct calls on pydantic 2.14).
+        return ChatMessage.model_validate(
+            {"role": doc["role"], "blocks": [{"block_type": "text", "text": doc["content"]}]}
         )
     if doc["role"] not in _ROLES:
         raise SerializationError(
@@ -226,8 +249,11 @@ def from_neutral(doc: Mapping[str, Any], where: str) -> ChatMessage:
 
 def load_one(stored: SessionMessage) -> ChatMessage:
     """One stored session message as a ``ChatMessage``."""
-    where = f"message {stored.id!r}"
-    value = stored.data
+    return _load_doc(stored.id, stored.data)
+
+
+def _load_doc(message_id: str, value: dict[str, Any]) -> ChatMessage:
+    where = f"message {message_id!r}"
     if fmt.is_neutral(value):
         return from_neutral(value, where)
     if isinstance(value.get("blocks"), list) and isinstance(value.get("role"), str):
@@ -242,6 +268,41 @@ def load_one(stored: SessionMessage) -> ChatMessage:
 def load(stored: Sequence[SessionMessage]) -> list[ChatMessage]:
     """Stored session messages as ``ChatMessage`` objects, oldest first."""
     return [load_one(item) for item in stored]
+
+
+# Validates a whole read in one call; ChatMessage instances in the list pass through as they are.
+_MANY: TypeAdapter[list[ChatMessage]] = TypeAdapter(list[ChatMessage])
+
+
+def load_raw(raws: Sequence[bytes | str]) -> list[ChatMessage]:
+    """Stored envelopes (``SessionStore._read_raw``) as ``ChatMessage`` objects, oldest first.
+
+    Equal to :func:`load` of the decoded messages, but each envelope is parsed once (pydantic's
+    JSON parser) and the plain text messages are validated together in one pass.
+
+    Raises:
+        SerializationError: a stored message is malformed, or not a LlamaIndex message.
+    """
+    values: list[ChatMessage | dict[str, Any]] = []
+    for raw in raws:
+        message_id, doc = parse_envelope(raw, from_json)
+        role, content = doc.get("role"), doc.get("content")
+        if (
+            len(doc) == 3
+            and type(content) is str
+            and type(role) is str
+            and role in _ROLES
+            and doc.get("v") == fmt.FORMAT_VERSION
+        ):
+            values.append({"role": role, "blocks": [{"block_type": "text", "text": content}]})
+        else:
+            values.append(_load_doc(message_id, doc))
+    try:
+        return _MANY.validate_python(values)
+    except ValidationError as exc:  # pragma: no cover - the values above are valid by shape
+        raise SerializationError(
+            f"a stored message cannot be read as a ChatMessage ({exc})"
+        ) from exc
 
 
 def dump(messages: Sequence[ChatMessage]) -> list[dict[str, Any]]:

@@ -640,3 +640,37 @@ async def test_bad_input_raises_a_typed_error_naming_it_and_writes_nothing(
     # A deep document within the bound is stored and reads back unchanged.
     await ev(store.append("s", [_deep(45)]))
     assert [m.data for m in await ev(store.read("s"))] == [_deep(45)]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"id":"a","data":{"role":"user","content":"x"}}',
+        b'{"id":"\\u00e9\\"q","data":{"k":[1,2.5,null,true,{"n":"\\ud83d\\ude00"}]}}',
+        '{"id":"s","data":{}}',  # a client with decode_responses=True returns str
+        b'{"id":"lone","data":{"t":"\\ud800"}}',  # pydantic refuses lone surrogates: fallback
+    ],
+)
+def test_parse_envelope_equals_decoding_the_envelope_then_the_document(raw: Any) -> None:
+    import json
+
+    from pydantic_core import from_json
+
+    from agentmem._redis.envelope import decode_message, parse_envelope
+
+    stored = decode_message(raw)
+    for loads in (json.loads, from_json):
+        assert parse_envelope(raw, loads) == (stored.id, stored.data)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"plain text", b'{"data":{},"id":"x"}', b'{"id":"x","data":[1]}', b'{"id":"x","data":{}'],
+)
+def test_parse_envelope_refuses_what_is_not_an_envelope(raw: bytes) -> None:
+    from pydantic_core import from_json
+
+    from agentmem._redis.envelope import parse_envelope
+
+    with pytest.raises(SerializationError):
+        parse_envelope(raw, from_json)
