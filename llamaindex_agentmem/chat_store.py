@@ -172,7 +172,10 @@ class _Connected(BaseModel, Lifecycle):
     @property
     def sessions(self) -> SessionStore:
         """The core session store, sync and async (built on first use)."""
-        store = self._store  # one lookup: pydantic private attributes are slow to read
+        # Read from pydantic's dict of private values: ``self._store`` goes through
+        # BaseModel.__getattr__, which costs more than the rest of an add_message's own work.
+        private = self.__pydantic_private__
+        store: SessionStore | None = private["_store"] if private is not None else None
         if store is None:
             store = self._store = SessionStore(self._agentmem(), **self._options())
         return store

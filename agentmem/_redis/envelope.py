@@ -71,8 +71,31 @@ a bound keeps a hostile document from exhausting the interpreter's recursion lim
 _ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
-def _dumps(value: object) -> bytes:
-    return _ENCODER.encode(value).encode()
+# json's own string encoder (its C version where there is one): what _ENCODER writes for a str.
+_encode_str: Callable[[str], str] = json.encoder.encode_basestring
+_SCALARS: dict[object, str] = {None: "null", True: "true", False: "false"}
+
+
+def _flat_json(value: dict[str, Any]) -> str | None:
+    """``value`` as ``_ENCODER`` writes it, if it is a flat dict with str keys and str, int,
+    bool or None values (a plain chat message): such a document needs no
+    :func:`check_document`, and the encoder's per-call setup costs more than writing it here.
+    None for any other dict.
+    """
+    parts = []
+    for key, item in value.items():
+        if type(key) is not str:
+            return None
+        kind = type(item)
+        if kind is str:
+            parts.append(_encode_str(key) + ":" + _encode_str(item))
+        elif kind is int:
+            parts.append(_encode_str(key) + ":" + int.__repr__(item))
+        elif item is None or kind is bool:
+            parts.append(_encode_str(key) + ":" + _SCALARS[item])
+        else:
+            return None
+    return "{" + ",".join(parts) + "}"
 
 
 # A path into a document as a linked list: (key or index, parent path).
@@ -160,9 +183,12 @@ def encode_messages(
         else:
             encode_id(message_id, f"id of message {i}")
             head = id_needle(message_id)[:-1] + b',"data":'
-        check_document(message, f"message {i}")
+        text = _flat_json(message)
+        if text is None:
+            check_document(message, f"message {i}")
         try:
-            raw = head + _dumps(message) + b"}"
+            # Compact JSON, non-ASCII kept, NaN refused; lone surrogates fail to encode here.
+            raw = head + (_ENCODER.encode(message) if text is None else text).encode() + b"}"
         except (TypeError, ValueError, RecursionError) as exc:  # UnicodeEncodeError is a ValueError
             raise SerializationError(
                 f"message {i} cannot be stored as JSON ({exc}); convert the value to str, "
