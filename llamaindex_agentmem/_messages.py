@@ -314,7 +314,8 @@ def dump(messages: Sequence[ChatMessage]) -> list[dict[str, Any]]:
     """
     docs = []
     for i, message in enumerate(messages):
-        if not isinstance(message, ChatMessage):
+        # (pydantic's isinstance is Python code: look at the exact type first)
+        if type(message) is not ChatMessage and not isinstance(message, ChatMessage):
             raise InvalidInputError(
                 f"message {i} is a {type(message).__name__}, not a LlamaIndex ChatMessage"
             )

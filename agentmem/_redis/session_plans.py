@@ -163,7 +163,8 @@ def append(
     if not encoded and not replace:
         return (yield from count(cfg, session_id))
     args = [
-        *_head(cfg, keys),
+        keys.sid,
+        cfg.ttl_ms,
         cfg.max_messages,
         "replace" if replace else "append",
         "archived" if archived else "active",
