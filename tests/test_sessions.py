@@ -674,3 +674,34 @@ def test_parse_envelope_refuses_what_is_not_an_envelope(raw: bytes) -> None:
 
     with pytest.raises(SerializationError):
         parse_envelope(raw, from_json)
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {},
+        {"v": 1, "role": "user", "content": "plain"},
+        {"a": None, "b": True, "c": False, "d": -5, "e": 'é\u2028"\\\x00\x7f😀', "f": 10**30},
+        {"k": 1.5, "l": [1, {"m": None}]},  # not flat: json's encoder writes it
+    ],
+)
+def test_stored_documents_are_compact_json_with_non_ascii_kept(doc: dict[str, Any]) -> None:
+    import json
+
+    from agentmem._redis.envelope import encode_messages
+
+    (raw,) = encode_messages([doc], ["i"], 1 << 20)
+    body = json.dumps(doc, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    assert raw == b'{"id":"i","data":' + body.encode() + b"}"
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["\ud800", float("nan"), 10**5000, object()],
+    ids=["surrogate", "nan", "huge", "object"],
+)
+def test_a_flat_document_json_cannot_store_raises_serialization_error(value: object) -> None:
+    from agentmem._redis.envelope import encode_messages
+
+    with pytest.raises(SerializationError):
+        encode_messages([{"k": value}], None, 1 << 30)

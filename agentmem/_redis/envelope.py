@@ -90,7 +90,10 @@ def _flat_json(value: dict[str, Any]) -> str | None:
         if kind is str:
             parts.append(_encode_str(key) + ":" + _encode_str(item))
         elif kind is int:
-            parts.append(_encode_str(key) + ":" + int.__repr__(item))
+            try:
+                parts.append(_encode_str(key) + ":" + int.__repr__(item))
+            except ValueError:  # past Python's digit limit: the encoder reports it
+                return None
         elif item is None or kind is bool:
             parts.append(_encode_str(key) + ":" + _SCALARS[item])
         else:
