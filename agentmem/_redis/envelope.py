@@ -74,6 +74,7 @@ _ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(","
 # json's own string encoder (its C version where there is one): what _ENCODER writes for a str.
 _encode_str: Callable[[str], str] = json.encoder.encode_basestring
 _SCALARS: dict[object, str] = {None: "null", True: "true", False: "false"}
+_NAMES: dict[str, str] = {}  # a key's JSON string and the colon after it
 
 
 def _flat_json(value: dict[str, Any]) -> str | None:
@@ -86,16 +87,22 @@ def _flat_json(value: dict[str, Any]) -> str | None:
     for key, item in value.items():
         if type(key) is not str:
             return None
+        name = _NAMES.get(key)
+        if name is None:
+            name = _encode_str(key) + ":"
+            # A chat message has a handful of short keys, always the same ones.
+            if len(key) <= 64 and len(_NAMES) < 1024:
+                _NAMES[key] = name
         kind = type(item)
         if kind is str:
-            parts.append(_encode_str(key) + ":" + _encode_str(item))
+            parts.append(name + _encode_str(item))
         elif kind is int:
             try:
-                parts.append(_encode_str(key) + ":" + int.__repr__(item))
+                parts.append(name + int.__repr__(item))
             except ValueError:  # past Python's digit limit: the encoder reports it
                 return None
         elif item is None or kind is bool:
-            parts.append(_encode_str(key) + ":" + _SCALARS[item])
+            parts.append(name + _SCALARS[item])
         else:
             return None
     return "{" + ",".join(parts) + "}"
