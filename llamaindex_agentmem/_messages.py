@@ -208,11 +208,10 @@ def from_neutral(doc: Mapping[str, Any], where: str) -> ChatMessage:
     """
     fmt.check(doc, where)
     if len(doc) == 3 and isinstance(doc["content"], str) and doc["role"] in _ROLES:
-        # The common case, a plain text with nothing else (validating this small dict is
-        # faster than two model_construct calls on pydantic 2.14).
-        return ChatMessage.model_validate(
-            {"role": doc["role"], "blocks": [{"block_type": "text", "text": doc["content"]}]}
-        )
+        # The common case, a plain text with nothing else.
+        if _PLAIN_IS_EXACT:
+            return _plain_message(doc["role"], doc["content"])
+        return ChatMessage.model_validate(_plain_value(doc["role"], doc["content"]))
     if doc["role"] not in _ROLES:
         raise SerializationError(
             f"{where} has the role {doc['role']!r}, which LlamaIndex has no MessageRole for "
@@ -273,6 +272,62 @@ def load(stored: Sequence[SessionMessage]) -> list[ChatMessage]:
 # Validates a whole read in one call; ChatMessage instances in the list pass through as they are.
 _MANY: TypeAdapter[list[ChatMessage]] = TypeAdapter(list[ChatMessage])
 
+_ROLE_OF = {role.value: role for role in MessageRole}
+_new = object.__new__
+_set = object.__setattr__
+
+
+def _built(cls: type[Any], values: dict[str, Any], fields_set: set[str]) -> Any:
+    # What BaseModel.model_construct leaves on an instance, without its per-field loop.
+    obj = _new(cls)
+    _set(obj, "__dict__", values)
+    _set(obj, "__pydantic_fields_set__", fields_set)
+    _set(obj, "__pydantic_extra__", None)
+    _set(obj, "__pydantic_private__", None)
+    return obj
+
+
+def _plain_value(role: str, text: str) -> dict[str, Any]:
+    """What ``ChatMessage.model_validate`` takes for a plain text: LlamaIndex's own dump."""
+    return {"role": role, "additional_kwargs": {}, "blocks": [{"block_type": "text", "text": text}]}
+
+
+def _plain_message(role: str, text: str) -> ChatMessage:
+    """The ``ChatMessage`` of a plain text, as validating :func:`_plain_value` makes it (and as
+    LlamaIndex's own JSON dump reads back)."""
+    block = _built(TextBlock, {"block_type": "text", "text": text}, {"block_type", "text"})
+    values = {"role": _ROLE_OF[role], "additional_kwargs": {}, "blocks": [block]}
+    return _built(ChatMessage, values, {"role", "additional_kwargs", "blocks"})  # type: ignore[no-any-return]
+
+
+def _plain_is_exact() -> bool:
+    """Whether :func:`_plain_message` builds exactly what validation builds, with this pydantic
+    and llama-index (every instance attribute compared); if not, reads validate instead."""
+    try:
+        for cls in (ChatMessage, TextBlock):
+            if cls.__pydantic_post_init__ or cls.__private_attributes__:
+                return False
+            if cls.model_config.get("extra") == "allow":
+                return False
+        for role in MessageRole:
+            for text in ("", "text é"):
+                fast = _plain_message(role.value, text)
+                slow = ChatMessage.model_validate(_plain_value(role.value, text))
+                same = (
+                    fast == slow
+                    and fast.__getstate__() == slow.__getstate__()
+                    and fast.blocks[0].__getstate__() == slow.blocks[0].__getstate__()
+                    and fast.model_dump_json() == slow.model_dump_json()
+                )
+                if not same:
+                    return False
+    except Exception:  # any surprise: take the validated path
+        return False
+    return True
+
+
+_PLAIN_IS_EXACT = _plain_is_exact()
+
 
 def load_raw(raws: Sequence[bytes | str]) -> list[ChatMessage]:
     """Stored envelopes (``SessionStore._read_raw``) as ``ChatMessage`` objects, oldest first.
@@ -294,9 +349,14 @@ def load_raw(raws: Sequence[bytes | str]) -> list[ChatMessage]:
             and role in _ROLES
             and doc.get("v") == fmt.FORMAT_VERSION
         ):
-            values.append({"role": role, "blocks": [{"block_type": "text", "text": content}]})
+            if _PLAIN_IS_EXACT:
+                values.append(_plain_message(role, content))
+            else:
+                values.append(_plain_value(role, content))
         else:
             values.append(_load_doc(message_id, doc))
+    if _PLAIN_IS_EXACT:  # every value is a ChatMessage already
+        return values  # type: ignore[return-value]
     try:
         return _MANY.validate_python(values)
     except ValidationError as exc:  # pragma: no cover - the values above are valid by shape
