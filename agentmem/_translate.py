@@ -6,8 +6,8 @@ Every driver call (``agentmem._plan``) and every connection helper runs inside
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
+from types import TracebackType
+from typing import Literal
 
 import grpc
 import httpx
@@ -202,24 +202,41 @@ def _translate_weaviate(exc: wx.WeaviateBaseError, where: str) -> AgentMemError:
     return BackendError(f"Weaviate answered with an error{where}: {detail}", backend="weaviate")
 
 
-@contextlib.contextmanager
-def translate_errors(label: str = "") -> Iterator[None]:
-    """Re-raise backend exceptions inside the block as agentmem exceptions (chained)."""
-    try:
-        yield
-    except AgentMemError:
-        raise
-    except rx.RedisError as exc:
-        raise _translate_redis(exc, f" during {label}" if label else "") from exc
-    except wx.WeaviateBaseError as exc:
-        raise _translate_weaviate(exc, f" during {label}" if label else "") from exc
-    except (GrpcUnavailable, grpc.RpcError, httpx.HTTPError) as exc:
-        raise _translate_transport(exc, f" during {label}" if label else "") from exc
-    except RuntimeError as exc:
-        loop_error = _loop_misuse(exc, label)
-        if loop_error is None:
-            raise
-        raise loop_error from exc
+class translate_errors:  # a class, not @contextmanager: it wraps every backend call
+    """Re-raise backend exceptions inside the block as agentmem exceptions (chained).
+
+    Use it as ``with translate_errors("chat.append"): ...``.
+    """
+
+    __slots__ = ("label",)
+
+    def __init__(self, label: str = "") -> None:
+        self.label = label
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> Literal[False]:
+        if exc is None or isinstance(exc, AgentMemError) or not isinstance(exc, Exception):
+            return False
+        label = self.label
+        where = f" during {label}" if label else ""
+        if isinstance(exc, rx.RedisError):
+            raise _translate_redis(exc, where) from exc
+        if isinstance(exc, wx.WeaviateBaseError):
+            raise _translate_weaviate(exc, where) from exc
+        if isinstance(exc, (GrpcUnavailable, grpc.RpcError, httpx.HTTPError)):
+            raise _translate_transport(exc, where) from exc
+        if isinstance(exc, RuntimeError):
+            loop_error = _loop_misuse(exc, label)
+            if loop_error is not None:
+                raise loop_error from exc
+        return False
 
 
 def _loop_misuse(exc: RuntimeError, label: str) -> AgentMemError | None:

@@ -200,6 +200,32 @@ class SessionStore(Store):
         """Async twin of :meth:`read`."""
         return await self._arun(plans.read(self._cfg, session_id, offset, limit, archived=archived))
 
+    def _read_raw(
+        self,
+        session_id: str,
+        *,
+        offset: int = 0,
+        limit: int | None = None,
+        archived: bool = False,
+    ) -> list[bytes | str]:
+        """:meth:`read`, but the stored envelopes undecoded: for agentmem's chat adapters,
+        which parse them into their framework's messages in one pass
+        (:func:`agentmem._redis.envelope.parse_envelope`)."""
+        return self._run(plans.read_raw(self._cfg, session_id, offset, limit, archived=archived))
+
+    async def _aread_raw(
+        self,
+        session_id: str,
+        *,
+        offset: int = 0,
+        limit: int | None = None,
+        archived: bool = False,
+    ) -> list[bytes | str]:
+        """Async twin of :meth:`_read_raw`."""
+        return await self._arun(
+            plans.read_raw(self._cfg, session_id, offset, limit, archived=archived)
+        )
+
     def count(self, session_id: str, *, archived: bool = False) -> int:
         """Number of active (or archived) messages; 0 for an unknown session."""
         return self._run(plans.count(self._cfg, session_id, archived=archived))

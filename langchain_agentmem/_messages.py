@@ -12,19 +12,40 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from langchain_core.messages import BaseMessage, message_to_dict, messages_from_dict
+from langchain_core.messages import (
+    AIMessage,
+    BaseMessage,
+    ChatMessage,
+    FunctionMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+    message_to_dict,
+    messages_from_dict,
+)
+from pydantic_core import from_json
 
 from agentmem import messages as fmt
+from agentmem._redis.envelope import parse_envelope
 from agentmem.errors import InvalidInputError, SerializationError
 from agentmem.sessions import SessionMessage
 
-__all__ = ["dump", "load"]
+__all__ = ["dump", "load", "load_raw"]
 
 _FW: fmt.Framework = "langchain"
 _ROLE = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool"}
 _TYPE = {role: kind for kind, role in _ROLE.items()}
 # Fields the neutral format holds itself; the others go to extra["langchain"] unless default.
 _COVERED = frozenset({"content", "type", "tool_calls", "tool_call_id", "name", "role"})
+# The classes messages_from_dict builds for the common types (the others go through it).
+_CLASSES: dict[str, type[BaseMessage]] = {
+    "human": HumanMessage,
+    "ai": AIMessage,
+    "system": SystemMessage,
+    "tool": ToolMessage,
+    "chat": ChatMessage,
+    "function": FunctionMessage,
+}
 _DEFAULTS: dict[str, Any] = {
     "additional_kwargs": {},
     "response_metadata": {},
@@ -182,9 +203,10 @@ def from_neutral(doc: Mapping[str, Any], where: str) -> BaseMessage:
     own = dict(doc.get("extra", {}).get(_FW) or {})
     kind = _type_of(doc, own)
     own.pop("type", None)
-    kept, carried = fmt.split_content(doc, _FW, lambda p: _block(p) is not None)
     content: Any = doc["content"]
+    carried: list[list[Any]] = []  # a plain string is one text part, which LangChain holds
     if not isinstance(content, str):
+        kept, carried = fmt.split_content(doc, _FW, lambda p: _block(p) is not None)
         content = [_block(part) for _, part in kept]
     data: dict[str, Any] = {**own, "type": kind, "content": content}
     if "name" in doc:
@@ -210,6 +232,9 @@ def from_neutral(doc: Mapping[str, Any], where: str) -> BaseMessage:
     if carry is not None:
         data["response_metadata"] = {**(data.get("response_metadata") or {}), fmt.CARRY_KEY: carry}
     try:
+        cls = _CLASSES.get(kind)
+        if cls is not None:  # what messages_from_dict does for these types
+            return cls(**data)
         return messages_from_dict([{"type": kind, "data": data}])[0]
     except (ValueError, TypeError, KeyError) as exc:
         raise SerializationError(f"{where} cannot be read as a LangChain message ({exc})") from exc
@@ -222,18 +247,29 @@ def _legacy(value: dict[str, Any], where: str) -> BaseMessage:
         raise SerializationError(f"{where} cannot be read as a LangChain message ({exc})") from exc
 
 
+def _load_doc(message_id: str, value: dict[str, Any]) -> BaseMessage:
+    where = f"message {message_id!r}"
+    if fmt.is_neutral(value):
+        return from_neutral(value, where)
+    if isinstance(value.get("type"), str) and isinstance(value.get("data"), dict):
+        return _legacy(value, where)  # written by agentmem before the neutral format
+    fmt.check(value, where)  # raises, naming the message
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 def load(stored: Sequence[SessionMessage]) -> list[BaseMessage]:
     """Stored session messages as LangChain messages, oldest first."""
+    return [_load_doc(item.id, item.data) for item in stored]
+
+
+def load_raw(raws: Sequence[bytes | str]) -> list[BaseMessage]:
+    """Stored envelopes (``SessionStore._read_raw``) as LangChain messages, oldest first: equal
+    to :func:`load` of the decoded messages, with each envelope parsed once (pydantic's JSON
+    parser)."""
     out = []
-    for item in stored:
-        where = f"message {item.id!r}"
-        value = item.data
-        if fmt.is_neutral(value):
-            out.append(from_neutral(value, where))
-        elif isinstance(value.get("type"), str) and isinstance(value.get("data"), dict):
-            out.append(_legacy(value, where))  # written by agentmem before the neutral format
-        else:
-            fmt.check(value, where)  # raises, naming the message
+    for raw in raws:
+        message_id, doc = parse_envelope(raw, from_json)
+        out.append(_load_doc(message_id, doc))
     return out
 
 

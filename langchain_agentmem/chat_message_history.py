@@ -32,7 +32,7 @@ from agentmem.compaction import SUMMARY_PROMPT, Compaction
 from agentmem.core import AgentMem
 from agentmem.errors import ConflictError, InvalidInputError
 from agentmem.sessions import SessionSnapshot, SessionStore
-from langchain_agentmem._messages import dump, load
+from langchain_agentmem._messages import dump, load, load_raw
 
 __all__ = ["AgentMemChatMessageHistory"]
 
@@ -147,7 +147,7 @@ class AgentMemChatMessageHistory(BaseChatMessageHistory, Lifecycle):
     @property
     def messages(self) -> list[BaseMessage]:  # type: ignore[override]
         """All messages of the session, oldest first (one round trip)."""
-        return load(self._store.read(self.session_id))
+        return load_raw(self._store._read_raw(self.session_id))
 
     def add_messages(self, messages: Sequence[BaseMessage]) -> None:
         """Append ``messages`` in one atomic round trip.
@@ -166,7 +166,7 @@ class AgentMemChatMessageHistory(BaseChatMessageHistory, Lifecycle):
 
     async def aget_messages(self) -> list[BaseMessage]:
         """Async twin of :attr:`messages`."""
-        return load(await self._store.aread(self.session_id))
+        return load_raw(await self._store._aread_raw(self.session_id))
 
     async def aadd_messages(self, messages: Sequence[BaseMessage]) -> None:
         """Async twin of :meth:`add_messages`."""
@@ -237,11 +237,11 @@ class AgentMemChatMessageHistory(BaseChatMessageHistory, Lifecycle):
 
     def archived_messages(self) -> list[BaseMessage]:
         """Messages moved out of the active history by :meth:`compact`, oldest first."""
-        return load(self._store.read(self.session_id, archived=True))
+        return load_raw(self._store._read_raw(self.session_id, archived=True))
 
     async def aarchived_messages(self) -> list[BaseMessage]:
         """Async twin of :meth:`archived_messages`."""
-        return load(await self._store.aread(self.session_id, archived=True))
+        return load_raw(await self._store._aread_raw(self.session_id, archived=True))
 
     def close(self) -> None:
         """Close the history (and the :class:`AgentMem` it created, if any). Idempotent."""

@@ -16,13 +16,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from llama_index.core.base.llms.types import ChatMessage, MessageRole, TextBlock
-from llama_index.core.bridge.pydantic import Field, ValidationError
+from llama_index.core.bridge.pydantic import Field, TypeAdapter, ValidationError
+from pydantic_core import from_json
 
 from agentmem import messages as fmt
+from agentmem._redis.envelope import parse_envelope
 from agentmem.errors import InvalidInputError, SerializationError
 from agentmem.sessions import SessionMessage
 
-__all__ = ["AgentMemChatMessage", "dump", "load", "load_one"]
+__all__ = ["AgentMemChatMessage", "dump", "load", "load_one", "load_raw"]
 
 _FW: fmt.Framework = "llamaindex"
 _ROLES = {role.value for role in MessageRole}
@@ -109,12 +111,34 @@ def _openai_calls(value: object) -> list[dict[str, Any]] | None:
     return calls
 
 
+def _plain_text(message: ChatMessage) -> dict[str, Any] | None:
+    """The neutral document of a plain ``ChatMessage`` (one text block, no ``additional_kwargs``),
+    built without a pydantic dump (equal to what :func:`to_neutral` builds); None for any other.
+    """
+    if type(message) is not ChatMessage or message.additional_kwargs:
+        return None
+    blocks = message.blocks
+    if len(blocks) != 1 or type(blocks[0]) is not TextBlock:
+        return None
+    text, role = blocks[0].text, message.role
+    if type(text) is not str or type(role) is not MessageRole:
+        return None
+    return {"v": fmt.FORMAT_VERSION, "role": role.value, "content": text}
+
+
 def to_neutral(message: ChatMessage) -> dict[str, Any]:
     """The neutral document of one ``ChatMessage`` (exact for LlamaIndex's own reads).
 
     Raises:
         SerializationError: a value of the message cannot be stored as JSON.
     """
+    plain = _plain_text(message)
+    if plain is not None:  # the common case (about 4x faster)
+        return plain
+    return _to_neutral(message)
+
+
+def _to_neutral(message: ChatMessage) -> dict[str, Any]:
     # The JSON dump turns a key 1 into "1" (and keeps one of 1 and "1"), so look first.
     fmt.check_document(message.additional_kwargs, "the message's additional_kwargs")
     for block in message.blocks:
@@ -184,12 +208,10 @@ def from_neutral(doc: Mapping[str, Any], where: str) -> ChatMessage:
     """
     fmt.check(doc, where)
     if len(doc) == 3 and isinstance(doc["content"], str) and doc["role"] in _ROLES:
-        # The common case, a plain text with nothing else: built without a validation pass
-        # (about 3x faster on long reads; equal to the validated message).
-        block = TextBlock.model_construct(block_type="text", text=doc["content"])
-        return ChatMessage.model_construct(
-            role=MessageRole(doc["role"]), additional_kwargs={}, blocks=[block]
-        )
+        # The common case, a plain text with nothing else.
+        if _PLAIN_IS_EXACT:
+            return _plain_message(doc["role"], doc["content"])
+        return ChatMessage.model_validate(_plain_value(doc["role"], doc["content"]))
     if doc["role"] not in _ROLES:
         raise SerializationError(
             f"{where} has the role {doc['role']!r}, which LlamaIndex has no MessageRole for "
@@ -226,8 +248,11 @@ def from_neutral(doc: Mapping[str, Any], where: str) -> ChatMessage:
 
 def load_one(stored: SessionMessage) -> ChatMessage:
     """One stored session message as a ``ChatMessage``."""
-    where = f"message {stored.id!r}"
-    value = stored.data
+    return _load_doc(stored.id, stored.data)
+
+
+def _load_doc(message_id: str, value: dict[str, Any]) -> ChatMessage:
+    where = f"message {message_id!r}"
     if fmt.is_neutral(value):
         return from_neutral(value, where)
     if isinstance(value.get("blocks"), list) and isinstance(value.get("role"), str):
@@ -244,6 +269,102 @@ def load(stored: Sequence[SessionMessage]) -> list[ChatMessage]:
     return [load_one(item) for item in stored]
 
 
+# Validates a whole read in one call; ChatMessage instances in the list pass through as they are.
+_MANY: TypeAdapter[list[ChatMessage]] = TypeAdapter(list[ChatMessage])
+
+_ROLE_OF = {role.value: role for role in MessageRole}
+_new = object.__new__
+_set = object.__setattr__
+
+
+def _built(cls: type[Any], values: dict[str, Any], fields_set: set[str]) -> Any:
+    # What BaseModel.model_construct leaves on an instance, without its per-field loop.
+    obj = _new(cls)
+    _set(obj, "__dict__", values)
+    _set(obj, "__pydantic_fields_set__", fields_set)
+    _set(obj, "__pydantic_extra__", None)
+    _set(obj, "__pydantic_private__", None)
+    return obj
+
+
+def _plain_value(role: str, text: str) -> dict[str, Any]:
+    """What ``ChatMessage.model_validate`` takes for a plain text: LlamaIndex's own dump."""
+    return {"role": role, "additional_kwargs": {}, "blocks": [{"block_type": "text", "text": text}]}
+
+
+def _plain_message(role: str, text: str) -> ChatMessage:
+    """The ``ChatMessage`` of a plain text, as validating :func:`_plain_value` makes it (and as
+    LlamaIndex's own JSON dump reads back)."""
+    block = _built(TextBlock, {"block_type": "text", "text": text}, {"block_type", "text"})
+    values = {"role": _ROLE_OF[role], "additional_kwargs": {}, "blocks": [block]}
+    return _built(ChatMessage, values, {"role", "additional_kwargs", "blocks"})  # type: ignore[no-any-return]
+
+
+def _plain_is_exact() -> bool:
+    """Whether :func:`_plain_message` builds exactly what validation builds, with this pydantic
+    and llama-index (every instance attribute compared); if not, reads validate instead."""
+    try:
+        for cls in (ChatMessage, TextBlock):
+            if cls.__pydantic_post_init__ or cls.__private_attributes__:
+                return False
+            if cls.model_config.get("extra") == "allow":
+                return False
+        for role in MessageRole:
+            for text in ("", "text é"):
+                fast = _plain_message(role.value, text)
+                slow = ChatMessage.model_validate(_plain_value(role.value, text))
+                same = (
+                    fast == slow
+                    and fast.__getstate__() == slow.__getstate__()
+                    and fast.blocks[0].__getstate__() == slow.blocks[0].__getstate__()
+                    and fast.model_dump_json() == slow.model_dump_json()
+                )
+                if not same:
+                    return False
+    except Exception:  # any surprise: take the validated path
+        return False
+    return True
+
+
+_PLAIN_IS_EXACT = _plain_is_exact()
+
+
+def load_raw(raws: Sequence[bytes | str]) -> list[ChatMessage]:
+    """Stored envelopes (``SessionStore._read_raw``) as ``ChatMessage`` objects, oldest first.
+
+    Equal to :func:`load` of the decoded messages, but each envelope is parsed once (pydantic's
+    JSON parser) and the plain text messages are validated together in one pass.
+
+    Raises:
+        SerializationError: a stored message is malformed, or not a LlamaIndex message.
+    """
+    values: list[ChatMessage | dict[str, Any]] = []
+    for raw in raws:
+        message_id, doc = parse_envelope(raw, from_json)
+        role, content = doc.get("role"), doc.get("content")
+        if (
+            len(doc) == 3
+            and type(content) is str
+            and type(role) is str
+            and role in _ROLES
+            and doc.get("v") == fmt.FORMAT_VERSION
+        ):
+            if _PLAIN_IS_EXACT:
+                values.append(_plain_message(role, content))
+            else:
+                values.append(_plain_value(role, content))
+        else:
+            values.append(_load_doc(message_id, doc))
+    if _PLAIN_IS_EXACT:  # every value is a ChatMessage already
+        return values  # type: ignore[return-value]
+    try:
+        return _MANY.validate_python(values)
+    except ValidationError as exc:  # pragma: no cover - the values above are valid by shape
+        raise SerializationError(
+            f"a stored message cannot be read as a ChatMessage ({exc})"
+        ) from exc
+
+
 def dump(messages: Sequence[ChatMessage]) -> list[dict[str, Any]]:
     """Neutral documents of ``ChatMessage`` objects, ready for ``SessionStore.append``.
 
@@ -253,7 +374,8 @@ def dump(messages: Sequence[ChatMessage]) -> list[dict[str, Any]]:
     """
     docs = []
     for i, message in enumerate(messages):
-        if not isinstance(message, ChatMessage):
+        # (pydantic's isinstance is Python code: look at the exact type first)
+        if type(message) is not ChatMessage and not isinstance(message, ChatMessage):
             raise InvalidInputError(
                 f"message {i} is a {type(message).__name__}, not a LlamaIndex ChatMessage"
             )

@@ -36,7 +36,7 @@ from agentmem.config import AgentMemSettings
 from agentmem.core import AgentMem
 from agentmem.errors import ConflictError
 from agentmem.sessions import SessionMessage, SessionSnapshot, SessionStore
-from llamaindex_agentmem._messages import AgentMemChatMessage, dump, load, load_one
+from llamaindex_agentmem._messages import AgentMemChatMessage, dump, load, load_one, load_raw
 
 __all__ = ["AgentMemChatMessage", "AgentMemChatStore", "approximate_tokens"]
 
@@ -172,9 +172,13 @@ class _Connected(BaseModel, Lifecycle):
     @property
     def sessions(self) -> SessionStore:
         """The core session store, sync and async (built on first use)."""
-        if self._store is None:
-            self._store = SessionStore(self._agentmem(), **self._options())
-        return self._store
+        # Read from pydantic's dict of private values: ``self._store`` goes through
+        # BaseModel.__getattr__, which costs more than the rest of an add_message's own work.
+        private = self.__pydantic_private__
+        store: SessionStore | None = private["_store"] if private is not None else None
+        if store is None:
+            store = self._store = SessionStore(self._agentmem(), **self._options())
+        return store
 
     def close(self) -> None:
         """Close the store (and the :class:`AgentMem` it built, if any). Idempotent."""
@@ -226,7 +230,7 @@ class AgentMemChatStore(_Connected, BaseChatStore):
 
     def get_messages(self, key: str, **kwargs: Any) -> list[ChatMessage]:
         """The messages of ``key``, oldest first; ``[]`` for an unknown key."""
-        return load(self.sessions.read(key))
+        return load_raw(self.sessions._read_raw(key))
 
     def add_message(self, key: str, message: ChatMessage) -> None:
         """Append one message (one round trip, TTL refreshed)."""
@@ -255,7 +259,7 @@ class AgentMemChatStore(_Connected, BaseChatStore):
 
     async def aget_messages(self, key: str, **kwargs: Any) -> list[ChatMessage]:
         """Async twin of :meth:`get_messages`."""
-        return load(await self.sessions.aread(key))
+        return load_raw(await self.sessions._aread_raw(key))
 
     async def async_add_message(self, key: str, message: ChatMessage) -> None:
         """Async twin of :meth:`add_message` (LlamaIndex's name)."""
@@ -336,11 +340,11 @@ class AgentMemChatStore(_Connected, BaseChatStore):
 
     def get_archived_messages(self, key: str) -> list[ChatMessage]:
         """Messages moved out of ``key`` by :meth:`compact`, oldest first."""
-        return load(self.sessions.read(key, archived=True))
+        return load_raw(self.sessions._read_raw(key, archived=True))
 
     async def aget_archived_messages(self, key: str) -> list[ChatMessage]:
         """Async twin of :meth:`get_archived_messages`."""
-        return load(await self.sessions.aread(key, archived=True))
+        return load_raw(await self.sessions._aread_raw(key, archived=True))
 
 
 # ChatMemoryBuffer.from_dict only rebuilds chat stores listed here (SimpleChatStore by default),

@@ -11,7 +11,7 @@ from __future__ import annotations
 from llama_index.core.base.llms.types import ChatMessage
 from llama_index.core.storage.chat_store.base_db import AsyncDBChatStore, MessageStatus
 
-from llamaindex_agentmem._messages import dump, load
+from llamaindex_agentmem._messages import dump, load, load_raw
 from llamaindex_agentmem.chat_store import _Connected, _load_one
 
 __all__ = ["AgentMemDBChatStore"]
@@ -44,14 +44,14 @@ class AgentMemDBChatStore(_Connected, AsyncDBChatStore):
         """Messages of ``key`` with ``status`` (None: all), oldest first, paged."""
         if status is not None:
             archived = status == MessageStatus.ARCHIVED
-            stored = await self.sessions.aread(
+            stored = await self.sessions._aread_raw(
                 key, offset=offset or 0, limit=limit, archived=archived
             )
-            return load(stored)
-        everything = await self.sessions.aread(key, archived=True)
-        everything += await self.sessions.aread(key)
+            return load_raw(stored)
+        everything = await self.sessions._aread_raw(key, archived=True)
+        everything += await self.sessions._aread_raw(key)
         start = offset or 0
-        return load(everything[start : None if limit is None else start + limit])
+        return load_raw(everything[start : None if limit is None else start + limit])
 
     async def count_messages(
         self, key: str, status: MessageStatus | None = MessageStatus.ACTIVE

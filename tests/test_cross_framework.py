@@ -435,3 +435,79 @@ async def test_llamaindex_compacts_a_session_langchain_wrote_keeping_tool_result
     assert '"lookup"' in (view[0].content or "")  # the summarizer saw the tool calls
     assert [m.text for m in history.messages] == ["A cat; ☀️ in Zürich.", "Thanks!"]
     assert [m.id for m in history.archived_messages()] == ["sys-1", "h-1", "ai-1", "t-1", "t-2"]
+
+
+async def test_one_pass_reads_equal_message_by_message_reads(amem: AgentMem) -> None:
+    # get_messages / messages parse each envelope once and validate plain texts in one batch;
+    # what they return must equal the message-by-message decoding of the same stored session.
+    from langchain_agentmem._messages import load as lc_load
+    from llamaindex_agentmem._messages import load as li_load
+
+    history = AgentMemChatMessageHistory(amem, session_id="mixed", user_id="u")
+    store = AgentMemChatStore(amem, user_id="u")
+    history.add_messages(lc_conversation())
+    for message in li_conversation():
+        store.add_message("mixed", message)
+    history.add_messages([HumanMessage("plain"), AIMessage("")])
+    store.add_message("mixed", ChatMessage(role=MessageRole.USER, content="plain too"))
+    decoded = store.sessions.read("mixed")
+    assert len(decoded) == 16
+    li_read = store.get_messages("mixed")
+    assert li_read == li_load(decoded) == await store.aget_messages("mixed")
+    assert [type(m) for m in li_read] == [type(m) for m in li_load(decoded)]
+    lc_read = history.messages
+    assert lc_read == lc_load(decoded) == await history.aget_messages()
+    assert [type(m) for m in lc_read] == [type(m) for m in lc_load(decoded)]
+    assert lc_read[:6] == lc_conversation()
+    assert dumped(li_read[6:13]) == dumped(li_conversation())
+
+
+async def test_a_session_stored_by_the_previous_release_reads_and_grows(amem: AgentMem) -> None:
+    # The layout (keys, envelopes, metadata fields) of the release before the faster append
+    # script, written with raw Redis commands: both frameworks read it, and appends keep its
+    # metadata right.
+    from agentmem._redis.keys import session_keys
+
+    client = amem.redis()
+    keys = session_keys(amem.key_prefix, "u", "old")
+    created = "1700000000000"
+    envelopes = [
+        b'{"id":"m1","data":{"v":1,"role":"user","content":"hi"}}',
+        b'{"id":"m2","data":{"v":1,"role":"assistant","content":"hello","extra":'
+        b'{"langchain":{"id":"ai-1"}}}}',
+        b'{"id":"m3","data":{"v":1,"role":"user","content":[{"type":"text","text":"parts"}]}}',
+    ]
+    client.rpush(keys.msgs, *envelopes)
+    client.rpush(keys.arch, b'{"id":"a1","data":{"v":1,"role":"user","content":"archived"}}')
+    client.hset(
+        keys.meta,
+        mapping={"sid": "old", "created": created, "last_active": created, "count": 3,
+                 "archived": 1},
+    )  # fmt: skip
+    client.zadd(keys.index, {"old": int(created)})
+    for key in (keys.msgs, keys.arch, keys.meta, keys.index):
+        client.pexpire(key, 50_000)
+
+    store = AgentMemChatStore(amem, user_id="u", ttl=100)
+    assert [m.content for m in store.get_messages("old")] == ["hi", "hello", "parts"]
+    history = AgentMemChatMessageHistory(amem, session_id="old", user_id="u", ttl=100)
+    assert [m.content for m in history.messages] == [
+        "hi",
+        "hello",
+        [{"type": "text", "text": "parts"}],
+    ]
+    assert history.messages[1].id == "ai-1"
+    # LlamaIndex's own dump, as agentmem stored it before the neutral format.
+    legacy = session_keys(amem.key_prefix, "u", "older")
+    client.rpush(legacy.msgs, b'{"id":"m","data":{"role":"user","additional_kwargs":{},'
+                 b'"blocks":[{"block_type":"text","text":"old dump"}]}}')  # fmt: skip
+    assert store.get_messages("older") == [ChatMessage(role=MessageRole.USER, content="old dump")]
+    store.add_message("old", ChatMessage(role=MessageRole.USER, content="new"))
+    history.add_messages([AIMessage("newer")])
+    info = store.sessions.info("old")
+    assert info is not None
+    assert (info.message_count, info.archived_count) == (5, 1)
+    assert int(info.created_at.timestamp() * 1000) == int(created)  # kept, not rewritten
+    for key in (keys.msgs, keys.arch, keys.meta, keys.index):
+        assert 95_000 < client.pttl(key) <= 100_000, key
+    assert [m.content for m in store.get_archived_messages("old")] == ["archived"]

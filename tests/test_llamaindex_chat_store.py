@@ -476,3 +476,29 @@ def test_messages_stored_before_the_neutral_format_still_read(mem: AgentMem) -> 
     old = rich_messages()
     SessionStore(mem, user_id="u").append("k", [m.model_dump(mode="json") for m in old])
     assert dumped(AgentMemChatStore(mem, user_id="u").get_messages("k")) == dumped(old)
+
+
+def test_plain_messages_read_back_exactly_as_validation_builds_them(mem: AgentMem) -> None:
+    # Reads build plain text messages without a validation pass (llamaindex_agentmem._messages
+    # checks at import that the result is identical, instance state included); each read
+    # message is its own object, and editing one leaves the others and the stored ones alone.
+    from llamaindex_agentmem import _messages
+
+    assert _messages._PLAIN_IS_EXACT  # else reads still work, through validation
+    store = AgentMemChatStore(mem, user_id="u")
+    written = [chat("hi"), chat("", MessageRole.ASSISTANT), chat("é ☀️", MessageRole.TOOL)]
+    for message in written:
+        store.add_message("plain", message)
+    read = store.get_messages("plain")
+    assert read == written
+    for got, message in zip(read, written, strict=True):
+        want = ChatMessage.model_validate(message.model_dump())  # a round trip through a dump
+        assert got.__getstate__() == want.__getstate__()
+        assert got.blocks[0].__getstate__() == want.blocks[0].__getstate__()
+        assert got.model_dump_json(exclude_unset=True) == want.model_dump_json(exclude_unset=True)
+    read[0].content = "edited"
+    read[0].additional_kwargs["k"] = 1
+    again = store.get_messages("plain")
+    assert again == written and read[1:] == written[1:]
+    assert read[0].model_fields_set == {"role", "additional_kwargs", "blocks"}
+    assert again[0].model_fields_set == {"role", "additional_kwargs", "blocks"}

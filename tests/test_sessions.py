@@ -142,6 +142,45 @@ async def test_ttl_is_set_and_refreshed_on_every_key_of_the_session(
         assert 95_000 < client.pttl(key) <= 100_000, key
 
 
+async def test_metadata_counts_and_ttls_follow_every_kind_of_write(
+    make_store: Factory, mem: AgentMem
+) -> None:
+    # The append script takes the lengths from RPUSH and reads the archive only when it must:
+    # the metadata must still match the lists after any sequence of writes.
+    store = make_store(ttl=100, max_messages=6)
+    client = mem.redis()
+
+    async def agrees() -> None:
+        info = await ev(store.info("s"))
+        assert info is not None
+        active, archived = await ev(store.count("s")), await ev(store.count("s", archived=True))
+        assert (info.message_count, info.archived_count) == (active, archived)
+        for key in keys_of(mem):  # every key refreshed by this write
+            assert 95_000 < client.pttl(key) <= 100_000, key
+
+    steps = [
+        lambda: store.append("s", msgs(4)),
+        lambda: store.append("s", msgs(4)),  # trimmed to max_messages
+        lambda: store.archive_oldest("s", 2),
+        lambda: store.append("s", msgs(1)),  # the archive is left alone but keeps its TTL
+        lambda: store.append("s", msgs(3), archived=True),
+        lambda: store.replace("s", msgs(2)),
+        lambda: store.replace("s", msgs(2), archived=True),
+        lambda: store.replace("s", []),
+        lambda: store.append("s", msgs(1)),
+    ]
+    for step in steps:
+        for key in keys_of(mem):
+            client.pexpire(key, 5_000)
+        await ev(step())
+        await agrees()
+    assert await ev(store.count("s")) == 1
+    client.delete(*(k for k in keys_of(mem) if k.endswith(b":meta")))  # lost metadata
+    await ev(store.append("s", msgs(1)))
+    info = await ev(store.info("s"))
+    assert (info.message_count, info.archived_count) == (2, 0) and info.created_at is not None
+
+
 async def test_a_session_expires_as_a_whole_and_leaves_the_index(
     make_store: Factory, mem: AgentMem
 ) -> None:
@@ -601,3 +640,68 @@ async def test_bad_input_raises_a_typed_error_naming_it_and_writes_nothing(
     # A deep document within the bound is stored and reads back unchanged.
     await ev(store.append("s", [_deep(45)]))
     assert [m.data for m in await ev(store.read("s"))] == [_deep(45)]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"id":"a","data":{"role":"user","content":"x"}}',
+        b'{"id":"\\u00e9\\"q","data":{"k":[1,2.5,null,true,{"n":"\\ud83d\\ude00"}]}}',
+        '{"id":"s","data":{}}',  # a client with decode_responses=True returns str
+        b'{"id":"lone","data":{"t":"\\ud800"}}',  # pydantic refuses lone surrogates: fallback
+    ],
+)
+def test_parse_envelope_equals_decoding_the_envelope_then_the_document(raw: Any) -> None:
+    import json
+
+    from pydantic_core import from_json
+
+    from agentmem._redis.envelope import decode_message, parse_envelope
+
+    stored = decode_message(raw)
+    for loads in (json.loads, from_json):
+        assert parse_envelope(raw, loads) == (stored.id, stored.data)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"plain text", b'{"data":{},"id":"x"}', b'{"id":"x","data":[1]}', b'{"id":"x","data":{}'],
+)
+def test_parse_envelope_refuses_what_is_not_an_envelope(raw: bytes) -> None:
+    from pydantic_core import from_json
+
+    from agentmem._redis.envelope import parse_envelope
+
+    with pytest.raises(SerializationError):
+        parse_envelope(raw, from_json)
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {},
+        {"v": 1, "role": "user", "content": "plain"},
+        {"a": None, "b": True, "c": False, "d": -5, "e": 'é\u2028"\\\x00\x7f😀', "f": 10**30},
+        {"k": 1.5, "l": [1, {"m": None}]},  # not flat: json's encoder writes it
+    ],
+)
+def test_stored_documents_are_compact_json_with_non_ascii_kept(doc: dict[str, Any]) -> None:
+    import json
+
+    from agentmem._redis.envelope import encode_messages
+
+    (raw,) = encode_messages([doc], ["i"], 1 << 20)
+    body = json.dumps(doc, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    assert raw == b'{"id":"i","data":' + body.encode() + b"}"
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["\ud800", float("nan"), 10**5000, object()],
+    ids=["surrogate", "nan", "huge", "object"],
+)
+def test_a_flat_document_json_cannot_store_raises_serialization_error(value: object) -> None:
+    from agentmem._redis.envelope import encode_messages
+
+    with pytest.raises(SerializationError):
+        encode_messages([{"k": value}], None, 1 << 30)

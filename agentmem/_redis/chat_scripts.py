@@ -32,21 +32,31 @@ local sid = ARGV[1]
 local ttl = tonumber(ARGV[2])
 
 
-local function touch()
+-- Refresh the metadata, the index entry and the TTL of every key of the session. ``n`` is the
+-- active length after the write (nil: read it); ``narch`` the archive length (nil: read it;
+-- false: this script left the archive alone, so its count in the metadata still holds).
+local function touch(n, narch)
   local now = now_ms()
-  local n = redis.call('LLEN', KEYS[1])
-  redis.call('HSETNX', KEYS[2], 'created', now)
-  redis.call('HSET', KEYS[2], 'sid', sid, 'last_active', now, 'count', n,
-             'archived', redis.call('LLEN', KEYS[3]))
-  local fresh_index = redis.call('EXISTS', KEYS[4]) == 0
+  if n == nil then n = redis.call('LLEN', KEYS[1]) end
+  -- HSET counts the fields it created: any means new metadata (a first write), which also
+  -- needs 'created' and the archive count.
+  if redis.call('HSET', KEYS[2], 'sid', sid, 'last_active', now, 'count', n) > 0 then
+    redis.call('HSETNX', KEYS[2], 'created', now)
+    if narch == false then narch = nil end
+  end
+  if narch == nil then narch = redis.call('LLEN', KEYS[3]) end
+  if narch then redis.call('HSET', KEYS[2], 'archived', narch) end
+  -- PTTL before ZADD: -2 means the index is created here (and has no TTL yet).
+  local left = redis.call('PTTL', KEYS[4])
   redis.call('ZADD', KEYS[4], now, sid)
   if ttl > 0 then
-    -- PEXPIRE on a missing key is a no-op, so an empty archive costs nothing.
-    for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ttl) end
+    redis.call('PEXPIRE', KEYS[1], ttl)
+    redis.call('PEXPIRE', KEYS[2], ttl)
+    -- An empty archive has no key: nothing to expire.
+    if narch ~= 0 then redis.call('PEXPIRE', KEYS[3], ttl) end
     -- The index outlives every session it lists: only extend it, and leave it persistent if a
     -- session without TTL made it so.
-    local left = redis.call('PTTL', KEYS[4])
-    if fresh_index or (left >= 0 and left < ttl) then redis.call('PEXPIRE', KEYS[4], ttl) end
+    if left == -2 or (left >= 0 and left < ttl) then redis.call('PEXPIRE', KEYS[4], ttl) end
   else
     for i = 1, 4 do redis.call('PERSIST', KEYS[i]) end
   end
@@ -54,13 +64,15 @@ local function touch()
 end
 
 -- unpack() is bounded by Lua's C stack (about 8000 values), so push in slices.
+-- Returns the list's length afterwards.
 local function push(key, first)
-  local i = first
+  local i, len = first, nil
   while i <= #ARGV do
     local last = math.min(i + 999, #ARGV)
-    redis.call('RPUSH', key, unpack(ARGV, i, last))
+    len = redis.call('RPUSH', key, unpack(ARGV, i, last))
     i = last + 1
   end
+  return len
 end
 """
 )
@@ -71,15 +83,28 @@ APPEND = (
 -- ARGV[3] max active length (0: unbounded), ARGV[4] 'append' | 'replace',
 -- ARGV[5] 'active' | 'archived', ARGV[6..] the encoded messages.
 local maxlen = tonumber(ARGV[3])
-if ARGV[4] == 'replace' then
+local replacing = ARGV[4] == 'replace'
+if replacing then
   redis.call('DEL', KEYS[1], KEYS[3])
   redis.call('HDEL', KEYS[2], 'summary')  -- it summarized messages that are gone now
 end
-local dest = KEYS[1]
-if ARGV[5] == 'archived' then dest = KEYS[3] end
-push(dest, 6)
-if maxlen > 0 then redis.call('LTRIM', KEYS[1], -maxlen, -1) end
-return touch()
+-- The lengths come from RPUSH's replies, so touch() need not read them again.
+local n, narch = nil, false
+if replacing then narch = 0 end
+if ARGV[5] == 'archived' then
+  narch = push(KEYS[3], 6)
+  if replacing then n = 0 end
+else
+  n = push(KEYS[1], 6)
+end
+if maxlen > 0 then
+  if n == nil then n = redis.call('LLEN', KEYS[1]) end
+  if n > maxlen then
+    redis.call('LTRIM', KEYS[1], -maxlen, -1)
+    n = maxlen
+  end
+end
+return touch(n, narch)
 """
 )
 

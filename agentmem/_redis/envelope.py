@@ -9,8 +9,8 @@ bytes directly, in one pass).
 from __future__ import annotations
 
 import json
-import uuid
-from collections.abc import Mapping, Sequence
+import os
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
@@ -24,6 +24,7 @@ __all__ = [
     "decode_message",
     "encode_messages",
     "id_needle",
+    "parse_envelope",
 ]
 
 _HEAD = b'{"id":'
@@ -65,8 +66,46 @@ MAX_DEPTH = 100
 a bound keeps a hostile document from exhausting the interpreter's recursion limit)."""
 
 
-def _dumps(value: object) -> bytes:
-    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+# json.dumps with options builds a new encoder per call; this one is built once (it keeps no
+# state between calls, so threads may share it).
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+# json's own string encoder (its C version where there is one): what _ENCODER writes for a str.
+_encode_str: Callable[[str], str] = json.encoder.encode_basestring
+_SCALARS: dict[object, str] = {None: "null", True: "true", False: "false"}
+_NAMES: dict[str, str] = {}  # a key's JSON string and the colon after it
+
+
+def _flat_json(value: dict[str, Any]) -> str | None:
+    """``value`` as ``_ENCODER`` writes it, if it is a flat dict with str keys and str, int,
+    bool or None values (a plain chat message): such a document needs no
+    :func:`check_document`, and the encoder's per-call setup costs more than writing it here.
+    None for any other dict.
+    """
+    parts = []
+    for key, item in value.items():
+        if type(key) is not str:
+            return None
+        name = _NAMES.get(key)
+        if name is None:
+            name = _encode_str(key) + ":"
+            # A chat message has a handful of short keys, always the same ones.
+            if len(key) <= 64 and len(_NAMES) < 1024:
+                _NAMES[key] = name
+        kind = type(item)
+        if kind is str:
+            parts.append(name + _encode_str(item))
+        elif kind is int:
+            try:
+                parts.append(name + int.__repr__(item))
+            except ValueError:  # past Python's digit limit: the encoder reports it
+                return None
+        elif item is None or kind is bool:
+            parts.append(name + _SCALARS[item])
+        else:
+            return None
+    return "{" + ",".join(parts) + "}"
 
 
 # A path into a document as a linked list: (key or index, parent path).
@@ -134,22 +173,32 @@ def encode_messages(
             (``max_message_bytes``).
         SerializationError: a message holds a value JSON cannot encode.
     """
-    if isinstance(messages, Mapping) or not isinstance(messages, Sequence):
+    if type(messages) is not list and (
+        isinstance(messages, Mapping) or not isinstance(messages, Sequence)
+    ):
         raise InvalidInputError("messages must be a sequence of dicts (wrap one message in a list)")
     if ids is not None and len(ids) != len(messages):
         raise InvalidInputError(f"got {len(ids)} ids for {len(messages)} messages")
     encoded = []
     for i, message in enumerate(messages):
-        if not isinstance(message, Mapping):
-            raise InvalidInputError(f"message {i} is a {type(message).__name__}, not a dict")
+        if type(message) is not dict:  # a dict is dumped as it is; another mapping is copied
+            if not isinstance(message, Mapping):
+                raise InvalidInputError(f"message {i} is a {type(message).__name__}, not a dict")
+            message = dict(message)
         message_id = ids[i] if ids is not None else None
         if message_id is None:
-            message_id = uuid.uuid4().hex
-        encode_id(message_id, f"id of message {i}")
-        document = dict(message)
-        check_document(document, f"message {i}")
+            # 128 random bits in hex (as long as a uuid4's hex, and 5x cheaper to make); hex
+            # needs no JSON escaping.
+            head = b'{"id":"' + os.urandom(16).hex().encode() + b'","data":'
+        else:
+            encode_id(message_id, f"id of message {i}")
+            head = id_needle(message_id)[:-1] + b',"data":'
+        text = _flat_json(message)
+        if text is None:
+            check_document(message, f"message {i}")
         try:
-            raw = id_needle(message_id)[:-1] + b',"data":' + _dumps(document) + b"}"
+            # Compact JSON, non-ASCII kept, NaN refused; lone surrogates fail to encode here.
+            raw = head + (_ENCODER.encode(message) if text is None else text).encode() + b"}"
         except (TypeError, ValueError, RecursionError) as exc:  # UnicodeEncodeError is a ValueError
             raise SerializationError(
                 f"message {i} cannot be stored as JSON ({exc}); convert the value to str, "
@@ -185,3 +234,27 @@ def decode_message(raw: bytes | str) -> SessionMessage:
     except ValueError as exc:
         raise SerializationError(f"a stored message has a malformed id ({exc})") from exc
     return SessionMessage(message_id, data[cut + len(_SEPARATOR) : -1])
+
+
+def parse_envelope(raw: bytes | str, loads: Callable[[bytes], Any]) -> tuple[str, dict[str, Any]]:
+    """The id and the document of one stored envelope, parsed in one pass by ``loads`` (a JSON
+    parser of bytes, such as ``json.loads``).
+
+    Equal to ``decode_message(raw)`` and its ``data``, which it falls back to for whatever
+    ``loads`` does not parse into an envelope (so the errors are the same).
+
+    Raises:
+        SerializationError: the stored bytes are not an agentmem message envelope, or the
+            document is not a JSON object.
+    """
+    if type(raw) is bytes and raw.startswith(_HEAD):
+        try:
+            envelope = loads(raw)
+        except ValueError:  # json's and pydantic's errors both are ValueErrors
+            envelope = None
+        if type(envelope) is dict and len(envelope) == 2:
+            message_id, data = envelope.get("id"), envelope.get("data")
+            if type(message_id) is str and type(data) is dict:
+                return message_id, data
+    stored = decode_message(raw)
+    return stored.id, stored.data

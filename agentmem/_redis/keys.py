@@ -20,6 +20,7 @@ Layout for user ``U`` and session ``S``::
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 
@@ -102,24 +103,55 @@ def session_index(prefix: str, user_id: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class SessionKeys:
-    """The four keys one session's Lua scripts touch, in the order the scripts expect them."""
+    """The four keys one session's Lua scripts touch, in the order the scripts expect them, and
+    the session id as the scripts get it (``ARGV[1]``)."""
 
     msgs: str
     meta: str
     arch: str
     index: str
+    sid: bytes
 
     def all(self) -> list[str]:
         """``[msgs, meta, arch, index]``: the ``KEYS`` array of every session script."""
         return [self.msgs, self.meta, self.arch, self.index]
 
 
+# Ids up to this length have their keys remembered (a chat turn builds the same keys again).
+_CACHED_ID_CHARS = 256
+
+
 def session_keys(prefix: str, user_id: str, session_id: str) -> SessionKeys:
-    """The keys of session ``session_id`` of ``user_id``; all share the user's hash tag."""
-    base = f"{user_tag(prefix, user_id)}:s:{digest(session_id, 'session_id')}"
+    """The keys of session ``session_id`` of ``user_id``; all share the user's hash tag.
+
+    Raises:
+        InvalidInputError: ``session_id`` (or ``user_id``) is not a non-empty str, or has lone
+            surrogates.
+        ConfigurationError: a bad prefix.
+    """
+    # Only plain str ids are remembered: a str subclass could compare equal to another id.
+    if (
+        type(session_id) is str
+        and type(user_id) is str
+        and type(prefix) is str
+        and len(session_id) <= _CACHED_ID_CHARS
+        and len(user_id) <= _CACHED_ID_CHARS
+    ):
+        return _remembered_keys(prefix, user_id, session_id)
+    return _session_keys(prefix, user_id, session_id)
+
+
+def _session_keys(prefix: str, user_id: str, session_id: str) -> SessionKeys:
+    sid = encode_id(session_id, "session_id")
+    base = f"{user_tag(prefix, user_id)}:s:{hashlib.sha256(sid).hexdigest()[:_DIGEST_HEX]}"
     return SessionKeys(
         msgs=f"{base}:msgs",
         meta=f"{base}:meta",
         arch=f"{base}:arch",
         index=session_index(prefix, user_id),
+        sid=sid,
     )
+
+
+# A bad id raises inside, and lru_cache remembers only results, never errors.
+_remembered_keys = functools.lru_cache(maxsize=1024)(_session_keys)

@@ -24,6 +24,19 @@ def _sha(source: str) -> str:
     return sha
 
 
+# Whether a client type is async, by type: redis-py's client classes have typing's protocol
+# metaclass, whose isinstance costs about 2 us, on every call of every script.
+_ASYNC_TYPES: dict[type, bool] = {}
+
+
+def _is_async(client: Any) -> bool:
+    kind = type(client)
+    found = _ASYNC_TYPES.get(kind)
+    if found is None:
+        found = _ASYNC_TYPES[kind] = isinstance(client, _ASYNC_CLIENTS)
+    return found
+
+
 def evalsha(client: Any, source: str, keys: Sequence[Any], args: Sequence[Any]) -> Any:
     """Run ``source`` on ``client``: one EVALSHA, or one EVAL where the server does not hold the
     script yet (a new server, a restart, ``SCRIPT FLUSH``), which also caches it there.
@@ -32,7 +45,7 @@ def evalsha(client: Any, source: str, keys: Sequence[Any], args: Sequence[Any]) 
     source (up to several kB) on every call; this hashes it once per process.
     """
     sha = _sha(source)
-    if isinstance(client, _ASYNC_CLIENTS):
+    if _is_async(client):
         return _evalsha_async(client, sha, source, keys, args)
     try:
         return client.evalsha(sha, len(keys), *keys, *args)

@@ -41,6 +41,7 @@ __all__ = [
     "list_sessions",
     "pop_oldest",
     "read",
+    "read_raw",
     "replace",
     "set_title",
     "snapshot",
@@ -134,8 +135,8 @@ def _script(
     )
 
 
-def _head(cfg: SessionConfig, session_id: str) -> list[Any]:
-    return [encode_id(session_id, "session_id"), cfg.ttl_ms]
+def _head(cfg: SessionConfig, keys: SessionKeys) -> list[Any]:
+    return [keys.sid, cfg.ttl_ms]
 
 
 def _int(value: object, name: str, *, minimum: int | None = None) -> int:
@@ -162,7 +163,8 @@ def append(
     if not encoded and not replace:
         return (yield from count(cfg, session_id))
     args = [
-        *_head(cfg, session_id),
+        keys.sid,
+        cfg.ttl_ms,
         cfg.max_messages,
         "replace" if replace else "append",
         "archived" if archived else "active",
@@ -183,15 +185,16 @@ def replace(
     return (yield from append(cfg, session_id, messages, ids, replace=True, archived=archived))
 
 
-def read(
+def read_raw(
     cfg: SessionConfig,
     session_id: str,
     offset: int = 0,
     limit: int | None = None,
     *,
     archived: bool = False,
-) -> Plan[list[SessionMessage]]:
-    """Messages from position ``offset`` (negative: from the end), at most ``limit`` of them."""
+) -> Plan[list[bytes | str]]:
+    """The stored envelopes from position ``offset`` (negative: from the end), at most ``limit``
+    of them, as Redis returned them (for readers that decode them their own way)."""
     keys = cfg.keys(session_id)
     _int(offset, "offset")
     if limit is not None:
@@ -203,6 +206,19 @@ def read(
         stop = -1
     key = keys.arch if archived else keys.msgs
     raws = yield Call("session.read", lambda r: r.lrange(key, offset, stop), idempotent=True)
+    return list(raws or ())
+
+
+def read(
+    cfg: SessionConfig,
+    session_id: str,
+    offset: int = 0,
+    limit: int | None = None,
+    *,
+    archived: bool = False,
+) -> Plan[list[SessionMessage]]:
+    """Messages from position ``offset`` (negative: from the end), at most ``limit`` of them."""
+    raws = yield from read_raw(cfg, session_id, offset, limit, archived=archived)
     return _decode_all(raws)
 
 
@@ -217,7 +233,7 @@ def delete_at(cfg: SessionConfig, session_id: str, index: int) -> Plan[SessionMe
     """Remove the active message at ``index`` (negative: from the end); None if out of range."""
     keys = cfg.keys(session_id)
     _int(index, "index")
-    args = [*_head(cfg, session_id), "at", index, uuid.uuid4().hex]
+    args = [*_head(cfg, keys), "at", index, uuid.uuid4().hex]
     raw = yield _script("session.delete_at", chat_scripts.DELETE_ONE, keys, args)
     return decode_message(raw) if raw else None
 
@@ -226,7 +242,7 @@ def delete_id(cfg: SessionConfig, session_id: str, message_id: str) -> Plan[Sess
     """Remove the oldest active message with id ``message_id``; None if there is none."""
     keys = cfg.keys(session_id)
     encode_id(message_id, "message_id")
-    args = [*_head(cfg, session_id), "id", id_needle(message_id), uuid.uuid4().hex]
+    args = [*_head(cfg, keys), "id", id_needle(message_id), uuid.uuid4().hex]
     raw = yield _script("session.delete_id", chat_scripts.DELETE_ONE, keys, args)
     return decode_message(raw) if raw else None
 
@@ -242,7 +258,7 @@ def pop_oldest(
     _int(n, "n", minimum=0)
     if n == 0 and mode != "drop_archived":
         return []
-    args = [*_head(cfg, session_id), min(n, _ALL), mode]
+    args = [*_head(cfg, keys), min(n, _ALL), mode]
     raws = yield _script(f"session.{mode}", chat_scripts.POP_OLDEST, keys, args)
     return _decode_all(raws)
 
@@ -253,7 +269,7 @@ def clear(
     """Delete the session (messages, archive, metadata, index entry) atomically; return the
     active messages it had if ``returning``, else ``[]``."""
     keys = cfg.keys(session_id)
-    args = [encode_id(session_id, "session_id"), "1" if returning else "0"]
+    args = [keys.sid, "1" if returning else "0"]
     raws = yield _script("session.clear", chat_scripts.CLEAR, keys, args, idempotent=True)
     return _decode_all(raws)
 
@@ -261,7 +277,7 @@ def clear(
 def set_title(cfg: SessionConfig, session_id: str, title: str) -> Plan[None]:
     """Set the session's title (creating an empty session if needed)."""
     keys = cfg.keys(session_id)
-    args = [*_head(cfg, session_id), encode_text(title, "title")]
+    args = [*_head(cfg, keys), encode_text(title, "title")]
     yield _script("session.set_title", chat_scripts.SET_TITLE, keys, args)
     return None
 
@@ -316,9 +332,8 @@ def list_sessions(cfg: SessionConfig, limit: int | None = None) -> Plan[list[Ses
 def snapshot(cfg: SessionConfig, session_id: str) -> Plan[SessionSnapshot]:
     """Active messages, summary and archive size in one MULTI (a consistent view)."""
     keys = cfg.keys(session_id)
-    sid = [encode_id(session_id, "session_id")]
     raws, summary, archived = yield _script(
-        "session.snapshot", chat_scripts.SNAPSHOT, keys, sid, idempotent=True
+        "session.snapshot", chat_scripts.SNAPSHOT, keys, [keys.sid], idempotent=True
     )
     return SessionSnapshot(
         messages=_decode_all(raws),
@@ -339,7 +354,7 @@ def compact(
     if not upto:
         return True
     args = [
-        *_head(cfg, session_id),
+        *_head(cfg, keys),
         len(upto),
         encoded,
         id_needle(upto[0].id),
