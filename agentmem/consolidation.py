@@ -228,6 +228,22 @@ class Consolidator(Store):
         batch_id = uuid.uuid4().hex
         return batch_id, _encode_batch(batch_id, time.time(), session_id, list(turns))
 
+    def prepare(
+        self, user_id: str, turns: Sequence[Turn], *, session_id: str | None = None
+    ) -> q.Prepared:
+        """Check and encode a batch, for a chat append to queue in its own atomic step
+        (``SessionStore.append(..., consolidate=...)``); nothing is written here.
+
+        Raises:
+            InvalidInputError: as :meth:`enqueue`.
+        """
+        batch_id, raw = self._batch(user_id, turns, session_id)
+        return q.Prepared(batch_id, user_id, raw, self._cfg)
+
+    def wake(self) -> None:
+        """Tell this object's background worker that a batch was queued."""
+        self._wake.set()
+
     def enqueue(self, user_id: str, turns: Sequence[Turn], *, session_id: str | None = None) -> str:
         """Queue ``turns`` for consolidation (durable when this returns); returns the batch id.
 

@@ -26,6 +26,7 @@ from typing import Any, Literal
 from agentmem._args import duration_ms
 from agentmem._plan import Plan
 from agentmem._redis import session_plans as plans
+from agentmem._redis.fact_queue import Prepared
 from agentmem._redis.keys import check_prefix, encode_id
 from agentmem._redis.session_plans import (
     SessionConfig,
@@ -119,7 +120,13 @@ class SessionStore(Store):
     # -- writes ----------------------------------------------------------------------------------
 
     def append(
-        self, session_id: str, messages: Messages, *, ids: Ids = None, archived: bool = False
+        self,
+        session_id: str,
+        messages: Messages,
+        *,
+        ids: Ids = None,
+        archived: bool = False,
+        consolidate: Prepared | None = None,
     ) -> int:
         """Append messages atomically in one round trip (trim and TTL in the same step).
 
@@ -129,6 +136,8 @@ class SessionStore(Store):
                 existing ones.
             ids: one id per message (``None`` entries get a generated id).
             archived: append to the archive instead of the active messages.
+            consolidate: a batch from :meth:`agentmem.Consolidator.prepare` for this store's
+                user, queued for consolidation in the same atomic step (both or neither).
 
         Returns:
             The number of active messages afterwards.
@@ -139,15 +148,25 @@ class SessionStore(Store):
             SerializationError: a message JSON cannot encode (or nested too deep); nothing
                 written.
         """
-        return self._run(plans.append(self._cfg, session_id, messages, ids, archived=archived))
+        plan = plans.append(
+            self._cfg, session_id, messages, ids, archived=archived, batch=consolidate
+        )
+        return self._run(plan)
 
     async def aappend(
-        self, session_id: str, messages: Messages, *, ids: Ids = None, archived: bool = False
+        self,
+        session_id: str,
+        messages: Messages,
+        *,
+        ids: Ids = None,
+        archived: bool = False,
+        consolidate: Prepared | None = None,
     ) -> int:
         """Async twin of :meth:`append`."""
-        return await self._arun(
-            plans.append(self._cfg, session_id, messages, ids, archived=archived)
+        plan = plans.append(
+            self._cfg, session_id, messages, ids, archived=archived, batch=consolidate
         )
+        return await self._arun(plan)
 
     def replace(
         self, session_id: str, messages: Messages, *, ids: Ids = None, archived: bool = False

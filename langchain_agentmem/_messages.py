@@ -28,6 +28,7 @@ from pydantic_core import from_json
 from agentmem import messages as fmt
 from agentmem._redis.envelope import parse_envelope
 from agentmem.errors import InvalidInputError, SerializationError
+from agentmem.facts import Turn
 from agentmem.sessions import SessionMessage
 
 __all__ = ["dump", "load", "load_raw"]
@@ -288,3 +289,11 @@ def dump(messages: Sequence[BaseMessage]) -> tuple[list[dict[str, Any]], list[st
         docs.append(to_neutral(message))
         ids.append(message.id)
     return docs, ids
+
+
+def turns_of(messages: Sequence[BaseMessage]) -> list[Turn]:
+    """The human and AI messages with text, as turns to consolidate (tool traffic left out)."""
+    roles = {"human": "user", "ai": "assistant"}
+    return [
+        Turn(roles[m.type], m.text, m.id) for m in messages if m.type in roles and m.text.strip()
+    ]

@@ -27,12 +27,14 @@ from langchain_core.messages.utils import count_tokens_approximately
 
 from agentmem._adapter import check_memory
 from agentmem._lifecycle import Lifecycle
+from agentmem._redis.fact_queue import Prepared
 from agentmem._store import require_scope
 from agentmem.compaction import SUMMARY_PROMPT, Compaction
+from agentmem.consolidation import Consolidator
 from agentmem.core import AgentMem
 from agentmem.errors import ConflictError, InvalidInputError
 from agentmem.sessions import SessionSnapshot, SessionStore
-from langchain_agentmem._messages import dump, load, load_raw
+from langchain_agentmem._messages import dump, load, load_raw, turns_of
 
 __all__ = ["AgentMemChatMessageHistory"]
 
@@ -98,6 +100,10 @@ class AgentMemChatMessageHistory(BaseChatMessageHistory, Lifecycle):
         ttl: sliding expiry of the session (seconds or timedelta), refreshed on every write.
         max_messages: keep only the newest this many messages.
         max_message_bytes: largest stored message; bigger ones raise ``InvalidInputError``.
+        consolidator: with an :class:`agentmem.Consolidator`, each ``add_messages`` also queues
+            its human and AI messages for consolidation into the user's facts, in the same
+            atomic step as the append (run its worker: ``consolidator.start()`` or ``agentmem
+            worker``).
 
     Raises:
         InvalidInputError: a missing ``session_id`` or ``user_id``, or a first argument that is
@@ -119,8 +125,12 @@ class AgentMemChatMessageHistory(BaseChatMessageHistory, Lifecycle):
         ttl: float | timedelta | None = None,
         max_messages: int | None = None,
         max_message_bytes: int | None = None,
+        consolidator: Consolidator | None = None,
     ) -> None:
         super().__init__()
+        if consolidator is not None and not isinstance(consolidator, Consolidator):
+            raise InvalidInputError("consolidator must be an agentmem.Consolidator or None")
+        self.consolidator = consolidator
         check_memory(memory, "AgentMemChatMessageHistory", "pass session_id=... by keyword")
         if not isinstance(session_id, str) or not session_id:
             raise InvalidInputError(f"session_id must be a non-empty str, got {session_id!r:.80}")
@@ -158,7 +168,19 @@ class AgentMemChatMessageHistory(BaseChatMessageHistory, Lifecycle):
             SerializationError: a message holds a value JSON cannot encode; nothing was written.
         """
         docs, ids = dump(messages)
-        self._store.append(self.session_id, docs, ids=ids)
+        batch = self._batch(messages)
+        self._store.append(self.session_id, docs, ids=ids, consolidate=batch)
+        self._queued(batch)
+
+    def _batch(self, messages: Sequence[BaseMessage]) -> Prepared | None:
+        turns = turns_of(messages) if self.consolidator is not None else []
+        if not turns or self.consolidator is None:
+            return None
+        return self.consolidator.prepare(self.user_id, turns, session_id=self.session_id)
+
+    def _queued(self, batch: Prepared | None) -> None:
+        if batch is not None and self.consolidator is not None:
+            self.consolidator.wake()
 
     def clear(self) -> None:
         """Delete the session (messages, archive, metadata, index entry)."""
@@ -171,7 +193,9 @@ class AgentMemChatMessageHistory(BaseChatMessageHistory, Lifecycle):
     async def aadd_messages(self, messages: Sequence[BaseMessage]) -> None:
         """Async twin of :meth:`add_messages`."""
         docs, ids = dump(messages)
-        await self._store.aappend(self.session_id, docs, ids=ids)
+        batch = self._batch(messages)
+        await self._store.aappend(self.session_id, docs, ids=ids, consolidate=batch)
+        self._queued(batch)
 
     async def aclear(self) -> None:
         """Async twin of :meth:`clear`."""

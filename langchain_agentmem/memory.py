@@ -32,6 +32,7 @@ from langgraph.config import get_config
 from agentmem.consolidation import Consolidator
 from agentmem.errors import ExtractionError, InvalidInputError
 from agentmem.facts import Fact, MemoryOperations, Turn, extraction_prompt, format_facts
+from langchain_agentmem._messages import turns_of
 
 __all__ = ["AgentMemMemoryMiddleware", "ChatModelExtractor", "memory_tools"]
 
@@ -114,16 +115,10 @@ def _thread(runtime: Any) -> str | None:
     return getattr(info, "thread_id", None)
 
 
-def _role(message: BaseMessage) -> str:
-    return {"human": "user", "ai": "assistant"}.get(message.type, message.type)
-
-
 def _this_turn(messages: Sequence[BaseMessage]) -> list[Turn]:
     """The messages of the latest turn: from the last human message on, with text."""
     start = max((i for i, m in enumerate(messages) if m.type == "human"), default=None)
-    if start is None:
-        return []
-    return [Turn(_role(m), m.text, m.id) for m in messages[start:] if m.text.strip()]
+    return [] if start is None else turns_of(messages[start:])
 
 
 def _last_question(messages: Sequence[BaseMessage]) -> str:

@@ -8,9 +8,16 @@ archiving is one atomic step and archived messages stay readable.
 
 from __future__ import annotations
 
+from typing import Any
+
 from llama_index.core.base.llms.types import ChatMessage
 from llama_index.core.storage.chat_store.base_db import AsyncDBChatStore, MessageStatus
+from pydantic import PrivateAttr
 
+from agentmem.consolidation import Consolidator
+from agentmem.core import AgentMem
+from agentmem.errors import InvalidInputError
+from agentmem.facts import Turn
 from llamaindex_agentmem._messages import dump, load, load_raw
 from llamaindex_agentmem.chat_store import _Connected, _load_one
 
@@ -26,13 +33,31 @@ class AgentMemDBChatStore(_Connected, AsyncDBChatStore):
     Unlike the SQL store, ``delete_message`` takes a *position* among the active messages.
 
     Takes the same arguments as :class:`AgentMemChatStore` (``user_id`` is required), reads
-    sessions LangChain wrote, and works in ``with`` / ``async with`` blocks.
+    sessions LangChain wrote, and works in ``with`` / ``async with`` blocks. With
+    ``consolidator=`` (an :class:`agentmem.Consolidator`), every new active user and assistant
+    message is also queued for consolidation in the same atomic step as its append (not
+    serialized; use it or ``AgentMemFactsBlock``, not both, or turns are consolidated twice).
 
     Example:
         >>> memory = Memory.from_defaults(
         ...     session_id="chat-1", chat_store=AgentMemDBChatStore(mem, user_id="alice")
         ... )
     """
+
+    _consolidator: Consolidator | None = PrivateAttr(default=None)
+
+    def __init__(
+        self,
+        memory: AgentMem | None = None,
+        /,
+        *,
+        consolidator: Consolidator | None = None,
+        **data: Any,
+    ) -> None:
+        if consolidator is not None and not isinstance(consolidator, Consolidator):
+            raise InvalidInputError("consolidator must be an agentmem.Consolidator or None")
+        super().__init__(memory, **data)
+        self._consolidator = consolidator
 
     async def get_messages(
         self,
@@ -70,8 +95,15 @@ class AgentMemDBChatStore(_Connected, AsyncDBChatStore):
     async def add_messages(
         self, key: str, messages: list[ChatMessage], status: MessageStatus = MessageStatus.ACTIVE
     ) -> None:
-        """Append messages in order with ``status``, atomically in one round trip."""
-        await self.sessions.aappend(key, dump(messages), archived=status == MessageStatus.ARCHIVED)
+        """Append messages in order with ``status``, atomically in one round trip (with a
+        consolidator, new active user and assistant messages are queued in the same step)."""
+        archived = status == MessageStatus.ARCHIVED
+        c = self._consolidator
+        turns = turns_of(messages) if c is not None and not archived else []
+        batch = c.prepare(self.user_id, turns, session_id=key) if c is not None and turns else None
+        await self.sessions.aappend(key, dump(messages), archived=archived, consolidate=batch)
+        if batch is not None and c is not None:
+            c.wake()
 
     async def set_messages(
         self, key: str, messages: list[ChatMessage], status: MessageStatus = MessageStatus.ACTIVE
@@ -104,3 +136,13 @@ class AgentMemDBChatStore(_Connected, AsyncDBChatStore):
         """Keys (sessions) of this user that hold messages, most recently active first."""
         listed = await self.sessions.alist_sessions()
         return [s.session_id for s in listed if s.message_count or s.archived_count]
+
+
+def turns_of(messages: list[ChatMessage]) -> list[Turn]:
+    """User and assistant messages with text, as turns to consolidate."""
+    out = []
+    for m in messages:
+        role = m.role.value if hasattr(m.role, "value") else str(m.role)
+        if role in ("user", "assistant") and (m.content or "").strip():
+            out.append(Turn(role, m.content or "", m.additional_kwargs.get("id")))
+    return out

@@ -445,3 +445,61 @@ def test_an_update_of_a_fact_ended_meanwhile_still_adds_the_new_fact(
     assert [f.text for f in written] == ["The user's favourite drink is coffee"]
     assert facts.get(tea.id).superseded_by is None  # its own history is kept as it was
     assert [f.text for f in facts.current()] == ["The user's favourite drink is coffee"]
+
+
+def test_a_chat_append_queues_its_turn_in_the_same_atomic_step(
+    consolidator: Consolidator,
+) -> None:
+    from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+
+    from agentmem import SessionStore
+    from langchain_agentmem import AgentMemChatMessageHistory
+
+    mem = consolidator.memory
+    history = AgentMemChatMessageHistory(
+        mem, session_id="s1", user_id="ada", consolidator=consolidator
+    )
+    history.add_messages([
+        HumanMessage("My favourite drink is tea", id="h1"), AIMessage("Noted.", id="a1"),
+        ToolMessage("tool output", tool_call_id="c1"),
+    ])  # fmt: skip
+    assert len(history.messages) == 3 and consolidator.pending("ada") == 1
+    # A write that fails (a message over the size limit) queues nothing either.
+    small = AgentMemChatMessageHistory(mem, session_id="s1", user_id="ada", consolidator=consolidator,
+                                       max_message_bytes=1000)  # fmt: skip
+    with pytest.raises(InvalidInputError):
+        small.add_messages([HumanMessage("My favourite drink is water"), AIMessage("x" * 5000)])
+    assert len(history.messages) == 3 and consolidator.pending("ada") == 1
+    # A batch prepared for another user cannot ride on this user's append.
+    other = consolidator.prepare("bob", said("hi"))
+    with pytest.raises(InvalidInputError, match="cannot be queued"):
+        SessionStore(mem, user_id="ada").append(
+            "s1", [{"role": "user", "content": "x"}], consolidate=other
+        )
+    assert consolidator.run_pending().batches == 1
+    (fact,) = consolidator.facts("ada").current()
+    assert fact.source == {"session": "s1", "messages": ["h1", "a1"]}
+
+
+def test_memorys_chat_store_queues_new_turns_with_their_append(consolidator: Consolidator) -> None:
+    from llama_index.core.base.llms.types import ChatMessage, MessageRole
+    from llama_index.core.memory import Memory
+
+    from llamaindex_agentmem import AgentMemDBChatStore
+
+    async def chat() -> int:
+        async with AgentMem(consolidator.memory.settings) as mem:
+            store = AgentMemDBChatStore(mem, user_id="ada", consolidator=consolidator)
+            memory = Memory.from_defaults(session_id="li", chat_store=store)
+            await memory.aput_messages([
+                ChatMessage(role=MessageRole.USER, content="My favourite drink is tea"),
+                ChatMessage(role=MessageRole.ASSISTANT, content="Noted."),
+            ])  # fmt: skip
+            return len(await store.get_messages("li"))
+
+    assert asyncio.run(chat()) == 2
+    assert consolidator.pending("ada") == 1
+    assert consolidator.run_pending().batches == 1
+    assert [f.text for f in consolidator.facts("ada").current()] == [
+        "The user's favourite drink is tea"
+    ]

@@ -81,7 +81,10 @@ APPEND = (
     _PRELUDE
     + r"""
 -- ARGV[3] max active length (0: unbounded), ARGV[4] 'append' | 'replace',
--- ARGV[5] 'active' | 'archived', ARGV[6..] the encoded messages.
+-- ARGV[5] 'active' | 'archived', ARGV[6] a consolidation batch ('' for none) with ARGV[7] the raw
+-- user id, ARGV[8..] the encoded messages. With a batch, KEYS[5] is the user's consolidation
+-- queue (same slot) and, on standalone Redis, KEYS[6] the index of users with queued batches:
+-- the turn and its batch are written in one step, or neither is.
 local maxlen = tonumber(ARGV[3])
 local replacing = ARGV[4] == 'replace'
 if replacing then
@@ -92,10 +95,14 @@ end
 local n, narch = nil, false
 if replacing then narch = 0 end
 if ARGV[5] == 'archived' then
-  narch = push(KEYS[3], 6)
+  narch = push(KEYS[3], 8)
   if replacing then n = 0 end
 else
-  n = push(KEYS[1], 6)
+  n = push(KEYS[1], 8)
+end
+if ARGV[6] ~= '' then
+  redis.call('RPUSH', KEYS[5], ARGV[6])
+  if #KEYS >= 6 then redis.call('ZADD', KEYS[6], 'NX', now_ms(), ARGV[7]) end
 end
 if maxlen > 0 then
   if n == nil then n = redis.call('LLEN', KEYS[1]) end

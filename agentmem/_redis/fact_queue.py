@@ -62,6 +62,28 @@ class QueueConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class Prepared:
+    """A batch checked and encoded for ``user_id``'s queue, to be queued by another script in the
+    same step (the chat append): see :meth:`agentmem.Consolidator.prepare`."""
+
+    id: str
+    user_id: str
+    raw: str
+    queue: QueueConfig
+
+    def keys(self) -> list[str]:
+        """The keys a script needs to queue it: the queue, and (standalone) the users index."""
+        own = [queue_keys(self.queue.prefix, self.user_id).queue]
+        return own if self.queue.cluster else [*own, users_key(self.queue.prefix)]
+
+    def listed(self) -> Plan[None]:
+        """On Cluster the users index lives in another slot: list the user after queuing."""
+        if self.queue.cluster:
+            key, user = users_key(self.queue.prefix), encode_id(self.user_id, "user_id")
+            yield Call("facts.index", lambda r: r.zadd(key, {user: _now_ms()}, nx=True), True)
+
+
+@dataclass(frozen=True, slots=True)
 class QueueKeys:
     """The keys of one user's queue, in the order the scripts expect them."""
 
@@ -147,9 +169,8 @@ def enqueue(cfg: QueueConfig, user_id: str, batches: Sequence[str]) -> Plan[int]
     if not batches:
         return 0
     n = yield _script("facts.enqueue", _ENQUEUE, _keys(cfg, user_id), [user, *batches], False)
-    if cfg.cluster:  # the index lives in another slot: listed after the batch is safe
-        key = users_key(cfg.prefix)
-        yield Call("facts.index", lambda r: r.zadd(key, {user: _now_ms()}, nx=True), True)
+    # The index lives in another slot on Cluster: listed after the batch is safe.
+    yield from Prepared("", user_id, "", cfg).listed()
     return int(n)
 
 

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from agentmem._plan import Call, Plan
 from agentmem._redis import chat_scripts
 from agentmem._redis.envelope import SessionMessage, decode_message, encode_messages, id_needle
+from agentmem._redis.fact_queue import Prepared
 from agentmem._redis.keys import (
     SessionKeys,
     encode_id,
@@ -156,11 +157,18 @@ def append(
     *,
     replace: bool = False,
     archived: bool = False,
+    batch: Prepared | None = None,
 ) -> Plan[int]:
-    """Append (or replace with) ``messages`` in one atomic step; return the active count."""
+    """Append (or replace with) ``messages`` in one atomic step; return the active count. With
+    ``batch``, the same step queues it for consolidation (the user's queue shares the slot)."""
     keys = cfg.keys(session_id)
     encoded = encode_messages(messages, ids, cfg.max_message_bytes)
-    if not encoded and not replace:
+    if batch is not None and batch.user_id != cfg.user_id:
+        raise InvalidInputError(
+            f"a consolidation batch prepared for user {batch.user_id!r:.80} cannot be queued "
+            f"with a session of user {cfg.user_id!r:.80}; nothing was written"
+        )
+    if not encoded and not replace and batch is None:
         return (yield from count(cfg, session_id))
     args = [
         keys.sid,
@@ -168,9 +176,18 @@ def append(
         cfg.max_messages,
         "replace" if replace else "append",
         "archived" if archived else "active",
+        batch.raw if batch is not None else "",
+        encode_id(cfg.user_id, "user_id"),
         *encoded,
     ]
-    return int((yield _script("session.append", chat_scripts.APPEND, keys, args)))
+    every = keys.all() if batch is None else [*keys.all(), *batch.keys()]
+    call = Call(
+        "session.append", lambda r: evalsha(r, chat_scripts.APPEND, every, args), idempotent=False
+    )
+    active = int((yield call))
+    if batch is not None:
+        yield from batch.listed()
+    return active
 
 
 def replace(
