@@ -22,6 +22,7 @@ from pydantic_core import from_json
 from agentmem import messages as fmt
 from agentmem._redis.envelope import parse_envelope
 from agentmem.errors import InvalidInputError, SerializationError
+from agentmem.facts import Turn
 from agentmem.sessions import SessionMessage
 
 __all__ = ["AgentMemChatMessage", "dump", "load", "load_one", "load_raw"]
@@ -381,3 +382,18 @@ def dump(messages: Sequence[ChatMessage]) -> list[dict[str, Any]]:
             )
         docs.append(to_neutral(message))
     return docs
+
+
+_ASSISTANT = {"assistant", "chatbot", "model"}
+
+
+def turns_of(messages: Sequence[ChatMessage]) -> list[Turn]:
+    """User and assistant messages with text, as turns to consolidate (tools and system left out)."""
+    out = []
+    for m in messages:
+        role = m.role.value if isinstance(m.role, MessageRole) else str(m.role)
+        role = "assistant" if role in _ASSISTANT else role
+        text = m.content or ""
+        if role in ("user", "assistant") and text.strip():
+            out.append(Turn(role, text, m.additional_kwargs.get("id")))
+    return out

@@ -17,8 +17,7 @@ from pydantic import PrivateAttr
 from agentmem.consolidation import Consolidator
 from agentmem.core import AgentMem
 from agentmem.errors import InvalidInputError
-from agentmem.facts import Turn
-from llamaindex_agentmem._messages import dump, load, load_raw
+from llamaindex_agentmem._messages import dump, load, load_raw, turns_of
 from llamaindex_agentmem.chat_store import _Connected, _load_one
 
 __all__ = ["AgentMemDBChatStore"]
@@ -136,13 +135,3 @@ class AgentMemDBChatStore(_Connected, AsyncDBChatStore):
         """Keys (sessions) of this user that hold messages, most recently active first."""
         listed = await self.sessions.alist_sessions()
         return [s.session_id for s in listed if s.message_count or s.archived_count]
-
-
-def turns_of(messages: list[ChatMessage]) -> list[Turn]:
-    """User and assistant messages with text, as turns to consolidate."""
-    out = []
-    for m in messages:
-        role = m.role.value if hasattr(m.role, "value") else str(m.role)
-        if role in ("user", "assistant") and (m.content or "").strip():
-            out.append(Turn(role, m.content or "", m.additional_kwargs.get("id")))
-    return out

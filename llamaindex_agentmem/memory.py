@@ -23,6 +23,7 @@ from pydantic import Field
 
 from agentmem.consolidation import Consolidator
 from agentmem.facts import Fact, MemoryOperations, Turn, extraction_prompt, format_facts
+from llamaindex_agentmem._messages import turns_of
 
 __all__ = ["AgentMemFactsBlock", "LLMExtractor"]
 
@@ -96,11 +97,7 @@ class AgentMemFactsBlock(BaseMemoryBlock[str]):
         return format_facts(facts, budget_tokens=self.budget_tokens)
 
     async def _aput(self, messages: list[ChatMessage]) -> None:
-        turns = [
-            Turn(_role(m), _text(m), m.additional_kwargs.get("id"))
-            for m in messages
-            if _text(m).strip() and _role(m) in ("user", "assistant")
-        ]
+        turns = turns_of(messages)
         if not turns:
             return
         session = next(
