@@ -108,18 +108,29 @@ def user_of(config: RunnableConfig, user_key: str | None) -> str | None:
     conf = configurable(config)
     user = conf.get(user_key)
     if user is None:
-        context = getattr(conf.get(RUNTIME), "context", None)
-        user = (
-            context.get(user_key) if isinstance(context, dict) else getattr(context, user_key, None)
-        )
+        user = context_value(getattr(conf.get(RUNTIME), "context", None), user_key)
+    return checked_user(user, user_key)
+
+
+def context_value(context: Any, key: str) -> Any:
+    """``key`` of a run's context: a dict, or an object with that attribute."""
+    return context.get(key) if isinstance(context, dict) else getattr(context, key, None)
+
+
+def checked_user(user: Any, user_key: str) -> str | None:
+    """A user id as found in a run (None or "": no user); an int becomes its text.
+
+    Raises:
+        InvalidInputError: anything else that is not a str.
+    """
     if user in (None, ""):
         return None
     if isinstance(user, int) and not isinstance(user, bool):
         return str(user)
     if not isinstance(user, str):
         raise InvalidInputError(
-            f"configurable[{user_key!r}] must be a str naming the user, got "
-            f"{type(user).__name__}; pass the user id as text (or user_key=None). "
+            f"configurable[{user_key!r}] (or the run context's) must be a str naming the user, "
+            f"got {type(user).__name__}; pass the user id as text (or user_key=None). "
             "Nothing was read or written."
         )
     return user

@@ -32,6 +32,7 @@ from langgraph.config import get_config
 from agentmem.consolidation import Consolidator
 from agentmem.errors import ExtractionError, InvalidInputError
 from agentmem.facts import Fact, MemoryOperations, Turn, extraction_prompt, format_facts
+from langchain_agentmem._checkpoint_convert import checked_user, context_value
 from langchain_agentmem._messages import turns_of
 
 __all__ = ["AgentMemMemoryMiddleware", "ChatModelExtractor", "memory_tools"]
@@ -93,21 +94,14 @@ class ChatModelExtractor:
 
 
 def _user(context: Any, user_key: str) -> str | None:
-    user = context.get(user_key) if isinstance(context, dict) else getattr(context, user_key, None)
+    """The run's user: its context first, then ``configurable`` (as the saver finds it)."""
+    user = context_value(context, user_key)
     if user in (None, ""):
         try:
             user = (get_config().get("configurable") or {}).get(user_key)
         except RuntimeError:  # outside a runnable context
             user = None
-    if user in (None, ""):
-        return None
-    if isinstance(user, int) and not isinstance(user, bool):
-        return str(user)
-    if not isinstance(user, str):
-        raise InvalidInputError(
-            f"the run's {user_key!r} must be a str naming the user, got {type(user).__name__}"
-        )
-    return user
+    return checked_user(user, user_key)
 
 
 def _thread(runtime: Any) -> str | None:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from agentmem import AgentMem, AgentMemSettings
+from agentmem import AgentMem, AgentMemSettings, Consolidator
 from agentmem.local import (
     LocalRedisCluster,
     LocalStack,
@@ -36,7 +36,9 @@ from agentmem.local import (
     free_cluster_ports,
     free_port,
 )
-from tests.support import RedisServer, WeaviateServer, settings_for
+from agentmem.testing.embedding import HashingEmbedder
+from agentmem.testing.extractor import FunctionExtractor
+from tests.support import RedisServer, WeaviateServer, favourite_drink, settings_for
 
 REDIS_MODE = os.environ.get("AGENTMEM_TEST_REDIS_MODE", "standalone")
 WEAVIATE_MODE = os.environ.get("AGENTMEM_TEST_WEAVIATE_MODE", "standalone")
@@ -157,3 +159,19 @@ def full_mem(full_settings: AgentMemSettings) -> Iterator[AgentMem]:
     with AgentMem(full_settings) as memory:
         yield memory
         _delete_prefix(memory)
+
+
+@pytest.fixture
+def consolidator(full_mem: AgentMem, unique_collection: str) -> Iterator[Consolidator]:
+    """A Consolidator on both test servers, in its own facts collection, with the stand-in model."""
+    c = Consolidator(
+        full_mem,
+        extractor=FunctionExtractor(favourite_drink),
+        embedder=HashingEmbedder(),
+        collection=unique_collection,
+        retry_delay=0.0,
+        max_attempts=3,
+    )
+    yield c
+    c.close()
+    full_mem.weaviate().collections.delete(unique_collection)

@@ -22,6 +22,7 @@ The framework stand-ins are built on first use (module ``__getattr__``), so a te
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -42,6 +43,7 @@ from agentmem import (
     RedisSettings,
     WeaviateSettings,
 )
+from agentmem.facts import Fact, Turn
 from agentmem.local import LocalRedisCluster, LocalStack, LocalWeaviateCluster
 from agentmem.testing.embedding import HashingEmbedder
 
@@ -61,11 +63,13 @@ __all__ = [
     "agentmem_connections",
     "agentmem_env",
     "evalsha_calls",
+    "favourite_drink",
     "nested_dict",
     "one_node_graph",
     "redis_keys",
     "redis_snapshot",
     "run_cli",
+    "said",
     "settings_for",
     "use_redis_env",
     "weaviate_memory",
@@ -374,3 +378,30 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     globals().update(build())
     return globals()[name]
+
+
+# -- memory that forms itself: a stand-in model's rule and turns ----------------------------------
+
+_FAVOURITE = re.compile(r"my favourite drink is (\w+)", re.I)
+
+
+def favourite_drink(turns: Sequence[Turn], known: Sequence[Fact]) -> dict[str, Any]:
+    """What a model would decide about 'my favourite drink is X' (add, or update the old one)."""
+    ops: list[dict[str, Any]] = []
+    for t in turns:
+        m = _FAVOURITE.search(t.text) if t.role == "user" else None
+        if m is None:
+            continue
+        text = f"The user's favourite drink is {m.group(1).lower()}"
+        old = next((i for i, f in enumerate(known) if "favourite drink" in f.text), None)
+        if old is None:
+            ops.append({"action": "add", "text": text})
+        elif known[old].text != text:
+            ops.append({"action": "update", "target": f"F{old + 1}", "text": text})
+        if "forget my drink" in t.text and old is not None:
+            ops.append({"action": "invalidate", "target": f"F{old + 1}"})
+    return {"operations": ops}
+
+
+def said(text: str, msg_id: str | None = None) -> list[Turn]:
+    return [Turn("user", text, msg_id), Turn("assistant", "Noted.")]

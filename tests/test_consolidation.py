@@ -8,10 +8,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
 import signal
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -23,45 +22,7 @@ from agentmem.errors import ExtractionError, InvalidInputError, NotFound
 from agentmem.facts import Fact, FactMemory, Turn, parse_operations
 from agentmem.testing.embedding import HashingEmbedder
 from agentmem.testing.extractor import FunctionExtractor
-
-_FAVOURITE = re.compile(r"my favourite drink is (\w+)", re.I)
-
-
-def favourite_drink(turns: Sequence[Turn], known: Sequence[Fact]) -> dict[str, Any]:
-    """What a model would decide about 'my favourite drink is X' (add, or update the old one)."""
-    ops: list[dict[str, Any]] = []
-    for t in turns:
-        m = _FAVOURITE.search(t.text) if t.role == "user" else None
-        if m is None:
-            continue
-        text = f"The user's favourite drink is {m.group(1).lower()}"
-        old = next((i for i, f in enumerate(known) if "favourite drink" in f.text), None)
-        if old is None:
-            ops.append({"action": "add", "text": text})
-        elif known[old].text != text:
-            ops.append({"action": "update", "target": f"F{old + 1}", "text": text})
-        if "forget my drink" in t.text and old is not None:
-            ops.append({"action": "invalidate", "target": f"F{old + 1}"})
-    return {"operations": ops}
-
-
-def said(text: str, msg_id: str | None = None) -> list[Turn]:
-    return [Turn("user", text, msg_id), Turn("assistant", "Noted.")]
-
-
-@pytest.fixture
-def consolidator(full_mem: AgentMem, unique_collection: str) -> Iterator[Consolidator]:
-    c = Consolidator(
-        full_mem,
-        extractor=FunctionExtractor(favourite_drink),
-        embedder=HashingEmbedder(),
-        collection=unique_collection,
-        retry_delay=0.0,
-        max_attempts=3,
-    )
-    yield c
-    c.close()
-    full_mem.weaviate().collections.delete(unique_collection)
+from tests.support import favourite_drink, said
 
 
 def test_enqueue_is_durable_and_a_worker_turns_it_into_a_fact(consolidator: Consolidator) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -21,7 +20,6 @@ from pydantic import Field
 from agentmem import AgentMem, AgentMemSettings, Consolidator
 from agentmem.errors import ExtractionError
 from agentmem.facts import Fact, Turn
-from agentmem.testing.embedding import HashingEmbedder
 from agentmem.testing.extractor import FunctionExtractor
 from langchain_agentmem import (
     AgentMemCheckpointSaver,
@@ -29,7 +27,7 @@ from langchain_agentmem import (
     ChatModelExtractor,
     memory_tools,
 )
-from tests.test_consolidation import favourite_drink
+from tests.support import favourite_drink
 
 
 class Recording(BaseChatModel):
@@ -62,19 +60,6 @@ class Recording(BaseChatModel):
 
     def bind_tools(self, tools: Any, **kwargs: Any) -> Any:
         return self
-
-
-@pytest.fixture
-def consolidator(full_mem: AgentMem, unique_collection: str) -> Iterator[Consolidator]:
-    c = Consolidator(
-        full_mem,
-        extractor=FunctionExtractor(favourite_drink),
-        embedder=HashingEmbedder(),
-        collection=unique_collection,
-    )
-    yield c
-    c.close()
-    full_mem.weaviate().collections.delete(unique_collection)
 
 
 def agent(mem: AgentMem, model: Recording, consolidator: Consolidator, **kw: Any) -> Any:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -24,25 +23,11 @@ from llama_index.core.memory import Memory
 
 from agentmem import AgentMem, AgentMemSettings, Consolidator
 from agentmem.facts import Fact, Turn, parse_operations
-from agentmem.testing.embedding import HashingEmbedder
 from agentmem.testing.extractor import FunctionExtractor
 from langchain_agentmem import AgentMemCheckpointSaver, AgentMemMemoryMiddleware
 from llamaindex_agentmem import AgentMemDBChatStore, AgentMemFactsBlock, LLMExtractor
-from tests.test_consolidation import favourite_drink
+from tests.support import favourite_drink
 from tests.test_langchain_memory import Recording, system_text
-
-
-@pytest.fixture
-def consolidator(full_mem: AgentMem, unique_collection: str) -> Iterator[Consolidator]:
-    c = Consolidator(
-        full_mem,
-        extractor=FunctionExtractor(favourite_drink),
-        embedder=HashingEmbedder(),
-        collection=unique_collection,
-    )
-    yield c
-    c.close()
-    full_mem.weaviate().collections.delete(unique_collection)
 
 
 def block(c: Consolidator, user: str = "ada") -> AgentMemFactsBlock:
