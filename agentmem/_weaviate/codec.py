@@ -129,13 +129,15 @@ def decode(obj: Any, include_vector: bool) -> MemoryRecord:
         vector = [float(x) for x in raw] if raw is not None else None
     created = props.get("created_at")
     expires = props.get("expires_at")
+    metadata = props.get("metadata_json")
+    extra = props.get("extra_json")
     return MemoryRecord(
         text=props.get("text") or "",
-        metadata=json.loads(props.get("metadata_json") or "{}"),
+        metadata=json.loads(metadata) if metadata and metadata != "{}" else {},
         id=props.get("memory_id"),
         vector=vector,
         ref_doc_id=props.get("ref_doc_id"),
-        extra=json.loads(props.get("extra_json") or "{}"),
+        extra=json.loads(extra) if extra and extra != "{}" else {},
         created_at=created if isinstance(created, datetime) else None,
         namespace=tuple(json.loads(props["namespace"])) if props.get("namespace") else None,
         expires_at=expires if expires is not None and expires < NEVER_EXPIRES else None,
@@ -285,11 +287,20 @@ def _ref_doc_id(value: object, what: str) -> str | None:
     return None if value is None else check_text(value, f"the ref_doc_id of {what}")
 
 
+_FLOATS = {float}  # exact types: ints, bools and numpy scalars take the long way
+
+
 def _vector(vector: Sequence[float] | None, what: str) -> list[float] | None:
     if vector is None:
         return None
     if isinstance(vector, (str, bytes)) or not isinstance(vector, Sequence):
         raise InvalidInputError(f"{what} is not a list of numbers")
+    if vector and set(map(type, vector)) == _FLOATS:
+        # The common case, plain floats: the checks below, done in C. A sum of finite numbers
+        # may overflow to inf, so a sum that is not finite is checked the long way.
+        clean = list(vector)
+        if math.isfinite(sum(clean)):
+            return clean
     try:
         clean = [float(x) for x in vector if not isinstance(x, bool)]
     except (TypeError, ValueError, OverflowError) as exc:
