@@ -9,8 +9,8 @@ downloads disabled, so nothing is fetched at run time). Retrieval quality is mea
 * ingest: 10,000 documents (the turns of the LoCoMo dev conversations, ../shared/data/locomo_dev.json
   from the project root, read in place, never copied, repeated with distinct ids to reach 10,000).
   Every system writes into a collection (and tenant) made for it before the clock starts, and only
-  the write is timed; the rows run ``--rounds`` times, interleaved (the order rotates each round),
-  and the table gives medians. Systems: agentmem ``LongTermMemory.add`` (checking and encoding
+  the write is timed; the rows run ``--ingest-rounds`` times, interleaved (a fresh order each
+  round), and the table gives medians. Systems: agentmem ``LongTermMemory.add`` (checking and encoding
   included: that is its own work), plain ``insert_many`` of the very objects agentmem stores (the
   same properties, uuids and vectors, built before the clock, into a collection of agentmem's
   schema: the floor), and, when installed, langchain-weaviate ``WeaviateVectorStore.add_texts``
@@ -19,12 +19,12 @@ downloads disabled, so nothing is fetched at run time). Retrieval quality is mea
   agentmem's ``search`` against the plain weaviate-client call **with the arguments agentmem's plan
   sends** (read from the plan itself: the same filter, return properties, metadata and limit), and,
   for information, the bare call (``near_vector(v, limit=10)``: no filter, default properties and
-  metadata). Every question runs every row, in an order that rotates, for ``--rounds`` passes;
+  metadata). Every question runs every row, in a shuffled order, for ``--rounds`` passes;
   the ratio is agentmem's p50 over the plain call's p50, the median of the passes' ratios.
 * where the time goes: agentmem's stages of one vector query and of one 200-document write, each
   timed alone (medians of repeated runs).
 
-Run: ``.venv/bin/python bench/bench_longterm.py [--data PATH]`` (two to three minutes).
+Run: ``.venv/bin/python bench/bench_longterm.py [--data PATH]`` (about four minutes).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import random
 import re
 import statistics
 import time
@@ -229,13 +230,15 @@ def llamaindex_ingest(
 def ingest_rows(systems: list[tuple[str, Ingest | None]], n: int, rounds: int) -> None:
     live = [(name, make) for name, make in systems if make is not None]
     rates: dict[str, list[float]] = {name: [] for name, _ in live}
-    for r in range(rounds):
-        for name, make in live[r % len(live) :] + live[: r % len(live)]:
+    order = random.Random(12)
+    for _ in range(rounds):
+        for name, make in order.sample(live, len(live)):  # a fresh order every round
             write, cleanup = make()
             try:
                 rates[name].append(n / timed(write))
             finally:
                 cleanup()
+            time.sleep(1.0)  # the server's own work after a drop, before the next row
     am = rates[live[0][0]]
     print(
         f"\n## Ingest ({n:,} documents, precomputed {MODEL} vectors, one tenant; median of "
@@ -335,11 +338,15 @@ def query_rows(
         for _, fn in rows(q, v):
             fn()
     lat: list[dict[str, list[float]]] = []
+    # A fresh order for every question: a rotation would keep each row behind the same other row
+    # (the slow hybrid call before the first row, say), which skews latency on a shared machine.
+    order = random.Random(12)
     for _ in range(rounds):
         this: dict[str, list[float]] = {}
-        for i, (q, v) in enumerate(sample):
+        for q, v in sample:
             ops = rows(q, v)
-            for name, fn in ops[i % len(ops) :] + ops[: i % len(ops)]:
+            order.shuffle(ops)
+            for name, fn in ops:
                 this.setdefault(name, []).append(timed(fn))
         lat.append(this)
     every = {name: [x for r in lat for x in r[name]] for name in lat[0]}
@@ -430,7 +437,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--queries", type=int, default=300)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=3, help="passes over the questions")
+    parser.add_argument("--ingest-rounds", type=int, default=5)
     parser.add_argument("--skip-ingest", action="store_true")
     args = parser.parse_args()
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -440,12 +448,21 @@ def main() -> None:
     texts = [q for _, q, _, _ in questions][: args.queries]
     qvectors = embedder.embed_documents(texts)
     with weaviate_only() as mem:
-        run(mem, turns, vectors, texts, qvectors, args.rounds, not args.skip_ingest)
+        run(
+            mem,
+            turns,
+            vectors,
+            texts,
+            qvectors,
+            args.rounds,
+            args.ingest_rounds,
+            not args.skip_ingest,
+        )
 
 
 def run(
     mem: AgentMem, turns: list[Turn], vectors: list[list[float]], questions: list[str],
-    qvectors: list[list[float]], rounds: int, ingest: bool,
+    qvectors: list[list[float]], rounds: int, ingest_rounds: int, ingest: bool,
 ) -> None:  # fmt: skip
     client = mem.weaviate()
     # 10,000 documents: the LoCoMo turns repeated, each copy with its own id.
@@ -464,7 +481,7 @@ def run(
             ("langchain-weaviate add_texts", langchain_ingest(client, docs, dvecs)),
             ("llama-index-vector-stores-weaviate add", llamaindex_ingest(client, docs, dvecs)),
         ]
-        ingest_rows(systems, len(records), rounds)
+        ingest_rows(systems, len(records), ingest_rounds)
     bench = LongTermMemory(mem, tenant="bench", collection=fresh("Am"))
     bench.setup()
     bench.add(records)
