@@ -178,7 +178,13 @@ def prepare(records: Sequence[MemoryRecord]) -> list[Prepared]:
             "meta_keys": list(metadata),
             "created_at": now,
         }
-        size = sum(len(props[name].encode()) for name in ("text", "metadata_json", "extra_json"))
+        try:
+            size = sum(len(props[n].encode()) for n in ("text", "metadata_json", "extra_json"))
+        except UnicodeEncodeError:
+            # A lone surrogate in flat metadata (see _mapping): say where, as the full check does.
+            check_json(metadata, f"the metadata of {what}")
+            check_json(extra, f"the extra data of {what}")
+            raise
         if size > MAX_MEMORY_BYTES:
             raise InvalidInputError(
                 f"{what} is {size} bytes (text, metadata and extra data as UTF-8), more than "
@@ -279,8 +285,20 @@ def _mapping(value: object, what: str) -> dict[str, Any]:
     if not isinstance(value, Mapping):
         raise InvalidInputError(f"{what} must be a dict with str keys, got {type(value).__name__}")
     out = dict(value)
-    check_json(out, what)
+    if not _flat(out):
+        check_json(out, what)
     return out
+
+
+_STR = frozenset({str})
+_FLAT_VALUES = frozenset({str, bool, type(None)})
+
+
+def _flat(mapping: dict[Any, Any]) -> bool:
+    """String keys and str/bool/None values, the common metadata: its JSON reads back exactly as
+    long as the text has a UTF-8 form, which :func:`prepare` checks while counting the bytes.
+    Anything else (numbers, lists, nesting, subclasses) gets the full :func:`check_json`."""
+    return set(map(type, mapping)) <= _STR and set(map(type, mapping.values())) <= _FLAT_VALUES
 
 
 def _ref_doc_id(value: object, what: str) -> str | None:
