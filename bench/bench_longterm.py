@@ -21,6 +21,8 @@ downloads disabled, so nothing is fetched at run time). Retrieval quality is mea
   for information, the bare call (``near_vector(v, limit=10)``: no filter, default properties and
   metadata). Every question runs every row, in a shuffled order, for ``--rounds`` passes;
   the ratio is agentmem's p50 over the plain call's p50, the median of the passes' ratios.
+  agentmem's collection handles skip the client's own argument checks (agentmem checks its
+  arguments itself); the plain call keeps them, as a plain user's would.
 * where the time goes: agentmem's stages of one vector query and of one 200-document write, each
   timed alone (medians of repeated runs).
 
