@@ -1,54 +1,65 @@
-"""Long-term memory: agentmem against plain weaviate-client and the framework peers.
+"""Long-term memory speed: agentmem against plain weaviate-client and the framework peers.
 
 One fresh Weaviate (agentmem.local.LocalStack on free loopback ports) serves every system in the
 same run, with the same precomputed vectors from WordLlama (PyPI ``wordllama``, the 256-dim
 ``l2_supercat`` model whose weights and tokenizer ship inside the wheel: torch-free, loaded with
-downloads disabled, so nothing is fetched at run time). Every system stores identical vectors.
+downloads disabled, so nothing is fetched at run time). Retrieval quality is measured by
+``bench_retrieval.py``, not here.
 
 * ingest: 10,000 documents (the turns of the LoCoMo dev conversations, ../shared/data/locomo_dev.json
-  from the project root, read in place, never copied, repeated with distinct ids to reach 10,000)
-  written once per system; objects per second and the ratio to agentmem.
-  Systems: agentmem ``LongTermMemory.add``, plain ``insert_many`` (the floor), and, when
-  installed, langchain-weaviate ``WeaviateVectorStore.add_texts`` and
-  llama-index-vector-stores-weaviate ``WeaviateVectorStore.add``.
-* query: the LoCoMo questions as k=10 vector and BM25 queries; p50/p95 latency of agentmem's
-  ``search`` against plain weaviate-client ``near_vector`` / ``bm25`` on the same collection, with
-  the p50 ratio to agentmem.
-* retrieval quality: LoCoMo evidence recall@10 and hit@10 over categories 1-4, one tenant per
-  conversation, for ``bm25`` (agentmem's zero-config default), ``vector`` and ``hybrid`` (WordLlama
-  through agentmem's ``Embedder`` protocol). The data's README gives about 0.52 recall@10 for plain
-  BM25 as the floor.
+  from the project root, read in place, never copied, repeated with distinct ids to reach 10,000).
+  Every system writes into a collection (and tenant) made for it before the clock starts, and only
+  the write is timed; the rows run ``--ingest-rounds`` times, interleaved (a fresh order each
+  round), and the table gives medians. Systems: agentmem ``LongTermMemory.add`` (checking and encoding
+  included: that is its own work), plain ``insert_many`` of the very objects agentmem stores (the
+  same properties, uuids and vectors, built before the clock, into a collection of agentmem's
+  schema: the floor), and, when installed, langchain-weaviate ``WeaviateVectorStore.add_texts``
+  and llama-index-vector-stores-weaviate ``WeaviateVectorStore.add``.
+* query: the LoCoMo questions as k=10 vector, BM25 and hybrid queries over the 10,000 documents;
+  agentmem's ``search`` against the plain weaviate-client call **with the arguments agentmem's plan
+  sends** (read from the plan itself: the same filter, return properties, metadata and limit), and,
+  for information, the bare call (``near_vector(v, limit=10)``: no filter, default properties and
+  metadata). Every question runs every row, in a shuffled order, for ``--rounds`` passes;
+  the ratio is agentmem's p50 over the plain call's p50, the median of the passes' ratios.
+  agentmem's collection handles skip the client's own argument checks (agentmem checks its
+  arguments itself); the plain call keeps them, as a plain user's would.
+* where the time goes: agentmem's stages of one vector query and of one 200-document write, each
+  timed alone (medians of repeated runs).
 
-Run: ``.venv/bin/python bench/bench_longterm.py [--data PATH]`` (a minute or two).
+Run: ``.venv/bin/python bench/bench_longterm.py [--data PATH]`` (about four minutes).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
+import random
 import re
 import statistics
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import weaviate
 from _servers import weaviate_only
-from weaviate.classes.config import Configure, DataType, Property
 from weaviate.classes.data import DataObject
 from weaviate.classes.tenants import Tenant
 
 from agentmem import AgentMem
+from agentmem._plan import run_sync
+from agentmem._weaviate import codec, lifecycle, plans, schema
+from agentmem._weaviate.args import make_scope
 from agentmem.longterm import LongTermMemory, MemoryRecord
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "locomo_dev.json"
 DIMS = 256
 K = 10
 N_INGEST = 10_000
-MODES = ("bm25", "vector", "hybrid")
+FLOOR_BATCH = codec.BATCH  # objects per plain insert_many call
 MODEL = f"WordLlama l2_supercat {DIMS}-dim"
 _EVIDENCE = re.compile(r"D:?(\d+):0*(\d+)")
 
@@ -121,122 +132,341 @@ def timed(fn: Callable[[], Any]) -> float:
     return time.perf_counter() - start
 
 
-def rate(n: int, fn: Callable[[], Any]) -> float:
-    return n / timed(fn)
-
-
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
-def ingest_plain(
-    client: weaviate.WeaviateClient, turns: list[Turn], vectors: list[list[float]]
-) -> None:
-    name = f"Plain{uuid.uuid4().hex[:6]}"
-    col = client.collections.create(
-        name,
-        multi_tenancy_config=Configure.multi_tenancy(enabled=True),
-        vector_config=Configure.Vectors.self_provided(),
-        properties=[Property(name="text", data_type=DataType.TEXT)],
-    )
-    col.tenants.create([Tenant(name="bench")])
-    tenant = col.with_tenant("bench")
-    objects = [
-        DataObject(properties={"text": t.text}, vector=v)
-        for t, v in zip(turns, vectors, strict=True)
-    ]
-    for start in range(0, len(objects), 200):
-        result = tenant.data.insert_many(objects[start : start + 200])
-        assert not result.errors
+def fresh(prefix: str) -> str:
+    return f"{prefix}{uuid.uuid4().hex[:8]}"
 
 
-def ingest_langchain_weaviate(
-    client: Any, turns: list[Turn], vectors: list[list[float]], embedder: WordLlamaEmbedder
-) -> float | None:
+# -- ingest --------------------------------------------------------------------------------------
+
+Ingest = Callable[[], tuple[Callable[[], Any], Callable[[], None]]]
+"""Makes a fresh target (untimed) and returns (the timed write, the untimed cleanup)."""
+
+
+def agentmem_ingest(mem: AgentMem, records: list[MemoryRecord]) -> Ingest:
+    def make() -> tuple[Callable[[], Any], Callable[[], None]]:
+        lt = LongTermMemory(mem, tenant="bench", collection=fresh("Am"))
+        lt.setup()  # the collection and the tenant, before the clock
+        return (lambda: lt.add(records)), lt.drop_collection
+
+    return make
+
+
+def plain_ingest(client: weaviate.WeaviateClient, records: list[MemoryRecord]) -> Ingest:
+    """insert_many of exactly what agentmem stores, into a collection of agentmem's schema."""
+    prepared = codec.prepare(records)
+
+    def make() -> tuple[Callable[[], Any], Callable[[], None]]:
+        name = fresh("Plain")
+        client.collections.create(**schema.create_kwargs(name))
+        handle = client.collections.use(name)
+        handle.tenants.create([Tenant(name="bench")])
+        tenant = handle.with_tenant("bench")
+        objects = [
+            DataObject(properties=p.properties, uuid=p.uuid, vector=p.vector) for p in prepared
+        ]
+
+        def write() -> None:
+            for start in range(0, len(objects), FLOOR_BATCH):
+                result = tenant.data.insert_many(objects[start : start + FLOOR_BATCH])
+                assert not result.errors, result.errors
+
+        return write, lambda: client.collections.delete(name)
+
+    return make
+
+
+def langchain_ingest(
+    client: weaviate.WeaviateClient, docs: list[Turn], vectors: list[list[float]]
+) -> Ingest | None:
     try:
         from langchain_core.embeddings import Embeddings
         from langchain_weaviate import WeaviateVectorStore
     except ImportError:
         return None
-    table = {t.text: v for t, v in zip(turns, vectors, strict=True)}
+    table = {t.text: v for t, v in zip(docs, vectors, strict=True)}
 
     class Precomputed(Embeddings):
         def embed_documents(self, texts: list[str]) -> list[list[float]]:
             return [table[t] for t in texts]
 
         def embed_query(self, text: str) -> list[float]:
-            return embedder.embed_query(text)
+            return table[text]
 
-    store = WeaviateVectorStore(client, f"Lc{uuid.uuid4().hex[:6]}", "text", Precomputed())
-    texts = [t.text for t in turns]
-    metas = [t.metadata for t in turns]
-    return rate(len(turns), lambda: store.add_texts(texts, metas))
+    texts = [t.text for t in docs]
+    metas = [t.metadata for t in docs]
+
+    def make() -> tuple[Callable[[], Any], Callable[[], None]]:
+        name = fresh("Lc")
+        store = WeaviateVectorStore(client, name, "text", Precomputed())  # creates the collection
+        return (lambda: store.add_texts(texts, metas)), lambda: client.collections.delete(name)
+
+    return make
 
 
-def ingest_llamaindex_weaviate(
-    client: Any, turns: list[Turn], vectors: list[list[float]]
-) -> float | None:
+def llamaindex_ingest(
+    client: weaviate.WeaviateClient, docs: list[Turn], vectors: list[list[float]]
+) -> Ingest | None:
     try:
         from llama_index.core.schema import TextNode
         from llama_index.vector_stores.weaviate import WeaviateVectorStore
     except ImportError:
         return None
-    store = WeaviateVectorStore(weaviate_client=client, index_name=f"Li{uuid.uuid4().hex[:6]}")
-    nodes = [
-        TextNode(text=t.text, metadata=t.metadata, embedding=v)
-        for t, v in zip(turns, vectors, strict=True)
-    ]
-    return rate(len(turns), lambda: store.add(nodes))
+
+    def make() -> tuple[Callable[[], Any], Callable[[], None]]:
+        name = fresh("Li")
+        store = WeaviateVectorStore(weaviate_client=client, index_name=name)  # creates it
+        nodes = [
+            TextNode(text=t.text, metadata=t.metadata, embedding=v)
+            for t, v in zip(docs, vectors, strict=True)
+        ]
+        return (lambda: store.add(nodes)), lambda: client.collections.delete(name)
+
+    return make
 
 
-def window_sweep(
-    mem: AgentMem, collection: str, questions: list[tuple[str, str, set[str], int]]
-) -> None:
-    """Recall and latency of BM25 against ``bm25_window`` (0 = Weaviate's own limited query)."""
-    print("\n## BM25 window (workaround for weaviate#11780): recall@10 and latency\n")
-    print("| bm25_window | evidence recall@10 | p50 ms | p95 ms |\n|---:|---:|---:|---:|")
-    for window in (0, 100, 300, 1000):
-        memories: dict[str, LongTermMemory] = {}
-        recall: list[float] = []
-        lat: list[float] = []
-        for conv, question, evidence, _ in questions:
-            lt = memories.setdefault(
-                conv, LongTermMemory(mem, tenant=conv, collection=collection, bm25_window=window)
+def ingest_rows(systems: list[tuple[str, Ingest | None]], n: int, rounds: int) -> None:
+    live = [(name, make) for name, make in systems if make is not None]
+    rates: dict[str, list[float]] = {name: [] for name, _ in live}
+    order = random.Random(12)
+    for _ in range(rounds):
+        for name, make in order.sample(live, len(live)):  # a fresh order every round
+            write, cleanup = make()
+            try:
+                rates[name].append(n / timed(write))
+            finally:
+                cleanup()
+            time.sleep(1.0)  # the server's own work after a drop, before the next row
+    am = rates[live[0][0]]
+    print(
+        f"\n## Ingest ({n:,} documents, precomputed {MODEL} vectors, one tenant; median of "
+        f"{rounds} interleaved rounds, each into a fresh collection; only the write is timed)\n"
+    )
+    print("| system | objects/s (median) | per round | agentmem / system |\n|---|---:|---|---:|")
+    for name, make in systems:
+        if make is None:
+            print(f"| {name} | not installed | | - |")
+            continue
+        values = rates[name]
+        ratio = statistics.median(a / b for a, b in zip(am, values, strict=True))
+        rounds_text = ", ".join(f"{v:,.0f}" for v in values)
+        print(f"| {name} | {statistics.median(values):,.0f} | {rounds_text} | {ratio:.2f} |")
+
+
+# -- query ---------------------------------------------------------------------------------------
+
+
+class _Recorder:
+    """Stands in for a client and records the last method called on it with its arguments."""
+
+    def __init__(self) -> None:
+        self.method = ""
+        self.args: tuple[Any, ...] = ()
+        self.kwargs: dict[str, Any] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        self.method = name
+        return self
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self.args, self.kwargs = args, kwargs
+        return self
+
+
+def sent_by(lt: LongTermMemory, client: Any, **search: Any) -> tuple[str, dict[str, Any]]:
+    """The query method and keyword arguments agentmem's search plan sends for ``search``.
+
+    The plan runs on the real client up to its query call, which goes to a recorder instead.
+    """
+    q, scope = lt._query(search.get("query"), search.get("vector"), search["mode"], K, 0.5, None,
+                         0, None, None, None, None)  # fmt: skip
+    plan = lt._search_plan(q, scope, K, None, False, 0)
+    call = next(plan)
+    while not call.label.startswith("longterm.search."):
+        call = plan.send(call.fn(client))
+    recorder = _Recorder()
+    call.fn(recorder)
+    plan.close()
+    return recorder.method, recorder.kwargs
+
+
+def describe(kwargs: dict[str, Any]) -> str:
+    def short(key: str, value: Any) -> str:
+        if key == "return_properties":
+            return f"{len(value)} properties"
+        if key == "return_metadata":
+            return "+".join(k for k, v in vars(value).items() if v) if value else "default"
+        if key == "filters":
+            return "none" if value is None else type(value).__name__.lstrip("_")
+        return repr(value)
+
+    return ", ".join(f"{k}={short(k, v)}" for k, v in kwargs.items() if k not in ("vector",))
+
+
+def query_rows(
+    lt: LongTermMemory, client: weaviate.WeaviateClient, questions: list[str],
+    qvectors: list[list[float]], rounds: int,
+) -> None:  # fmt: skip
+    raw = client.collections.use(lt.collection).with_tenant(lt._target.tenant).query
+    q0, v0 = questions[0], qvectors[0]
+    shapes = {
+        "vector": sent_by(lt, client, vector=v0, mode="vector"),
+        "bm25": sent_by(lt, client, query=q0, mode="bm25"),
+        "hybrid": sent_by(lt, client, query=q0, vector=v0, mode="hybrid"),
+    }
+    assert [m for m, _ in shapes.values()] == ["near_vector", "bm25", "hybrid"], shapes
+    vec, bm, hy = (shapes[m][1] for m in ("vector", "bm25", "hybrid"))
+    hy = {k: v for k, v in hy.items() if k != "vector"}
+
+    def rows(q: str, v: list[float]) -> list[tuple[str, Callable[[], Any]]]:
+        return [
+            ("am vector", lambda: lt.search(vector=v, k=K, mode="vector")),
+            ("same vector", lambda: raw.near_vector(v, **vec)),
+            ("bare vector", lambda: raw.near_vector(v, limit=K)),
+            ("am bm25", lambda: lt.search(q, k=K, mode="bm25")),
+            ("same bm25", lambda: raw.bm25(q, **bm)),
+            ("bare bm25", lambda: raw.bm25(q, limit=K)),
+            ("am hybrid", lambda: lt.search(q, vector=v, k=K, mode="hybrid")),
+            ("same hybrid", lambda: raw.hybrid(q, vector=v, **hy)),
+            ("bare hybrid", lambda: raw.hybrid(q, vector=v, limit=K)),
+        ]
+
+    sample = list(zip(questions, qvectors, strict=True))
+    for q, v in sample[:30]:  # warm-up, not recorded
+        for _, fn in rows(q, v):
+            fn()
+    lat: list[dict[str, list[float]]] = []
+    # A fresh order for every question: a rotation would keep each row behind the same other row
+    # (the slow hybrid call before the first row, say), which skews latency on a shared machine.
+    order = random.Random(12)
+    for _ in range(rounds):
+        this: dict[str, list[float]] = {}
+        for q, v in sample:
+            ops = rows(q, v)
+            order.shuffle(ops)
+            for name, fn in ops:
+                this.setdefault(name, []).append(timed(fn))
+        lat.append(this)
+    every = {name: [x for r in lat for x in r[name]] for name in lat[0]}
+    print(
+        f"\n## Query latency ({len(sample)} LoCoMo questions x {rounds} rounds, k={K}, ms; "
+        "agentmem / plain = agentmem p50 over the plain call's p50, median of the rounds)\n"
+    )
+    for mode in ("vector", "bm25", "hybrid"):
+        print(f"- {mode}: the plain call sends {describe(shapes[mode][1])}")
+    print(
+        "\n| query | system | p50 | p95 | agentmem / plain (per round) |\n|---|---|---:|---:|---:|"
+    )
+    for mode in ("vector", "bm25", "hybrid"):
+        for system, key in (("agentmem search", "am"), ("weaviate-client, same arguments", "same"),
+                            ("weaviate-client, bare call", "bare")):  # fmt: skip
+            values = every[f"{key} {mode}"]
+            cell = "-"
+            if key != "am":
+                ratios = [pct(r[f"am {mode}"], 0.5) / pct(r[f"{key} {mode}"], 0.5) for r in lat]
+                each = ", ".join(f"{x:.2f}" for x in ratios)
+                cell = f"{statistics.median(ratios):.2f} ({each})"
+            print(
+                f"| {mode} | {system} | {pct(values, 0.5):.2f} | {pct(values, 0.95):.2f} | {cell} |"
             )
-            start = time.perf_counter()
-            found = {h.record.id for h in lt.search(question, k=K, mode="bm25")}
-            lat.append(time.perf_counter() - start)
-            recall.append(len(found & evidence) / len(evidence))
-        mean = statistics.mean(recall)
-        print(f"| {window} | {mean:.3f} | {pct(lat, 0.5):.2f} | {pct(lat, 0.95):.2f} |")
+
+
+# -- where the time goes -------------------------------------------------------------------------
+
+
+def median_us(fn: Callable[[], Any], n: int = 200) -> float:
+    fn()
+    return statistics.median(timed(fn) for _ in range(n)) * 1e6
+
+
+def stages(
+    lt: LongTermMemory, client: weaviate.WeaviateClient, vector: list[float],
+    records: Sequence[MemoryRecord],
+) -> None:  # fmt: skip
+    t = lt._target
+    kind, kwargs = sent_by(lt, client, vector=vector, mode="vector")
+    handle = lifecycle.col(client, t)
+    result = handle.query.near_vector(vector, **kwargs)
+    scope = make_scope(None, None, None, None)
+    parts = {
+        "arguments": median_us(
+            lambda: lt._query(None, vector, "vector", K, 0.5, None, 0, None, None, None, None)
+        ),
+        "filter": median_us(lambda: run_sync(plans._compile(t, scope), None)),
+        "handle": median_us(lambda: lifecycle.col(client, t)),
+        "client call (gRPC)": median_us(lambda: handle.query.near_vector(vector, **kwargs)),
+        "decode": median_us(lambda: [codec.hit(o, "distance", False) for o in result.objects]),
+    }
+    total = median_us(lambda: lt.search(vector=vector, k=K, mode="vector"))
+    line = " | ".join(f"{k} {v:,.0f}" for k, v in parts.items())
+    rest = total - sum(parts.values())
+    print(
+        f"\n## Where the time goes (median microseconds of each stage run alone)\n\n"
+        f"- vector query ({kind}, k={K}): {line} | rest (plan, driver) {rest:,.0f} "
+        f"| search() {total:,.0f}"
+    )
+    batch = list(records)
+    prepared = codec.prepare(batch)
+    data = [DataObject(properties=p.properties, uuid=p.uuid, vector=p.vector) for p in prepared]
+    parts = {
+        "check+encode": median_us(lambda: lt._prepare(batch), 20),
+        "attach+cut": median_us(lambda: codec.batches(codec.attach(prepared, [], [])), 20),
+        "DataObjects": median_us(
+            lambda: [
+                DataObject(properties=p.properties, uuid=p.uuid, vector=p.vector) for p in prepared
+            ],
+            20,
+        ),
+        "client insert_many (gRPC)": median_us(lambda: handle.data.insert_many(data), 20),
+    }
+    total = median_us(lambda: lt.add(batch), 20)
+    line = " | ".join(f"{k} {v:,.0f}" for k, v in parts.items())
+    rest = total - sum(parts.values())
+    print(
+        f"- write of {len(batch)} documents: {line} | rest (plan, result check) {rest:,.0f} "
+        f"| add() {total:,.0f}"
+    )
+
+
+# -- main ----------------------------------------------------------------------------------------
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=3, help="passes over the questions")
+    parser.add_argument("--ingest-rounds", type=int, default=5)
+    parser.add_argument("--skip-ingest", action="store_true")
     args = parser.parse_args()
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     turns, questions = load(args.data)
     embedder = WordLlamaEmbedder()
     vectors = embedder.embed_documents([t.text for t in turns])
-    qvectors = embedder.embed_documents([q for _, q, _, _ in questions])
+    texts = [q for _, q, _, _ in questions][: args.queries]
+    qvectors = embedder.embed_documents(texts)
     with weaviate_only() as mem:
-        run(mem, turns, vectors, questions, qvectors, args.queries, embedder)
+        run(
+            mem,
+            turns,
+            vectors,
+            texts,
+            qvectors,
+            args.rounds,
+            args.ingest_rounds,
+            not args.skip_ingest,
+        )
 
 
 def run(
-    mem: AgentMem,
-    turns: list[Turn],
-    vectors: list[list[float]],
-    questions: list[tuple[str, str, set[str], int]],
-    qvectors: list[list[float]],
-    n_queries: int,
-    embedder: WordLlamaEmbedder,
-) -> None:
+    mem: AgentMem, turns: list[Turn], vectors: list[list[float]], questions: list[str],
+    qvectors: list[list[float]], rounds: int, ingest_rounds: int, ingest: bool,
+) -> None:  # fmt: skip
     client = mem.weaviate()
-    bench = LongTermMemory(mem, tenant="bench", collection=f"Am{uuid.uuid4().hex[:6]}")
-    bench.setup()
     # 10,000 documents: the LoCoMo turns repeated, each copy with its own id.
     docs = [turns[i % len(turns)] for i in range(N_INGEST)]
     dvecs = [vectors[i % len(turns)] for i in range(N_INGEST)]
@@ -246,93 +476,22 @@ def run(
         )
         for i, (t, v) in enumerate(zip(docs, dvecs, strict=True))
     ]
-    n = len(records)
-    rows = [
-        ("agentmem LongTermMemory.add", rate(n, lambda: bench.add(records))),
-        ("weaviate-client insert_many (floor)", rate(n, lambda: ingest_plain(client, docs, dvecs))),
-        ("langchain-weaviate add_texts", ingest_langchain_weaviate(client, docs, dvecs, embedder)),
-        ("llama-index-vector-stores-weaviate add", ingest_llamaindex_weaviate(client, docs, dvecs)),
-    ]  # fmt: skip
-    base = rows[0][1]
-    assert base is not None
-    print(
-        f"\n## Ingest ({n:,} documents: {len(turns):,} LoCoMo turns repeated with distinct ids, "
-        f"precomputed {MODEL} vectors, one tenant)\n"
-    )
-    print("| system | objects/s | ratio to agentmem |\n|---|---:|---:|")
-    for name, value in rows:
-        if value is None:
-            print(f"| {name} | not installed | - |")
-        else:
-            print(f"| {name} | {value:,.0f} | {value / base:.2f} |")
-
-    raw = client.collections.use(bench.collection).with_tenant("bench").query
-    sample = list(zip(questions, qvectors, strict=True))[:n_queries]
-    lat: dict[str, list[float]] = {k: [] for k in ("am_vec", "raw_vec", "am_bm25", "raw_bm25")}
-    for (_, question, _, _), qv in sample:
-        lat["am_vec"].append(timed(lambda: bench.search(vector=qv, k=K, mode="vector")))  # noqa: B023
-        lat["raw_vec"].append(timed(lambda: raw.near_vector(qv, limit=K)))  # noqa: B023
-        lat["am_bm25"].append(timed(lambda: bench.search(question, k=K, mode="bm25")))  # noqa: B023
-        lat["raw_bm25"].append(timed(lambda: raw.bm25(question, limit=K)))  # noqa: B023
-    print(
-        f"\n## Query latency ({len(sample)} LoCoMo questions over the {n:,} documents, k={K}, ms; "
-        f"ratio = p50 / agentmem p50)\n"
-    )
-    print("| query | system | p50 | p95 | ratio to agentmem |\n|---|---|---:|---:|---:|")
-    for kind in ("vec", "bm25"):
-        base_p50 = pct(lat[f"am_{kind}"], 0.5)
-        for system, key in (("agentmem search", "am"), ("weaviate-client", "raw")):
-            values = lat[f"{key}_{kind}"]
-            p50, p95 = pct(values, 0.5), pct(values, 0.95)
-            print(f"| {kind} | {system} | {p50:.2f} | {p95:.2f} | {p50 / base_p50:.2f} |")
-
-    quality = LongTermMemory(mem, tenant="x", collection=f"Lq{uuid.uuid4().hex[:6]}")
-    by_conv: dict[str, LongTermMemory] = {}
-    for t in turns:
-        if t.conversation not in by_conv:
-            by_conv[t.conversation] = LongTermMemory(
-                mem, tenant=t.conversation, collection=quality.collection, embedder=embedder
-            )
-    for conv, lt in by_conv.items():
-        lt.add(
-            [
-                MemoryRecord(t.text, t.metadata, id=t.dia_id, vector=v)
-                for t, v in zip(turns, vectors, strict=True)
-                if t.conversation == conv
-            ]
-        )
-    # recall[mode][category] and hit[mode][category]: one value per question.
-    recall: dict[str, dict[int, list[float]]] = {m: {} for m in MODES}
-    hit: dict[str, dict[int, list[float]]] = {m: {} for m in MODES}
-    # The question text only: vector and hybrid embed it through the memory's embedder.
-    for conv, question, evidence, category in questions:
-        for mode in MODES:
-            hits = by_conv[conv].search(question, k=K, mode=mode)  # type: ignore[arg-type]
-            found = {h.record.id for h in hits}
-            recall[mode].setdefault(category, []).append(len(found & evidence) / len(evidence))
-            hit[mode].setdefault(category, []).append(1.0 if found & evidence else 0.0)
-    categories = sorted({c for _, _, _, c in questions})
-    counts = {c: sum(1 for q in questions if q[3] == c) for c in categories}
-    print(
-        f"\n## LoCoMo retrieval, k={K}, {len(questions)} questions of categories 1-4 "
-        f"(vector and hybrid: {MODEL}; per category: recall / hit)\n"
-    )
-    head = " | ".join(f"cat {c} (n={counts[c]})" for c in categories)
-    print(f"| mode | evidence recall@10 | hit@10 | {head} |")
-    print("|---|---:|---:|" + "---:|" * len(categories))
-    for mode in MODES:
-        every_r = [r for rs in recall[mode].values() for r in rs]
-        every_h = [h for hs in hit[mode].values() for h in hs]
-        cells = " | ".join(
-            f"{statistics.mean(recall[mode][c]):.3f} / {statistics.mean(hit[mode][c]):.3f}"
-            for c in categories
-        )
-        print(
-            f"| {mode} | {statistics.mean(every_r):.3f} | {statistics.mean(every_h):.3f} | {cells} |"
-        )
-    window_sweep(mem, quality.collection, questions)
-    bench.drop_collection()
-    quality.drop_collection()
+    if ingest:
+        systems = [
+            ("agentmem LongTermMemory.add", agentmem_ingest(mem, records)),
+            ("weaviate-client insert_many, same objects (floor)", plain_ingest(client, records)),
+            ("langchain-weaviate add_texts", langchain_ingest(client, docs, dvecs)),
+            ("llama-index-vector-stores-weaviate add", llamaindex_ingest(client, docs, dvecs)),
+        ]
+        ingest_rows(systems, len(records), ingest_rounds)
+    bench = LongTermMemory(mem, tenant="bench", collection=fresh("Am"))
+    bench.setup()
+    bench.add(records)
+    try:
+        query_rows(bench, client, questions, qvectors, rounds)
+        stages(bench, client, qvectors[0], records[:200])
+    finally:
+        bench.drop_collection()
 
 
 if __name__ == "__main__":

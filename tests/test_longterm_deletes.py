@@ -196,3 +196,98 @@ def test_setup_migrates_to_real_deletes_and_removes_the_tombstones_of_every_tena
             fresh.close()
     finally:
         alice.drop_collection()
+
+
+def _sent_filter(memory: LongTermMemory, **search: Any) -> Any:
+    """The ``filters`` argument the query call of ``memory.search(**search)`` sends."""
+    sent: dict[str, Any] = {}
+    real_col = plans.col
+
+    class Spy:
+        def __init__(self, query: Any) -> None:
+            self.query = query
+
+        def __getattr__(self, name: str) -> Any:
+            method = getattr(self.query, name)
+
+            def call(*args: Any, **kwargs: Any) -> Any:
+                sent.update(kwargs)
+                return method(*args, **kwargs)
+
+            return call
+
+    class Handle:
+        def __init__(self, handle: Any) -> None:
+            self.query = Spy(handle.query)
+
+    plans.col = lambda c, t: Handle(real_col(c, t))  # type: ignore[assignment]
+    try:
+        memory.search(**search)
+    finally:
+        plans.col = real_col
+    return sent["filters"]
+
+
+def test_searches_drop_the_alive_filter_only_where_no_tombstone_can_be_and_never_find_one(
+    full_mem: AgentMem, unique_collection: str
+) -> None:
+    fixed = _fixed(full_mem)
+    made = LongTermMemory(full_mem, tenant="t", collection=unique_collection)
+    other = AgentMem(full_mem.settings)  # another process, which did not make the collection
+    try:
+        made.add([MemoryRecord("pottery class", id="a", vector=[1.0, 0.0, 0.0]),
+                  MemoryRecord("pottery glaze", id="b", vector=[0.0, 1.0, 0.0])])  # fmt: skip
+        late = LongTermMemory(other, tenant="t", collection=unique_collection)
+        assert made._target.known.clean is fixed  # this process made it
+        assert late.search("pottery", k=5) and late._target.known.clean is False
+        for lt in (made, late):
+            alive = _sent_filter(lt, query="pottery", k=5, mode="bm25")
+            assert (alive is None) is lt._target.known.clean, alive
+        # A tombstone that a process still taking the server for an old one would leave. It has
+        # no text and no vector, so no search finds it, filtered or not; lists keep the filter.
+        _bury_by_hand(made, ["b"])
+        for lt in (made, late):
+            for mode in ("vector", "bm25", "hybrid"):
+                hits = lt.search("pottery", vector=[0.0, 1.0, 0.0], k=5, mode=mode)  # type: ignore[arg-type]
+                assert [h.record.id for h in hits] == ["a"], (mode, hits)
+            assert [r.id for r in lt.find()] == ["a"]
+        assert late.setup() == SCHEMA_VERSION  # removes the tombstones where deletes are real
+        assert late._target.known.clean is fixed
+        assert (_sent_filter(late, query="pottery", k=5, mode="bm25") is None) is fixed
+        assert _stored(late) == ({"a": False} if fixed else {"a": False, "b": True})
+        made.drop_collection()
+        assert made._target.known.clean is False  # whoever makes it next may be older
+    finally:
+        other.close()
+        made.drop_collection()
+
+
+def test_a_steady_search_sends_one_call_and_the_bm25_window_only_below_its_fix(
+    memory: LongTermMemory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    labels: list[str] = []
+    real_run = memory.memory.run
+
+    def recorded(plan: Any) -> Any:
+        try:
+            call = next(plan)
+            while True:
+                labels.append(call.label)
+                call = plan.send((yield call))
+        except StopIteration as stop:
+            return stop.value
+
+    monkeypatch.setattr(
+        memory.memory, "run", lambda plan, backend: real_run(recorded(plan), backend)
+    )
+    memory.add([MemoryRecord("pottery class", id="a", vector=[1.0, 0.0]),
+                MemoryRecord("weather", id="b", vector=[0.0, 1.0])])  # fmt: skip
+    memory.search("pottery", vector=[1.0, 0.0], k=1, mode="hybrid")  # reads the version once
+    server = memory._target.known.server or ()
+    windowed = server < lifecycle.BM25_FIXED_IN
+    for mode in ("vector", "bm25", "hybrid"):
+        labels.clear()
+        hits = memory.search("pottery", vector=[1.0, 0.0], k=1, mode=mode)  # type: ignore[arg-type]
+        assert [h.record.id for h in hits] == ["a"]
+        fetch = ["longterm.search.fetch"] if windowed and mode != "vector" else []
+        assert labels == [f"longterm.search.{mode}", *fetch], labels

@@ -129,13 +129,15 @@ def decode(obj: Any, include_vector: bool) -> MemoryRecord:
         vector = [float(x) for x in raw] if raw is not None else None
     created = props.get("created_at")
     expires = props.get("expires_at")
+    metadata = props.get("metadata_json")
+    extra = props.get("extra_json")
     return MemoryRecord(
         text=props.get("text") or "",
-        metadata=json.loads(props.get("metadata_json") or "{}"),
+        metadata=json.loads(metadata) if metadata and metadata != "{}" else {},
         id=props.get("memory_id"),
         vector=vector,
         ref_doc_id=props.get("ref_doc_id"),
-        extra=json.loads(props.get("extra_json") or "{}"),
+        extra=json.loads(extra) if extra and extra != "{}" else {},
         created_at=created if isinstance(created, datetime) else None,
         namespace=tuple(json.loads(props["namespace"])) if props.get("namespace") else None,
         expires_at=expires if expires is not None and expires < NEVER_EXPIRES else None,
@@ -176,7 +178,13 @@ def prepare(records: Sequence[MemoryRecord]) -> list[Prepared]:
             "meta_keys": list(metadata),
             "created_at": now,
         }
-        size = sum(len(props[name].encode()) for name in ("text", "metadata_json", "extra_json"))
+        try:
+            size = sum(len(props[n].encode()) for n in ("text", "metadata_json", "extra_json"))
+        except UnicodeEncodeError:
+            # A lone surrogate in flat metadata (see _mapping): say where, as the full check does.
+            check_json(metadata, f"the metadata of {what}")
+            check_json(extra, f"the extra data of {what}")
+            raise
         if size > MAX_MEMORY_BYTES:
             raise InvalidInputError(
                 f"{what} is {size} bytes (text, metadata and extra data as UTF-8), more than "
@@ -277,12 +285,27 @@ def _mapping(value: object, what: str) -> dict[str, Any]:
     if not isinstance(value, Mapping):
         raise InvalidInputError(f"{what} must be a dict with str keys, got {type(value).__name__}")
     out = dict(value)
-    check_json(out, what)
+    if not _flat(out):
+        check_json(out, what)
     return out
+
+
+_STR = frozenset({str})
+_FLAT_VALUES = frozenset({str, bool, type(None)})
+
+
+def _flat(mapping: dict[Any, Any]) -> bool:
+    """String keys and str/bool/None values, the common metadata: its JSON reads back exactly as
+    long as the text has a UTF-8 form, which :func:`prepare` checks while counting the bytes.
+    Anything else (numbers, lists, nesting, subclasses) gets the full :func:`check_json`."""
+    return set(map(type, mapping)) <= _STR and set(map(type, mapping.values())) <= _FLAT_VALUES
 
 
 def _ref_doc_id(value: object, what: str) -> str | None:
     return None if value is None else check_text(value, f"the ref_doc_id of {what}")
+
+
+_FLOATS = {float}  # exact types: ints, bools and numpy scalars take the long way
 
 
 def _vector(vector: Sequence[float] | None, what: str) -> list[float] | None:
@@ -290,6 +313,12 @@ def _vector(vector: Sequence[float] | None, what: str) -> list[float] | None:
         return None
     if isinstance(vector, (str, bytes)) or not isinstance(vector, Sequence):
         raise InvalidInputError(f"{what} is not a list of numbers")
+    if vector and set(map(type, vector)) == _FLOATS:
+        # The common case, plain floats: the checks below, done in C. A sum of finite numbers
+        # may overflow to inf, so a sum that is not finite is checked the long way.
+        clean = list(vector)
+        if math.isfinite(sum(clean)):
+            return clean
     try:
         clean = [float(x) for x in vector if not isinstance(x, bool)]
     except (TypeError, ValueError, OverflowError) as exc:

@@ -10,6 +10,7 @@ import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
+from weakref import WeakKeyDictionary
 
 import weaviate.exceptions as wx
 from weaviate.classes.config import ConsistencyLevel, Property
@@ -36,6 +37,14 @@ class Known:
     props: set[str] = field(default_factory=set)
     tenants: set[str] = field(default_factory=set)
     server: tuple[int, ...] | None = None  # the server's version, read once
+    # No tombstone is in the collection: on a server where deletes are real, this process created
+    # it, or its setup() removed every tenant's tombstones. Searches then leave out the "alive"
+    # filter (see agentmem._weaviate.plans.search).
+    clean: bool = False
+    # Tenant-bound collection handles, per client (sync, or one async client per event loop).
+    handles: WeakKeyDictionary[Any, dict[tuple[str, str | None], Any]] = field(
+        default_factory=WeakKeyDictionary, repr=False, compare=False
+    )
 
 
 # weaviate#11780: BlockMax-WAND could prune rare-term matches still in the memtable once a limited
@@ -135,11 +144,28 @@ class Target:
             self.known.tenants.discard(self.tenant)
 
 
+_HANDLES_PER_CLIENT = 1024  # tenants whose handles are kept per client (then made anew)
+
+
 def col(client: Any, t: Target) -> Any:
-    """The tenant-bound collection handle of ``t`` on a sync or async client (no I/O)."""
-    handle = client.collections.use(t.collection).with_tenant(t.tenant)
+    """The tenant-bound collection handle of ``t`` on a sync or async client (no I/O).
+
+    Made once per client and tenant and kept in ``t.known`` (building one costs two collection
+    objects of the client). The client's own argument checks are skipped: agentmem checks every
+    argument before a plan runs and builds each call itself, with the client's types.
+    """
+    try:
+        return t.known.handles[client][t.tenant, t.consistency]
+    except KeyError:
+        pass
+    handle = client.collections.use(t.collection, skip_argument_validation=True)
+    handle = handle.with_tenant(t.tenant)
     if t.consistency is not None:
         handle = handle.with_consistency_level(ConsistencyLevel[t.consistency])
+    per_client = t.known.handles.setdefault(client, {})
+    if len(per_client) >= _HANDLES_PER_CLIENT:
+        per_client.clear()
+    per_client[t.tenant, t.consistency] = handle
     return handle
 
 
@@ -179,6 +205,14 @@ def _create(t: Target) -> Call:
     # The winner's schema version is checked right after, so losing the race is harmless.
     kwargs = schema.create_kwargs(t.collection, replication_factor=t.replication_factor)
     return _tolerate_exists("longterm.create", lambda c: c.collections.create(**kwargs))
+
+
+def _create_new(t: Target) -> Plan[None]:
+    """Create the collection; one this process made on a server where deletes are real holds no
+    tombstone (one that another process made first is not assumed to)."""
+    created = yield _create(t)
+    if created is not None:
+        t.known.clean = yield from deletes_are_real(t)
 
 
 def add_property(t: Target, prop: Property) -> Call:
@@ -226,7 +260,7 @@ def setup(t: Target) -> Plan[int]:
     """Create the collection, or apply the missing migrations in order. Returns the version."""
     exists = yield Call("longterm.exists", lambda c: c.collections.exists(t.collection), True)
     if not exists:
-        yield _create(t)
+        yield from _create_new(t)
     else:
         config = yield Call(
             "longterm.config", lambda c: c.collections.use(t.collection).config.get(), True
@@ -246,6 +280,7 @@ def setup(t: Target) -> Plan[int]:
             description = schema.describe(migration.version)
             yield _describe(t, description)
         yield from drop_tombstones(t)
+        t.known.clean = yield from deletes_are_real(t)  # every tenant's tombstones just went
     t.ready = False
     yield from ensure(t)
     return schema.SCHEMA_VERSION
@@ -299,7 +334,7 @@ def ensure(t: Target) -> Plan[None]:
     """
     missing = yield from locate(t)
     if missing == "collection":
-        yield _create(t)
+        yield from _create_new(t)
         # Also after creating: another process may have won the race with its own version.
         yield from refresh(t, check=True)
         t.ready = True

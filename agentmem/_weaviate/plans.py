@@ -56,15 +56,20 @@ from agentmem.errors import (
 __all__ = ["Prepared", "Target", "add", "ensure", "locate", "setup"]
 
 _MAX_RESULTS = 10_000  # Weaviate's default QUERY_MAXIMUM_RESULTS
+_SCORES = MetadataQuery(distance=True, score=True, creation_time=True)  # what a search asks for
 
 
-def _compile(t: Target, scope: Scope) -> Plan[_Filters]:
-    """The Weaviate filter of a scope (live memories only)."""
+def _compile(t: Target, scope: Scope, alive: bool = True) -> Plan[_Filters | None]:
+    """The Weaviate filter of a scope (None: no condition), live memories only unless ``alive``
+    is False (only where no tombstone can match, see :func:`search`)."""
     node = scope.filter
     if node is not None and any(schema.number_property(k) not in t.props for k in range_keys(node)):
         # Another process may have written the first number under this key since we looked.
         yield from refresh(t, check=False)
-    parts = [ALIVE, to_weaviate(node, lambda key: schema.number_property(key) in t.props)]
+    parts = [
+        ALIVE if alive else None,
+        to_weaviate(node, lambda key: schema.number_property(key) in t.props),
+    ]
     if scope.ids is not None:
         parts.append(_by_ids(scope.ids) if scope.ids else NEVER)
     if scope.ref_doc_ids is not None:
@@ -75,7 +80,8 @@ def _compile(t: Target, scope: Scope) -> Plan[_Filters]:
         if scope.namespace:
             token = ns_token(scope.namespace)
             parts.append(WFilter.by_property("ns_prefixes").contains_any([token]))
-    return WFilter.all_of([p for p in parts if p is not None])
+    present = [p for p in parts if p is not None]
+    return WFilter.all_of(present) if present else None
 
 
 def _by_ids(ids: Sequence[str]) -> _Filters:
@@ -107,6 +113,7 @@ def _read(t: Target, label: str, fn: Callable[[Any], Any], idempotent: bool = Tr
         if collection_gone(text):
             t.ready = False
             t.known.tenants.clear()
+            t.known.clean = False
             return None
         raise
 
@@ -319,6 +326,7 @@ def drop_collection(t: Target) -> Plan[None]:
     t.ready = False
     t.props = set()
     t.known.tenants.clear()
+    t.known.clean = False
 
 
 def _search_call(t: Target, mode: str, call: Callable[[Any], Any]) -> Plan[Any]:
@@ -353,10 +361,18 @@ def search(
     recency: Recency | None,
     offset: int = 0,
 ) -> Plan[list[MemoryHit]]:
-    """Run one vector, BM25 or hybrid query and score the hits (see :class:`MemoryHit`)."""
+    """Run one vector, BM25 or hybrid query and score the hits (see :class:`MemoryHit`).
+
+    The "alive" condition is left out once ``t.known.clean`` says that no tombstone is in the
+    collection (a server where deletes are real, and this process made the collection or its
+    ``setup()`` removed the old tombstones): a query then has no filter unless the caller gave
+    one, as a plain client call would. It stays everywhere else, and on every read that lists
+    objects (``find``, ``get``, ``delete``...); a tombstone has no text and no vector, so no
+    vector, BM25 or hybrid query matches one even where it stays.
+    """
     if scope.empty() or (yield from locate(t)) is not None:
         return []  # a user with no memories yet: nothing found, nothing created
-    where = yield from _compile(t, scope)
+    where = yield from _compile(t, scope, alive=not t.known.clean)
     recheck = yield from _recheck(t, scope)
     limit = k if recency is None else max(3 * k, 20)
     if recheck:
@@ -375,7 +391,7 @@ def search(
         "return_properties": [] if wide else RETURN,
     }
     kind: ScoreKind = {"vector": "distance", "bm25": "bm25"}.get(mode, "hybrid")  # type: ignore[assignment]
-    meta = MetadataQuery(distance=True, score=True, creation_time=True)
+    meta = _SCORES
 
     def call(c: Any) -> Any:
         query = col(c, t).query

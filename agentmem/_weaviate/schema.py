@@ -103,12 +103,16 @@ def canonical(value: Any) -> Any:
     return value
 
 
+# The encoders of json.dumps with these options, made once (dumps builds one per call when given
+# options); encode() keeps no state between calls, so threads may share them.
+_token_json = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+_json = json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
+
+
 def token(tag: str, key: str, value: Any) -> str:
     """One canonical filter token: ``["v", key, value]`` or ``["e", key, element]``."""
     try:
-        return json.dumps(
-            [tag, key, canonical(value)], sort_keys=True, separators=(",", ":"), ensure_ascii=False
-        )
+        return _token_json([tag, key, canonical(value)])
     except (TypeError, ValueError, RecursionError) as exc:
         raise SerializationError(f"metadata value at {key!r} is not JSON-serializable") from exc
 
@@ -131,7 +135,7 @@ def is_number(value: object) -> bool:
 def dumps(value: Any, what: str) -> str:
     """JSON text of ``value``; SerializationError (nothing written) if it has no JSON form."""
     try:
-        return json.dumps(value, ensure_ascii=False, allow_nan=False)
+        return _json(value)
     except (TypeError, ValueError, RecursionError) as exc:
         raise SerializationError(
             f"{what} must be JSON-serializable (str, number, bool, None, list, dict): {exc}"

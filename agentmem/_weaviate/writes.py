@@ -118,6 +118,7 @@ def _replace_stand_in(t: Target) -> Plan[None]:
     t.ready = False
     t.props = set()
     t.known.tenants.clear()
+    t.known.clean = False
     exists = yield Call("longterm.exists", lambda c: c.collections.exists(t.collection), True)
     if exists:
         config = yield Call(
