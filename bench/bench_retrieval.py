@@ -24,6 +24,7 @@ Run: ``.venv/bin/python bench/bench_retrieval.py`` (about a minute).
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import statistics
@@ -125,6 +126,7 @@ def weaviate_defaults(mem: AgentMem, turns: Sequence[Turn]) -> Callable[[str, st
 
 
 def main() -> None:
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
     turns, questions = load(DATA)
     embedder = WordLlamaEmbedder()
     vectors = embedder.embed_documents([t.text for t in turns])
