@@ -374,6 +374,17 @@ def main() -> None:
     print("|---|---:|")
     for name, value in trips.items():
         print(f"| {name} | {value:.2f} |")
+    times = {name: seconds for name, seconds, _ in rows if seconds is not None}
+    ours = sizes.get("agentmem (Redis)")
+    verdicts = []
+    for peer, target, best in (("InMemorySaver", 2.0, "<="), ("SqliteSaver (file)", 0.6, "<=")):
+        if peer in times:
+            ratio = base / times[peer]
+            verdicts.append(f"step {ratio:.2f}x {peer}'s time (target {best} {target}x)")
+    if ours and "PostgresSaver" in sizes:
+        verdicts.append(f"bytes {sizes['PostgresSaver'] / ours:.1f}x smaller than PostgresSaver's "
+                        "(target >= 50x)")  # fmt: skip
+    print("\nIssue 12: agentmem's " + "; ".join(verdicts) + ".")
     print("\n## What agentmem holds after the 100 steps (MEMORY USAGE per key; payload bytes)\n")
     print("| key / part | bytes (Redis) | payload |")
     print("|---|---:|---:|")
