@@ -38,6 +38,7 @@ from agentmem.longterm import MAX_MEMORY_BYTES, LongTermMemory, MemoryRecord, Re
 
 __all__ = [
     "DEFAULT_FACTS_COLLECTION",
+    "RECENT",
     "Fact",
     "FactExtractor",
     "FactMemory",
@@ -52,6 +53,11 @@ __all__ = [
 ]
 
 DEFAULT_FACTS_COLLECTION = "AgentMemFacts"
+
+RECENT = Recency(half_life_seconds=30 * 86400, weight=0.2)
+"""The recall preference the middleware and the memory block use by default: a fact's relevance
+blended with its age (a month old counts half on the recency term, which is a fifth of the
+score), so of two facts that match alike the newer one comes first."""
 
 # One fact is one sentence or two; a model that returns pages is malformed, not a fact.
 MAX_FACT_CHARS = 2_000

@@ -31,7 +31,15 @@ from langgraph.config import get_config
 
 from agentmem.consolidation import Consolidator
 from agentmem.errors import ExtractionError, InvalidInputError
-from agentmem.facts import Fact, MemoryOperations, Turn, extraction_prompt, format_facts
+from agentmem.facts import (
+    RECENT,
+    Fact,
+    MemoryOperations,
+    Turn,
+    extraction_prompt,
+    format_facts,
+)
+from agentmem.longterm import Recency
 from langchain_agentmem._checkpoint_convert import checked_user, context_value
 from langchain_agentmem._messages import turns_of
 
@@ -138,6 +146,8 @@ class AgentMemMemoryMiddleware(AgentMiddleware):
             ``ChatModelExtractor(model)``) whose queue and facts to use.
         user_key: where the run names its user (context attribute or key, or configurable).
         k: at most this many facts recalled per model call.
+        recency: how much newer facts are preferred (default :data:`agentmem.facts.RECENT`;
+            None: relevance only).
         budget_tokens: at most about this many tokens of facts (4 characters a token).
         header: the line above the recalled facts in the system message.
         background: start the consolidator's background worker in this process on the first
@@ -150,6 +160,7 @@ class AgentMemMemoryMiddleware(AgentMiddleware):
         *,
         user_key: str = "user_id",
         k: int = 8,
+        recency: Recency | None = RECENT,
         budget_tokens: int = 500,
         header: str = "What you know about the user (from earlier conversations):",
         background: bool = True,
@@ -160,6 +171,7 @@ class AgentMemMemoryMiddleware(AgentMiddleware):
         self.consolidator = consolidator
         self.user_key = user_key
         self.k = k
+        self.recency = recency
         self.budget_tokens = budget_tokens
         self.header = header
         self.background = background
@@ -172,7 +184,9 @@ class AgentMemMemoryMiddleware(AgentMiddleware):
         user = _user(request.runtime.context if request.runtime else None, self.user_key)
         query = _last_question(request.messages)
         if user is not None and query:
-            block = self._block(self.consolidator.facts(user).recall(query, k=self.k))
+            block = self._block(
+                self.consolidator.facts(user).recall(query, k=self.k, recency=self.recency)
+            )
             if block:
                 request = _with_facts(request, block)
         return handler(request)
@@ -183,7 +197,9 @@ class AgentMemMemoryMiddleware(AgentMiddleware):
         user = _user(request.runtime.context if request.runtime else None, self.user_key)
         query = _last_question(request.messages)
         if user is not None and query:
-            facts = await self.consolidator.facts(user).arecall(query, k=self.k)
+            facts = await self.consolidator.facts(user).arecall(
+                query, k=self.k, recency=self.recency
+            )
             block = self._block(facts)
             if block:
                 request = _with_facts(request, block)

@@ -22,7 +22,7 @@ from llama_index.core.prompts import PromptTemplate
 from pydantic import Field
 
 from agentmem.consolidation import Consolidator
-from agentmem.facts import Fact, MemoryOperations, Turn, extraction_prompt, format_facts
+from agentmem.facts import RECENT, Fact, MemoryOperations, Turn, extraction_prompt, format_facts
 from llamaindex_agentmem._messages import turns_of
 
 __all__ = ["AgentMemFactsBlock", "LLMExtractor"]
@@ -67,6 +67,8 @@ class AgentMemFactsBlock(BaseMemoryBlock[str]):
             ``LLMExtractor(llm)``) whose queue and facts to use.
         user_id: whose facts (one ``Memory`` serves one user's session).
         k: at most this many facts recalled.
+        recency: how much newer facts are preferred (default :data:`agentmem.facts.RECENT`;
+            None: relevance only).
         budget_tokens: at most about this many tokens of facts (4 characters a token).
         background: start the consolidator's background worker on the first queued batch.
     """
@@ -76,6 +78,7 @@ class AgentMemFactsBlock(BaseMemoryBlock[str]):
     consolidator: Any = Field(exclude=True)
     user_id: str
     k: int = 8
+    recency: Any = Field(default=RECENT, exclude=True)
     budget_tokens: int = 500
     background: bool = True
 
@@ -93,7 +96,9 @@ class AgentMemFactsBlock(BaseMemoryBlock[str]):
         )
         if not query:
             return ""
-        facts = await self.consolidator.facts(self.user_id).arecall(query, k=self.k)
+        facts = await self.consolidator.facts(self.user_id).arecall(
+            query, k=self.k, recency=self.recency
+        )
         return format_facts(facts, budget_tokens=self.budget_tokens)
 
     async def _aput(self, messages: list[ChatMessage]) -> None:
