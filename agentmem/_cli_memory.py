@@ -20,6 +20,7 @@ from agentmem.checkpoints import CheckpointStore, Typed
 from agentmem.config import AgentMemSettings
 from agentmem.consolidation import Consolidator
 from agentmem.core import AgentMem
+from agentmem.doctor import diagnose, report
 from agentmem.errors import AuthenticationFailed, BackendUnavailable, InvalidInputError, NotFound
 from agentmem.facts import DEFAULT_FACTS_COLLECTION
 from agentmem.forget import forget_user
@@ -31,7 +32,7 @@ __all__ = ["COMMANDS", "add_commands", "run"]
 
 COMMANDS = (
     "sessions", "session", "threads", "checkpoints", "checkpoint", "runs", "search", "facts",
-    "worker", "forget",
+    "worker", "forget", "doctor",
 )  # fmt: skip
 
 
@@ -90,6 +91,9 @@ def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:
     worker.add_argument("--interval", type=float, default=1.0,
                         help="seconds between looks at the queue (default: %(default)s)")  # fmt: skip
     worker.add_argument("--once", action="store_true", help="consolidate what is queued, then exit")
+    commands.add_parser(
+        "doctor", help="check the configured servers and say what to fix (exit 0: nothing to fix)"
+    )
     forget = commands.add_parser("forget", help="delete a user's data in every memory")
     forget.add_argument("--user", required=True)
     forget.add_argument("--thread", action="append", default=[],
@@ -114,6 +118,8 @@ def run(args: argparse.Namespace) -> int:
     local = settings.redis.url is None or settings.weaviate.url is None
     if args.command != "forget":
         settings = replace(settings, local=replace(settings.local, autostart=False))
+    if args.command == "doctor":
+        return report(diagnose(settings))
     try:
         return _run(args, settings)
     except BackendUnavailable as exc:

@@ -29,9 +29,9 @@ __all__ = ["main"]
 _DESCRIPTION = (
     "Long-term, session and workflow memory for agents. The local default servers: up, status, "
     "down, install. Inside memory: sessions, session, threads, checkpoints, checkpoint, runs, "
-    "search, facts. Memory that forms itself: worker. A user's data: forget. Connection settings "
-    "come from AGENTMEM_* environment variables (or the local default, with the same --home and "
-    "port options as 'up')."
+    "search, facts. Memory that forms itself: worker. A user's data: forget. What to fix: "
+    "doctor. Connection settings come from AGENTMEM_* environment variables (or the local "
+    "default, with the same --home and port options as 'up')."
 )
 
 
