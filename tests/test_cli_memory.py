@@ -119,8 +119,9 @@ def test_version_help_and_empty_results_say_what_they_mean(
     assert run_cli("--version", env=env).stdout.strip() == f"agentmem {__version__}"
     helped = run_cli("--help", env=env).stdout
     assert "``" not in helped and ":class:" not in helped
-    for command in ("up", "status", "down", "install", "sessions", "session", "threads",
-                    "checkpoints", "checkpoint", "runs", "search", "facts", "worker", "forget"):  # fmt: skip
+    every = ("up", "status", "down", "install", "sessions", "session", "threads", "checkpoints",
+             "checkpoint", "runs", "search", "facts", "worker", "forget", "doctor")  # fmt: skip
+    for command in every:
         assert f"    {command}" in helped, command
     empty = {
         ("sessions", "--user", "nobody"): "no chat sessions for user 'nobody'",
