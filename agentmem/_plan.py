@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
@@ -51,6 +52,14 @@ class Call:
 Plan = Generator[Call, Any, T]
 
 _NO_RETRY = RetrySettings(attempts=1)
+_log = logging.getLogger("agentmem")
+
+
+def _retrying(call: Call, exc: BackendUnavailable, failures: int, retry: RetrySettings) -> float:
+    delay = retry.delay(failures)
+    _log.info("%s: %s; retrying in %.2f s (attempt %d of %d)", call.label, exc, delay,
+              failures + 1, retry.attempts)  # fmt: skip
+    return delay
 
 
 def _retryable(exc: BackendUnavailable, call: Call, failures: int, retry: RetrySettings) -> bool:
@@ -73,7 +82,7 @@ def run_sync(plan: Plan[T], client: Any, retry: RetrySettings = _NO_RETRY) -> T:
                 except BackendUnavailable as exc:
                     failures += 1
                     if _retryable(exc, call, failures, retry):
-                        time.sleep(retry.delay(failures))
+                        time.sleep(_retrying(call, exc, failures, retry))
                         continue
                     call = plan.throw(exc)  # the plan may handle it, or it propagates
                     failures = 0
@@ -101,7 +110,7 @@ async def run_async(plan: Plan[T], client: Any, retry: RetrySettings = _NO_RETRY
                 except BackendUnavailable as exc:
                     failures += 1
                     if _retryable(exc, call, failures, retry):
-                        await asyncio.sleep(retry.delay(failures))
+                        await asyncio.sleep(_retrying(call, exc, failures, retry))
                         continue
                     call = plan.throw(exc)  # the plan may handle it, or it propagates
                     failures = 0

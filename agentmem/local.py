@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import re
 import shutil
@@ -40,6 +41,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agentmem.errors import BackendUnavailable, ConfigurationError, ServerBinaryNotFound
+
+_log = logging.getLogger("agentmem")
 
 __all__ = [
     "OLDEST_WEAVIATE_VERSION",
@@ -393,6 +396,7 @@ class LocalStack:
                 if pid is not None:
                     _terminate(pid, timeout)
                     stopped.append(name)
+                    _log.info("stopped %s (pid %d)", name, pid)
                 self._pid_file(name).unlink(missing_ok=True)
         return stopped
 
@@ -462,6 +466,7 @@ class LocalStack:
                 cwd=self.home,
             )
         self._pid_file(name).write_text(f"{process.pid}\n")
+        _log.info("started %s (pid %d), log %s", name, process.pid, logs / f"{name}.log")
         return process
 
     def _wait(self, name: str, process: subprocess.Popen[bytes], deadline: float) -> None:

@@ -7,6 +7,7 @@ cache of what is already known to exist, so steady-state calls skip all of this.
 from __future__ import annotations
 
 import inspect
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,6 +50,8 @@ class Known:
 
 # weaviate#11780: BlockMax-WAND could prune rare-term matches still in the memtable once a limited
 # result heap filled. Fixed in 1.38.2 (and every 1.39).
+_log = logging.getLogger("agentmem")
+
 BM25_FIXED_IN = (1, 38, 2)
 BM25_WINDOW = 1000  # candidates ranked on servers before the fix
 
@@ -81,7 +84,13 @@ def server_version(t: Target) -> Plan[tuple[int, ...]]:
     """The server's version, asked once per :class:`Known` (that is, per AgentMem and collection)."""
     if t.known.server is None:
         meta = yield Call("weaviate.meta", lambda c: c.get_meta(), True)
-        t.known.server = parse_version(str((meta or {}).get("version", "")))
+        t.known.server = version = parse_version(str((meta or {}).get("version", "")))
+        shown = ".".join(map(str, version)) or "of unknown version"
+        _log.info(
+            "Weaviate %s for %s: BM25 window %s, deletes %s", shown, t.collection,
+            "off" if version >= BM25_FIXED_IN else f"{BM25_WINDOW} (weaviate#11780)",
+            "real" if version >= DELETES_FIXED_IN else "as tombstones, negations re-checked",
+        )  # fmt: skip
     return t.known.server
 
 
@@ -279,6 +288,7 @@ def setup(t: Target) -> Plan[int]:
                 yield _reconfigure(t, migration.reconfigure())
             description = schema.describe(migration.version)
             yield _describe(t, description)
+            _log.info("migrated %s to schema version %d", t.collection, migration.version)
         yield from drop_tombstones(t)
         t.known.clean = yield from deletes_are_real(t)  # every tenant's tombstones just went
     t.ready = False
