@@ -610,6 +610,8 @@ async def test_run_store_claims_a_run_once_and_compares_before_writing(
         await call("claim", "wf", "nothing")
     with pytest.raises(NotFound, match="pass the snapshot"):
         await call("save", "wf", "nothing", None, status="failed")
+    # list_runs orders by the server's clock in ms: the newest save must be a later ms.
+    await asyncio.sleep(0.005)
     assert await call("save", "wf", "fresh", b"x", expect_saves=0) == 1
     with pytest.raises(ConflictError):
         await call("save", "wf", "fresh", b"y", expect_saves=0)
