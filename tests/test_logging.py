@@ -107,3 +107,33 @@ def test_nothing_below_warning_is_printed_by_default(
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
                           text=True, timeout=120)  # fmt: skip
     assert (done.returncode, done.stderr, done.stdout) == (0, "", "")
+
+
+def test_a_program_that_closes_what_it_opened_sees_no_resource_warning(
+    redis_server: RedisServer, weaviate_server: WeaviateServer, key_prefix: str
+) -> None:
+    script = (
+        "import asyncio, gc\n"
+        "from agentmem import AgentMem, Consolidator, LongTermMemory, MemoryRecord, SessionStore, Turn\n"
+        "with AgentMem() as mem:\n"
+        "    SessionStore(mem, user_id='ada').append('s', [{'content': 'hi'}])\n"
+        "    lt = LongTermMemory(mem, tenant='ada', collection='RwCheck')\n"
+        "    lt.add([MemoryRecord('tea', id='t')])\n"
+        "    lt.search('tea', mode='bm25')\n"
+        "    lt.drop_collection()\n"
+        "    Consolidator(mem).enqueue('ada', [Turn('user', 'hi')])\n"
+        "async def main():\n"
+        "    async with AgentMem() as mem:\n"
+        "        await SessionStore(mem, user_id='ada').aappend('s', [{'content': 'hi'}])\n"
+        "        lt = LongTermMemory(mem, tenant='ada', collection='RwCheck2')\n"
+        "        await lt.aadd([MemoryRecord('tea', id='t')])\n"
+        "        await lt.adrop_collection()\n"
+        "asyncio.run(main())\n"
+        "gc.collect()\n"
+    )
+    # An AgentMem left open warns here: weaviate-client's Con004 and the unclosed sockets.
+    env = agentmem_env(redis_server, weaviate_server, key_prefix)
+    done = subprocess.run([sys.executable, "-X", "dev", "-W", "always::ResourceWarning", "-c",
+                           script], env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "ResourceWarning" not in done.stderr, done.stderr
