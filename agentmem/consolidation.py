@@ -392,16 +392,16 @@ class Consolidator(Store):
         head = yield ("redis", user, q.peek(cfg, user, _ids_of))
         if head is None:
             return False
-        batch_id, dig = _ids_of(head.raw)
+        batch_id = head.id
         try:
             batch = _decode_batch(head.raw)
         except (ValueError, KeyError, TypeError) as exc:
             why = f"cannot decode the queued batch: {exc}"
-            yield ("redis", user, q.park(cfg, user, token, head, batch_id, why, time.time()))
+            yield ("redis", user, q.park(cfg, user, token, head, why, time.time()))
             report.parked += 1
             return True
         if head.seen and head.ops is None:
-            yield ("redis", user, q.done(cfg, user, token, head, batch_id, dig))
+            yield ("redis", user, q.done(cfg, user, token, head))
             report.duplicates += 1
             return True
         try:
@@ -415,7 +415,7 @@ class Consolidator(Store):
                 except BackendUnavailable:
                     raise
                 except Exception as exc:  # a malformed answer, or the user's model raised
-                    return (yield from self._failed(user, head, batch_id, exc, report))
+                    return (yield from self._failed(user, head, exc, report))
                 plan = q.remember_ops(cfg, user, batch_id, _ops_json(decided))
                 ops = _ops_from((yield ("redis", user, plan)))
             if not (yield ("redis", user, q.lease(cfg, user, token, self._lease_ms, renew=True))):
@@ -425,20 +425,20 @@ class Consolidator(Store):
             report.errors[user] = str(exc)
             report.retried += 1
             return False
-        if (yield ("redis", user, q.done(cfg, user, token, head, batch_id, dig))) < 0:
+        if (yield ("redis", user, q.done(cfg, user, token, head))) < 0:
             return False  # the lease was lost: another worker replays it (idempotently)
         report.batches += 1
         report.facts += len(written)
         return True
 
     def _failed(
-        self, user: str, head: q.Head, batch_id: str, exc: Exception, report: ConsolidationReport
+        self, user: str, head: q.Head, exc: Exception, report: ConsolidationReport
     ) -> Steps:
         reason = f"{type(exc).__name__}: {exc}"[:2000]
         report.errors[user] = reason
-        tries = yield ("redis", user, q.fail(self._cfg, user, batch_id))
+        tries = yield ("redis", user, q.fail(self._cfg, user, head.id))
         if tries >= self.max_attempts:
-            park = q.park(self._cfg, user, self._token, head, batch_id, reason, time.time())
+            park = q.park(self._cfg, user, self._token, head, reason, time.time())
             yield ("redis", user, park)
             report.parked += 1
             return True

@@ -79,8 +79,13 @@ class Prepared:
     def listed(self) -> Plan[None]:
         """On Cluster the users index lives in another slot: list the user after queuing."""
         if self.queue.cluster:
-            key, user = users_key(self.queue.prefix), encode_id(self.user_id, "user_id")
-            yield Call("facts.index", lambda r: r.zadd(key, {user: _now_ms()}, nx=True), True)
+            yield from _list(self.queue, self.user_id)
+
+
+def _list(cfg: QueueConfig, user_id: str) -> Plan[None]:
+    """Add the user to the index of users with queued batches (kept if already there)."""
+    key, user = users_key(cfg.prefix), encode_id(user_id, "user_id")
+    yield Call("facts.index", lambda r: r.zadd(key, {user: _now_ms()}, nx=True), True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,8 +174,8 @@ def enqueue(cfg: QueueConfig, user_id: str, batches: Sequence[str]) -> Plan[int]
     if not batches:
         return 0
     n = yield _script("facts.enqueue", _ENQUEUE, _keys(cfg, user_id), [user, *batches], False)
-    # The index lives in another slot on Cluster: listed after the batch is safe.
-    yield from Prepared("", user_id, "", cfg).listed()
+    if cfg.cluster:  # the index lives in another slot: listed after the batch is safe
+        yield from _list(cfg, user_id)
     return int(n)
 
 
@@ -218,6 +223,8 @@ class Head:
     """The batch at the head of a user's queue, with what earlier attempts left."""
 
     raw: bytes
+    id: str
+    digest: str
     ops: bytes | None
     tries: int
     seen: bool
@@ -236,7 +243,7 @@ def peek(cfg: QueueConfig, user_id: str, digest_of: Any) -> Plan[Head | None]:
         return evalsha(r, _STATE, k.all(), [batch_id, digest])
 
     ops, tries, seen = yield Call("facts.state", state, True)
-    return Head(raw, ops or None, int(tries or 0), bool(int(seen)))
+    return Head(raw, batch_id, digest, ops or None, int(tries or 0), bool(int(seen)))
 
 
 _STATE = r"""
@@ -270,33 +277,24 @@ def fail(cfg: QueueConfig, user_id: str, batch_id: str) -> Plan[int]:
     return int(n)
 
 
-def done(
-    cfg: QueueConfig, user_id: str, token: str, head: Head, batch_id: str, digest: str
-) -> Plan[int]:
+def done(cfg: QueueConfig, user_id: str, token: str, head: Head) -> Plan[int]:
     """Pop an applied batch (and remember its digest); -1 if this worker lost the lease."""
-    return (yield from _finish(cfg, user_id, token, head, batch_id, digest, "done", ""))
+    return (yield from _finish(cfg, user_id, token, head, head.digest, "done", ""))
 
 
 def park(
-    cfg: QueueConfig, user_id: str, token: str, head: Head, batch_id: str, reason: str, at: float
+    cfg: QueueConfig, user_id: str, token: str, head: Head, reason: str, at: float
 ) -> Plan[int]:
     """Move a batch that cannot be consolidated to the parked hash, with its reason."""
     record = json.dumps({"reason": reason, "at": at, "batch": head.raw.decode("utf-8", "replace")})
-    return (yield from _finish(cfg, user_id, token, head, batch_id, "", "park", record))
+    return (yield from _finish(cfg, user_id, token, head, "", "park", record))
 
 
 def _finish(
-    cfg: QueueConfig,
-    user_id: str,
-    token: str,
-    head: Head,
-    batch_id: str,
-    digest: str,
-    how: str,
-    record: str,
+    cfg: QueueConfig, user_id: str, token: str, head: Head, digest: str, how: str, record: str
 ) -> Plan[int]:
     user = encode_id(user_id, "user_id")
-    args = [token, head.raw, batch_id, digest, user, how, record]
+    args = [token, head.raw, head.id, digest, user, how, record]
     left = int((yield _script(f"facts.{how}", _FINISH, _keys(cfg, user_id), args, True)))
     if left == 0 and cfg.cluster:
         yield from _unlist_if_empty(cfg, user_id)
@@ -310,7 +308,7 @@ def _unlist_if_empty(cfg: QueueConfig, user_id: str) -> Plan[None]:
     queue = queue_keys(cfg.prefix, user_id).queue
     yield Call("facts.unlist", lambda r: r.zrem(key, user), True)
     if int((yield Call("facts.depth", lambda r: r.llen(queue), True))):
-        yield Call("facts.index", lambda r: r.zadd(key, {user: _now_ms()}, nx=True), True)
+        yield from _list(cfg, user_id)
 
 
 def depth(cfg: QueueConfig, user_id: str) -> Plan[int]:
