@@ -159,18 +159,12 @@ def _redis_findings(mem: AgentMem) -> list[Finding]:
 def _grants(mem: AgentMem) -> Finding:
     key = f"{check_prefix(mem.key_prefix)}:{KEY_SCHEMA}:{{doctor}}:probe"
     try:
-        client: Any = mem.redis()
-        client.ping()
-        got = client.eval(_PROBE, 1, key)
+        got = mem.redis().eval(_PROBE, 1, key)
     except (NoPermissionError, ResponseError) as exc:
         return Finding("redis", "grants", "fix", f"the user lacks a grant agentmem needs ({exc}); "
                        f"grant {GRANTS.format(prefix=mem.key_prefix)}")  # fmt: skip
-    except AgentMemError as exc:
-        text = str(exc)
-        if "NOPERM" in text or "permission" in text.lower():
-            return Finding("redis", "grants", "fix", f"the user lacks a grant agentmem needs ({exc}); "
-                           f"grant {GRANTS.format(prefix=mem.key_prefix)}")  # fmt: skip
-        raise
+    except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+        return _unreachable("redis", mem, exc)
     if got not in (b"1", "1"):
         return Finding(
             "redis", "grants", "fix", f"a probe write under {mem.key_prefix}: read back {got!r}"

@@ -288,7 +288,6 @@ def _metadata(f: Fact) -> dict[str, Any]:
         "supersedes": f.supersedes,
         "superseded_by": f.superseded_by,
         "source": dict(f.source),
-        "norm": digest([f.text]),
     }
 
 
