@@ -41,6 +41,25 @@ def test_core_import_loads_no_framework() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_importing_agentmem_leaves_the_warning_filters_as_they_were() -> None:
+    # weaviate-client sets filters when imported (one shows every DeprecationWarning of the whole
+    # program). The adapters add none of their own; the frameworks they import keep theirs.
+    code = (
+        "import warnings\n"
+        "before = list(warnings.filters)\n"
+        "import agentmem, agentmem.cli, agentmem.local\n"
+        "assert warnings.filters == before, ('core', warnings.filters)\n"
+        "import langchain.agents, langchain_core.vectorstores, langgraph.graph\n"
+        "import llama_index.core, llama_index.core.vector_stores, workflows\n"
+        "before = list(warnings.filters)\n"
+        "import langchain_agentmem, langchain_agentmem.memory\n"
+        "import llamaindex_agentmem, llamaindex_agentmem.memory, llamaindex_agentmem.workflows\n"
+        "assert warnings.filters == before, ('adapters', warnings.filters)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
 def test_errors_derive_from_one_root_and_from_builtins_callers_catch() -> None:
     from agentmem import errors
 

@@ -95,6 +95,8 @@ def test_nothing_below_warning_is_printed_by_default(
     redis_server: RedisServer, weaviate_server: WeaviateServer, key_prefix: str
 ) -> None:
     script = (
+        "import warnings\n"
+        "filters = list(warnings.filters)\n"
         "from agentmem import AgentMem, LongTermMemory, MemoryRecord, SessionStore\n"
         "with AgentMem() as mem:\n"
         "    SessionStore(mem, user_id='ada').append('s', [{'content': 'hi'}])\n"
@@ -102,6 +104,7 @@ def test_nothing_below_warning_is_printed_by_default(
         "    lt.add([MemoryRecord('tea', id='t')])\n"
         "    lt.search('tea', mode='bm25')\n"
         "    lt.drop_collection()\n"
+        "assert warnings.filters == filters, 'agentmem changed the warning filters'\n"
     )
     env = agentmem_env(redis_server, weaviate_server, key_prefix)
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,

@@ -27,7 +27,6 @@ from agentmem import (
     MemoryRecord,
 )
 from agentmem._plan import Call, Plan
-from tests import support
 
 pytestmark = pytest.mark.redis
 
