@@ -62,6 +62,11 @@ def _retrying(call: Call, exc: BackendUnavailable, failures: int, retry: RetrySe
     return delay
 
 
+def _reconnected(call: Call, failures: int) -> None:
+    _log.info("%s: the server answers again after %d failed attempt%s", call.label, failures,
+                 "" if failures == 1 else "s")  # fmt: skip
+
+
 def _retryable(exc: BackendUnavailable, call: Call, failures: int, retry: RetrySettings) -> bool:
     return (
         call.idempotent and not isinstance(exc, AuthenticationFailed) and failures < retry.attempts
@@ -89,6 +94,8 @@ def run_sync(plan: Plan[T], client: Any, retry: RetrySettings = _NO_RETRY) -> T:
                 except AgentMemError as exc:
                     call = plan.throw(exc)
                     failures = 0
+            if failures:
+                _reconnected(call, failures)
             call = plan.send(result)
     except StopIteration as stop:
         return stop.value  # type: ignore[no-any-return]
@@ -117,6 +124,8 @@ async def run_async(plan: Plan[T], client: Any, retry: RetrySettings = _NO_RETRY
                 except AgentMemError as exc:
                     call = plan.throw(exc)
                     failures = 0
+            if failures:
+                _reconnected(call, failures)
             call = plan.send(result)
     except StopIteration as stop:
         return stop.value  # type: ignore[no-any-return]

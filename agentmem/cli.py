@@ -13,6 +13,7 @@ from pathlib import Path
 
 from agentmem import __version__
 from agentmem._cli_memory import COMMANDS, add_commands, run
+from agentmem._progress import Progress
 from agentmem.config import AgentMemSettings
 from agentmem.errors import AgentMemError
 from agentmem.local import (
@@ -59,7 +60,11 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         help="start only this server (repeatable)",
     )
-    up.add_argument("--quiet", action="store_true", help="print nothing on success")
+    up.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no status table on stdout (what is starting is still said on stderr)",
+    )
     commands.add_parser(
         "status", parents=[common], help="show whether the local servers run and answer"
     )
@@ -120,7 +125,7 @@ def _main(args: argparse.Namespace) -> int:
     )
     try:
         if args.command == "up":
-            statuses = stack.up(only=args.only or ("redis", "weaviate"))
+            statuses = stack.up(only=args.only or ("redis", "weaviate"), progress=Progress())
             if not args.quiet:
                 _print(statuses)
                 print(f"data: {stack.home / 'data'}")

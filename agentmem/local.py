@@ -40,6 +40,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from agentmem._progress import Progress
 from agentmem.errors import BackendUnavailable, ConfigurationError, ServerBinaryNotFound
 
 _log = logging.getLogger("agentmem")
@@ -72,11 +73,6 @@ _WEAVIATE_MODULE = "github.com/weaviate/weaviate/cmd/weaviate-server"
 _RELEASE_URL = (
     "https://github.com/weaviate/weaviate/releases/download/v{v}/weaviate-v{v}-linux-{arch}.tar.gz"
 )
-
-
-def _say(message: str) -> None:
-    sys.stderr.write(f"agentmem: {message}\n")
-    sys.stderr.flush()
 
 
 def cache_dir() -> Path:
@@ -175,26 +171,31 @@ def _build_with_go(target: Path, version: str) -> str | None:
     if go is None:
         return "Go is not installed, so it could not be built"
     target.parent.mkdir(parents=True, exist_ok=True)
-    _say(
+    progress = Progress()
+    progress.begin(
         f"building Weaviate {version} with Go into {target.parent} "
         "(first time only; this takes several minutes)"
     )
-    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp, tempfile.TemporaryFile() as out:
         env = {**os.environ, "GOBIN": tmp, "CGO_ENABLED": "0"}
-        result = subprocess.run(
+        build = subprocess.Popen(
             [go, "install", f"{_WEAVIATE_MODULE}@v{version}"],
             env=env,
-            stdout=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
             stderr=subprocess.STDOUT,
-            text=True,
-            check=False,
         )
+        while build.poll() is None:
+            progress.tick()
+            time.sleep(0.1)
         built = Path(tmp) / "weaviate-server"
-        if result.returncode != 0 or not _executable(built):
-            tail = result.stdout.strip().splitlines()[-5:]
+        if build.returncode != 0 or not _executable(built):
+            progress.end(f"building Weaviate {version} failed")
+            out.seek(0)
+            tail = out.read().decode(errors="replace").strip().splitlines()[-5:]
             return "`go install` failed: " + " | ".join(tail)
         os.replace(built, target)  # atomic: a half-built binary is never in the cache
-    _say(f"built {target}")
+    progress.end(f"built {target}")
     return None
 
 
@@ -207,8 +208,13 @@ def _download_release(target: Path, version: str) -> str | None:
     try:
         with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
             archive = Path(tmp) / "weaviate.tgz"
+            progress = Progress()
+            progress.begin(f"downloading Weaviate {version} from {url}")
             with urllib.request.urlopen(url, timeout=60) as response, archive.open("wb") as out:
-                shutil.copyfileobj(response, out)
+                while chunk := response.read(1 << 20):
+                    out.write(chunk)
+                    progress.tick(f"{out.tell() >> 20} MB")
+            progress.end(f"downloaded Weaviate {version} ({archive.stat().st_size >> 20} MB)")
             with tarfile.open(archive) as tar:
                 member = tar.getmember("weaviate")
                 tar.extractall(tmp, members=[member], filter="data")
@@ -358,13 +364,19 @@ class LocalStack:
     # -- lifecycle -------------------------------------------------------------------------------
 
     def up(
-        self, *, only: Sequence[str] = ("redis", "weaviate"), timeout: float = 120.0
+        self,
+        *,
+        only: Sequence[str] = ("redis", "weaviate"),
+        timeout: float = 120.0,
+        progress: Progress | None = None,
     ) -> list[ServerStatus]:
         """Start whichever server is not running, and wait until it answers.
 
         Args:
             only: the servers to bring up (default both).
             timeout: seconds to wait for them to answer.
+            progress: says which server is starting while it starts (``agentmem up`` passes
+                one on stderr); None says nothing.
 
         Raises:
             ServerBinaryNotFound: a server binary is missing (the message says how to get it).
@@ -376,7 +388,7 @@ class LocalStack:
             deadline = time.monotonic() + timeout
             try:
                 for name, process in started.items():
-                    self._wait(name, process, deadline)
+                    self._wait(name, process, deadline, progress)
             except BackendUnavailable:
                 for process in started.values():  # a failed up leaves nothing running
                     _terminate(process.pid, 10.0)
@@ -469,13 +481,27 @@ class LocalStack:
         _log.info("started %s (pid %d), log %s", name, process.pid, logs / f"{name}.log")
         return process
 
-    def _wait(self, name: str, process: subprocess.Popen[bytes], deadline: float) -> None:
+    def _wait(
+        self,
+        name: str,
+        process: subprocess.Popen[bytes],
+        deadline: float,
+        progress: Progress | None = None,
+    ) -> None:
+        if progress is not None:
+            progress.begin(f"starting the local {name} server (data in {self.home / 'data'})")
         while time.monotonic() < deadline:
             if self._answers(name):
+                if progress is not None:
+                    progress.end(f"the local {name} server answers")
                 return
             if process.poll() is not None:
                 break  # it exited
+            if progress is not None:
+                progress.tick()
             time.sleep(0.1)
+        if progress is not None:
+            progress.end(f"the local {name} server did not come up")
         log = self.home / "logs" / f"{name}.log"
         tail = log.read_text(errors="replace").strip().splitlines()[-5:] if log.exists() else []
         raise BackendUnavailable(

@@ -56,9 +56,17 @@ def test_up_twice_is_harmless_and_status_and_down_say_what_they_did(cli_home: li
     first = run_cli("up", *cli_home)
     assert first.returncode == 0, first.stderr
     assert "redis     up" in first.stdout and "weaviate  up" in first.stdout
+    said = first.stderr.splitlines()  # not a terminal: one plain line as each starts and ends
+    for name in ("redis", "weaviate"):
+        assert any(line.startswith(f"agentmem: starting the local {name} server") for line in said)
+        assert any(
+            line.startswith(f"agentmem: the local {name} server answers after") for line in said
+        )
+    assert "\r" not in first.stderr
     pids = run_cli("status", *cli_home).stdout
     second = run_cli("up", *cli_home)
     assert second.returncode == 0, second.stderr
+    assert "starting" not in second.stderr  # nothing started, nothing said
     assert run_cli("status", *cli_home).stdout == pids  # same processes: nothing restarted
     down = run_cli("down", *cli_home)
     assert "stopped: weaviate, redis" in down.stdout

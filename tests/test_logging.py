@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import subprocess
@@ -13,6 +14,7 @@ import pytest
 from weaviate.classes.config import Configure
 
 from agentmem import AgentMem, AgentMemSettings, LocalSettings, RedisSettings, RetrySettings
+from agentmem._progress import Progress
 from agentmem._weaviate.lifecycle import BM25_FIXED_IN, DELETES_FIXED_IN, parse_version
 from agentmem._weaviate.schema import SCHEMA_VERSION, describe
 from agentmem.errors import BackendUnavailable
@@ -140,3 +142,33 @@ def test_a_program_that_closes_what_it_opened_sees_no_resource_warning(
                            script], env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "ResourceWarning" not in done.stderr, done.stderr
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_is_one_redrawn_line_on_a_terminal_and_two_plain_lines_elsewhere(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = iter(float(t) for t in range(100))
+    monkeypatch.setattr("agentmem._progress.time.monotonic", lambda: next(clock))
+    terminal = _Terminal()
+    live = Progress(terminal)
+    live.begin("building Weaviate")
+    live.tick("3 MB")
+    live.end("built it")
+    drawn = terminal.getvalue()
+    assert drawn.count("\n") == 1 and drawn.endswith("agentmem: built it after 3.0 s\n")
+    assert "\r\x1b[Kagentmem: building Weaviate ... 2 s, 3 MB" in drawn
+
+    plain = io.StringIO()
+    log = Progress(plain)
+    log.begin("starting the local redis server")
+    log.tick("ignored off a terminal")
+    log.end("the local redis server answers")
+    assert plain.getvalue().splitlines() == [
+        "agentmem: starting the local redis server ...",
+        "agentmem: the local redis server answers after 1.0 s",
+    ]

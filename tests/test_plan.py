@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
@@ -41,6 +42,21 @@ async def test_async_driver_retries_the_same_way() -> None:
     body = Flaky(2, rx.ConnectionError("reset"))
     assert await run_async(_plan(body, idempotent=True), None, FAST) == "ok!"
     assert body.tries == 3
+
+
+async def test_both_drivers_log_the_retries_and_the_reconnect(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.INFO, logger="agentmem"):
+        run_sync(_plan(Flaky(2, rx.ConnectionError("reset")), idempotent=True), None, FAST)
+        await run_async(_plan(Flaky(1, rx.ConnectionError("reset")), idempotent=True), None, FAST)
+        run_sync(_plan(Flaky(0, rx.ConnectionError("reset")), idempotent=True), None, FAST)
+    said = [r.getMessage() for r in caplog.records if r.name == "agentmem"]
+    assert [m for m in said if "answers again" in m] == [
+        "test.op: the server answers again after 2 failed attempts",
+        "test.op: the server answers again after 1 failed attempt",
+    ]
+    assert len([m for m in said if "retrying in" in m]) == 3
 
 
 @pytest.mark.parametrize(
