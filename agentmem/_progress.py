@@ -20,10 +20,11 @@ _REDRAW_EVERY = 0.2  # seconds between redraws on a terminal
 class Progress:
     """Progress lines on ``stream`` (stderr by default), live when it is a terminal."""
 
-    def __init__(self, stream: TextIO | None = None) -> None:
+    def __init__(self, stream: TextIO | None = None, *, quiet: bool = False) -> None:
         self._stream = stream if stream is not None else sys.stderr
+        self._quiet = quiet  # says nothing (a caller that passed no progress)
         try:
-            self._live = self._stream.isatty()
+            self._live = not quiet and self._stream.isatty()
         except (AttributeError, ValueError):  # a closed or odd stream
             self._live = False
         self._what = ""
@@ -55,6 +56,8 @@ class Progress:
         self._write(f"{prefix}agentmem: {outcome} after {took:.1f} s\n")
 
     def _write(self, text: str) -> None:
+        if self._quiet:
+            return
         try:
             self._stream.write(text)
             self._stream.flush()

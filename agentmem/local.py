@@ -210,10 +210,14 @@ def _download_release(target: Path, version: str) -> str | None:
             archive = Path(tmp) / "weaviate.tgz"
             progress = Progress()
             progress.begin(f"downloading Weaviate {version} from {url}")
-            with urllib.request.urlopen(url, timeout=60) as response, archive.open("wb") as out:
-                while chunk := response.read(1 << 20):
-                    out.write(chunk)
-                    progress.tick(f"{out.tell() >> 20} MB")
+            try:
+                with urllib.request.urlopen(url, timeout=60) as response, archive.open("wb") as out:
+                    while chunk := response.read(1 << 20):
+                        out.write(chunk)
+                        progress.tick(f"{out.tell() >> 20} MB")
+            except OSError:
+                progress.end(f"downloading Weaviate {version} failed")
+                raise
             progress.end(f"downloaded Weaviate {version} ({archive.stat().st_size >> 20} MB)")
             with tarfile.open(archive) as tar:
                 member = tar.getmember("weaviate")
@@ -488,20 +492,17 @@ class LocalStack:
         deadline: float,
         progress: Progress | None = None,
     ) -> None:
-        if progress is not None:
-            progress.begin(f"starting the local {name} server (data in {self.home / 'data'})")
+        progress = progress or Progress(quiet=True)
+        progress.begin(f"starting the local {name} server (data in {self.home / 'data'})")
         while time.monotonic() < deadline:
             if self._answers(name):
-                if progress is not None:
-                    progress.end(f"the local {name} server answers")
+                progress.end(f"the local {name} server answers")
                 return
             if process.poll() is not None:
                 break  # it exited
-            if progress is not None:
-                progress.tick()
+            progress.tick()
             time.sleep(0.1)
-        if progress is not None:
-            progress.end(f"the local {name} server did not come up")
+        progress.end(f"the local {name} server did not come up")
         log = self.home / "logs" / f"{name}.log"
         tail = log.read_text(errors="replace").strip().splitlines()[-5:] if log.exists() else []
         raise BackendUnavailable(

@@ -172,3 +172,12 @@ def test_progress_is_one_redrawn_line_on_a_terminal_and_two_plain_lines_elsewher
         "agentmem: starting the local redis server ...",
         "agentmem: the local redis server answers after 1.0 s",
     ]
+
+
+def test_a_quiet_progress_says_nothing_even_on_a_terminal() -> None:
+    terminal = _Terminal()
+    quiet = Progress(terminal, quiet=True)
+    quiet.begin("starting the local redis server")
+    quiet.tick("1 MB")
+    quiet.end("the local redis server answers")
+    assert terminal.getvalue() == ""
