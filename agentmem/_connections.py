@@ -24,8 +24,8 @@ import redis
 import redis.asyncio as aredis
 import redis.asyncio.cluster as acluster
 import redis.cluster as cluster
-from redis.backoff import NoBackoff
 from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import NoBackoff
 from redis.retry import Retry
 from weaviate.classes.init import AdditionalConfig, Auth, Timeout
 from weaviate.client import WeaviateAsyncClient, WeaviateClient
