@@ -25,6 +25,7 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from agentmem._telemetry import NO_SERVER, Server, attempt
 from agentmem._translate import translate_errors
 from agentmem.config import RetrySettings
 from agentmem.errors import AgentMemError, AuthenticationFailed, BackendUnavailable
@@ -73,15 +74,21 @@ def _retryable(exc: BackendUnavailable, call: Call, failures: int, retry: RetryS
     )
 
 
-def run_sync(plan: Plan[T], client: Any, retry: RetrySettings = _NO_RETRY) -> T:
-    """Drive ``plan`` against a sync client and return its value."""
+def run_sync(
+    plan: Plan[T], client: Any, retry: RetrySettings = _NO_RETRY, where: Server = NO_SERVER
+) -> T:
+    """Drive ``plan`` against a sync client and return its value.
+
+    ``where`` names the server for traces and metrics (see :mod:`agentmem._telemetry`): each
+    attempt at a call is one span and one duration measurement.
+    """
     try:
         call = next(plan)
         while True:
             failures = 0
             while True:
                 try:
-                    with translate_errors(call.label):
+                    with attempt(call.label, where), translate_errors(call.label):
                         result = call.fn(client)
                     break
                 except BackendUnavailable as exc:
@@ -101,15 +108,18 @@ def run_sync(plan: Plan[T], client: Any, retry: RetrySettings = _NO_RETRY) -> T:
         return stop.value  # type: ignore[no-any-return]
 
 
-async def run_async(plan: Plan[T], client: Any, retry: RetrySettings = _NO_RETRY) -> T:
-    """Drive ``plan`` against an async client and return its value."""
+async def run_async(
+    plan: Plan[T], client: Any, retry: RetrySettings = _NO_RETRY, where: Server = NO_SERVER
+) -> T:
+    """Drive ``plan`` against an async client and return its value (``where``: as in
+    :func:`run_sync`)."""
     try:
         call = next(plan)
         while True:
             failures = 0
             while True:
                 try:
-                    with translate_errors(call.label):
+                    with attempt(call.label, where), translate_errors(call.label):
                         result = call.fn(client)
                         if inspect.isawaitable(result):
                             result = await result

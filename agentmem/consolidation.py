@@ -32,6 +32,7 @@ from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from agentmem import _telemetry
 from agentmem._redis import fact_queue as q
 from agentmem._redis.keys import check_prefix, encode_text
 from agentmem._store import Store, require_scope
@@ -57,6 +58,8 @@ _log = logging.getLogger("agentmem")
 # What the per-batch generator yields: ("redis", user, plan), ("recall", user, query),
 # ("extract", user, turns, known) or ("apply", user, ops, batch id, at, source).
 Steps = Generator[tuple[Any, ...], Any, bool]
+
+_USERS_PER_PASS = 1000  # users one pass of the worker looks at, longest waiting first
 
 MAX_BATCH_BYTES = 1 << 20
 """Largest queued batch (its JSON): 1 MiB. Bigger ones raise ``InvalidInputError`` at enqueue."""
@@ -308,7 +311,11 @@ class Consolidator(Store):
         """Consolidate queued batches of every user now, oldest user first; returns a report."""
         report = ConsolidationReport()
         self._extractor()
-        for user in self._run(q.queued_users(self._cfg, 1000)):
+        users = self._run(q.queued_users(self._cfg, _USERS_PER_PASS))
+        if _telemetry.enabled:
+            depth = self._run(q.backlog(self._cfg, users))
+            _telemetry.record_queue_depth(depth, self._memory._server("redis"))
+        for user in users:
             if self._not_before.get(user, 0.0) > time.monotonic():
                 continue
             if not self._run(q.lease(self._cfg, user, self._token, self._lease_ms)):
@@ -325,7 +332,11 @@ class Consolidator(Store):
         """Async twin of :meth:`run_pending` (the model's ``aextract``, async clients)."""
         report = ConsolidationReport()
         self._extractor()
-        for user in await self._arun(q.queued_users(self._cfg, 1000)):
+        users = await self._arun(q.queued_users(self._cfg, _USERS_PER_PASS))
+        if _telemetry.enabled:
+            depth = await self._arun(q.backlog(self._cfg, users))
+            _telemetry.record_queue_depth(depth, self._memory._server("redis"))
+        for user in users:
             if self._not_before.get(user, 0.0) > time.monotonic():
                 continue
             if not await self._arun(q.lease(self._cfg, user, self._token, self._lease_ms)):

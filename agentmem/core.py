@@ -39,6 +39,7 @@ from weaviate.client import WeaviateAsyncClient, WeaviateClient
 from agentmem import _connections
 from agentmem._lifecycle import Lifecycle
 from agentmem._plan import Plan, run_async, run_sync
+from agentmem._telemetry import Server, server_of
 from agentmem._translate import translate_errors
 from agentmem.config import AgentMemSettings
 from agentmem.errors import BackendTimeout, BackendUnavailable, ClosedError
@@ -137,6 +138,17 @@ class AgentMem(Lifecycle):
             "weaviate": weaviate_client,
             "async_weaviate": async_weaviate_client,
         }
+        borrow = {
+            "redis": redis is not None or async_redis is not None,
+            "weaviate": weaviate_client is not None or async_weaviate_client is not None,
+        }
+        # The servers' addresses for traces and metrics (none for a borrowed client).
+        self._servers: dict[str, Server] = {
+            "redis": server_of("redis", None if borrow["redis"] else self._settings.redis.url),
+            "weaviate": server_of(
+                "weaviate", None if borrow["weaviate"] else self._settings.weaviate.url
+            ),
+        }
         self._started: set[str] = set()
         self._closed = False
         self._pid = os.getpid()
@@ -183,15 +195,21 @@ class AgentMem(Lifecycle):
 
     def run(self, plan: Plan[T], backend: Backend) -> T:
         """Run ``plan`` on the sync client of ``backend`` with the configured retries."""
-        return run_sync(plan, self._sync_client(backend), self._settings.retry)
+        client = self._sync_client(backend)
+        return run_sync(plan, client, self._settings.retry, self._servers[backend])
 
     async def arun(self, plan: Plan[T], backend: Backend) -> T:
         """Run ``plan`` on the running loop's async client of ``backend``."""
         client = await self._async_client(backend)
+        retry, where = self._settings.retry, self._servers[backend]
         if backend != "redis" or not self._settings.redis.cluster:
-            return await run_async(plan, client, self._settings.retry)
+            return await run_async(plan, client, retry, where)
         async with self._gate():
-            return await run_async(plan, client, self._settings.retry)
+            return await run_async(plan, client, retry, where)
+
+    def _server(self, backend: Backend) -> Server:
+        """The server of ``backend`` as trace and metric attributes (agentmem._telemetry)."""
+        return self._servers[backend]
 
     def ping(self, *, redis: bool = True, weaviate: bool = True) -> None:
         """Check that the backends answer.

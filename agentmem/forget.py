@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from agentmem._plan import Call, Plan, run_async, run_sync
+from agentmem._plan import Call, Plan
 from agentmem._redis import fact_queue as queue
 from agentmem._redis import owner_plans as owners
 from agentmem._redis.keys import check_prefix
@@ -169,7 +169,7 @@ def forget_user(
         checkpoints, runs = CheckpointStore(mem), RunStore(mem)
         for thread in threads:  # another user's thread refuses before anything is deleted
             checkpoints.get(thread, user_id=user_id)
-        owned = run_sync(owners.owned(prefix, user_id), mem.redis(), mem.settings.retry)
+        owned = mem.run(owners.owned(prefix, user_id), "redis")
         for item in owned:
             if item.kind == "thread":
                 try:
@@ -182,18 +182,16 @@ def forget_user(
         for thread in threads:
             checkpoints.delete_thread(thread, user_id=user_id)
             report.threads.append(thread)
-        report.queued = run_sync(
-            queue.drop_user(_queue(mem), user_id), mem.redis(), mem.settings.retry
-        )
+        report.queued = mem.run(queue.drop_user(_queue(mem), user_id), "redis")
         sessions = SessionStore(mem, user_id=user_id)
         for info in sessions.list_sessions():
             sessions.clear(info.session_id)
             report.sessions.append(info.session_id)
-        names = run_sync(_holding(user_id), mem.weaviate(), mem.settings.retry) if longterm else []
+        names = mem.run(_holding(user_id), "weaviate") if longterm else []
         for name in names:
             LongTermMemory(mem, tenant=user_id, collection=name).drop_tenant()
             report.collections.append(name)
-        run_sync(owners.unlink_all(prefix, user_id), mem.redis(), mem.settings.retry)
+        mem.run(owners.unlink_all(prefix, user_id), "redis")
         return report
     except BackendUnavailable as exc:
         raise _incomplete(mem, report, exc, longterm) from exc
@@ -214,11 +212,10 @@ async def aforget_user(
     report = ForgetReport(user_id)
     try:
         prefix = check_prefix(mem.key_prefix)
-        redis = await mem.aredis()
         checkpoints, runs = CheckpointStore(mem), RunStore(mem)
         for thread in threads:  # another user's thread refuses before anything is deleted
             await checkpoints.aget(thread, user_id=user_id)
-        owned = await run_async(owners.owned(prefix, user_id), redis, mem.settings.retry)
+        owned = await mem.arun(owners.owned(prefix, user_id), "redis")
         for item in owned:
             if item.kind == "thread":
                 try:
@@ -231,20 +228,18 @@ async def aforget_user(
         for thread in threads:
             await checkpoints.adelete_thread(thread, user_id=user_id)
             report.threads.append(thread)
-        report.queued = await run_async(
-            queue.drop_user(_queue(mem), user_id), redis, mem.settings.retry
-        )
+        report.queued = await mem.arun(queue.drop_user(_queue(mem), user_id), "redis")
         sessions = SessionStore(mem, user_id=user_id)
         for info in await sessions.alist_sessions():
             await sessions.aclear(info.session_id)
             report.sessions.append(info.session_id)
         names = []
         if longterm:
-            names = await run_async(_holding(user_id), await mem.aweaviate(), mem.settings.retry)
+            names = await mem.arun(_holding(user_id), "weaviate")
         for name in names:
             await LongTermMemory(mem, tenant=user_id, collection=name).adrop_tenant()
             report.collections.append(name)
-        await run_async(owners.unlink_all(prefix, user_id), redis, mem.settings.retry)
+        await mem.arun(owners.unlink_all(prefix, user_id), "redis")
         return report
     except BackendUnavailable as exc:
         raise _incomplete(mem, report, exc, longterm) from exc

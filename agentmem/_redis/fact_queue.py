@@ -36,6 +36,7 @@ __all__ = [
     "Head",
     "QueueConfig",
     "QueueKeys",
+    "backlog",
     "depth",
     "done",
     "drop_user",
@@ -314,6 +315,23 @@ def _unlist_if_empty(cfg: QueueConfig, user_id: str) -> Plan[None]:
 def depth(cfg: QueueConfig, user_id: str) -> Plan[int]:
     queue = queue_keys(cfg.prefix, user_id).queue
     return int((yield Call("facts.depth", lambda r: r.llen(queue), True)))
+
+
+def backlog(cfg: QueueConfig, users: Sequence[str]) -> Plan[int]:
+    """Batches queued for ``users`` in all (one pipelined round trip; on Cluster, one per node)."""
+    if not users:
+        return 0
+    queues = [queue_keys(cfg.prefix, user).queue for user in users]
+    lengths = yield Call("facts.backlog", lambda r: _lengths(r, queues), True)
+    return sum(int(n) for n in lengths)
+
+
+def _lengths(client: Any, keys: list[str]) -> Any:
+    """LLEN of each key, pipelined: a list, or an awaitable of one on an async client."""
+    pipe = client.pipeline(transaction=False)
+    for key in keys:
+        pipe.llen(key)
+    return pipe.execute()
 
 
 def parked(cfg: QueueConfig, user_id: str) -> Plan[dict[str, dict[str, Any]]]:
