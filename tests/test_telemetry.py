@@ -36,6 +36,7 @@ from agentmem import (
     RedisSettings,
     RetrySettings,
     SessionStore,
+    _telemetry,
 )
 from agentmem.testing.embedding import HashingEmbedder
 from tests.support import RedisServer, WeaviateServer, said
@@ -78,6 +79,7 @@ def otel() -> Iterator[Recorded]:
         trace.set_tracer_provider(tracer_provider)
         metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
         _PROVIDERS = Recorded(exporter, reader)
+        _telemetry._next_look = 0.0  # earlier tests' calls looked less than a second ago
     _PROVIDERS.spans.clear()
     _PROVIDERS.metrics.get_metrics_data()  # drop what earlier tests measured (delta not needed:
     yield _PROVIDERS  # each test filters by its own server port or operation)
@@ -260,3 +262,29 @@ with AgentMem(settings) as mem:
     store.clear("s")
 """
     assert _child(code) == "False hi False"
+
+
+def test_providers_set_after_the_first_calls_are_used_from_the_next_look(
+    redis_server: RedisServer,
+) -> None:
+    code = f"""
+import time
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from agentmem import AgentMem, AgentMemSettings, LocalSettings, RedisSettings, SessionStore
+settings = AgentMemSettings(redis=RedisSettings(url={redis_server.url!r}),
+                            local=LocalSettings(autostart=False), key_prefix="lateotel")
+with AgentMem(settings) as mem:
+    store = SessionStore(mem, user_id="u")
+    store.count("s")  # looks for providers: none yet
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    time.sleep(1.1)  # the documented bound: the next look is at most a second later
+    store.count("s")
+    print(sorted(s.name for s in exporter.get_finished_spans()))
+"""
+    assert _child(code) == "['session.count']"
