@@ -24,6 +24,7 @@ import redis
 import redis.asyncio as aredis
 import redis.asyncio.cluster as acluster
 import redis.cluster as cluster
+from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 from weaviate.classes.init import AdditionalConfig, Auth, Timeout
@@ -42,7 +43,9 @@ __all__ = [
 ]
 
 
-def _redis_kwargs(settings: RedisSettings) -> dict[str, Any]:
+def _redis_kwargs(settings: RedisSettings, retry: type[Any] = Retry) -> dict[str, Any]:
+    """The client options of ``settings``; ``retry`` is the sync or the asyncio ``Retry`` class
+    (redis-py 8.2 warns when an asyncio client is given the sync one)."""
     if settings.url is None:
         raise ConfigurationError("RedisSettings.url is not set")
     kwargs: dict[str, Any] = {
@@ -51,7 +54,7 @@ def _redis_kwargs(settings: RedisSettings) -> dict[str, Any]:
         "max_connections": settings.max_connections,
         # agentmem retries idempotent calls itself; a blind client-side retry could apply a
         # non-idempotent write (an append) twice.
-        "retry": Retry(NoBackoff(), 0),
+        "retry": retry(NoBackoff(), 0),
         "decode_responses": False,
         "client_name": "agentmem",
     }
@@ -96,7 +99,7 @@ def async_redis_client(settings: RedisSettings) -> aredis.Redis:
     With ``settings.cluster`` it is a ``redis.asyncio.cluster.RedisCluster``, whose node pools
     raise instead of waiting when full; ``AgentMem`` bounds its concurrent calls itself there.
     """
-    kwargs = _redis_kwargs(settings)
+    kwargs = _redis_kwargs(settings, AsyncRetry)
     if settings.cluster:
         node = acluster.RedisCluster.from_url(settings.url or "", **kwargs)
         return cast(aredis.Redis, node)
