@@ -591,7 +591,26 @@ def _parse_header(obj: Any) -> _Parsed:
     user = obj.get("user_id")
     if not isinstance(user, str) or not user or not isinstance(obj.get("vectors"), bool):
         raise _bad(1, "(the header) lacks a user_id or the vectors flag")
+    try:
+        encode_id(user, "user_id")
+    except AgentMemError as exc:
+        raise _bad(1, f"(the header) has a user_id that cannot be stored: {exc}") from exc
     return _Parsed(user, obj["vectors"])
+
+
+def _checked(plan: Plan[Any]) -> None:
+    """Run a write plan up to its first call, which it yields without sending anything: a plan
+    checks and encodes its whole input before that, so whatever it would refuse raises here."""
+    try:
+        next(plan)
+    except StopIteration:
+        pass
+    finally:
+        plan.close()
+
+
+# Stand-in configurations for checking records as the stores' own write plans would.
+_CHECK_PREFIX = "export-check"
 
 
 _MISSING = object()
@@ -638,6 +657,7 @@ def _record(p: _Parsed, obj: dict[str, Any], line: int) -> None:
     kind = obj["kind"]
     try:
         if kind == "session":
+            cfg = session_plans.SessionConfig(_CHECK_PREFIX, p.user_id)
             p.sessions.append(
                 session_plans.SessionDump(
                     session_id=_get(obj, "session_id", str, line),
@@ -650,6 +670,7 @@ def _record(p: _Parsed, obj: dict[str, Any], line: int) -> None:
                     archived=_messages(obj.get("archived"), "archived", line),
                 )
             )
+            _checked(session_plans.restore(cfg, p.sessions[-1]))
         elif kind == "thread":
             dump = checkpoint_plans.ThreadDump(
                 *(
@@ -658,6 +679,8 @@ def _record(p: _Parsed, obj: dict[str, Any], line: int) -> None:
                 )
             )
             p.threads.append((_get(obj, "thread_id", str, line), dump))
+            store = checkpoint_plans.StoreConfig(prefix=_CHECK_PREFIX)
+            _checked(checkpoint_plans.load_thread(store, p.threads[-1][0], dump, p.user_id))
         elif kind == "run":
             saved = run_plans.SavedRun(
                 workflow=_get(obj, "workflow", str, line),
@@ -672,6 +695,7 @@ def _record(p: _Parsed, obj: dict[str, Any], line: int) -> None:
                 data=_bytes([_get(obj, "data", str, line)], "data", line)[0],
             )
             p.runs.append(run_plans.RunDump(saved, _opt(obj, "expires_at_ms", int, line)))
+            _checked(run_plans.restore(run_plans.RunConfig(_CHECK_PREFIX), p.runs[-1]))
         else:
             created = _opt(obj, "created_at", str, line)
             vector = _opt(obj, "vector", list, line)

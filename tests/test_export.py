@@ -21,6 +21,7 @@ from agentmem import (
     ExportFileError,
     LongTermMemory,
     MemoryRecord,
+    OwnershipError,
     RunStore,
     SessionStore,
     aexport_user,
@@ -32,7 +33,7 @@ from agentmem import (
 from agentmem._weaviate.codec import TOMBSTONE_TIME
 from agentmem._weaviate.schema import tenant_name
 from agentmem.testing.embedding import HashingEmbedder
-from langchain_agentmem import AgentMemCheckpointSaver, AgentMemVectorStore
+from langchain_agentmem import AgentMemCheckpointSaver, AgentMemStore, AgentMemVectorStore
 from tests.support import (
     RedisServer,
     WeaviateServer,
@@ -76,7 +77,7 @@ def _config(thread: str, user: str) -> Any:
 class World:
     """A user's data in every memory, and what to compare it with."""
 
-    def __init__(self, user: str, collections: tuple[str, str]) -> None:
+    def __init__(self, user: str, collections: tuple[str, str, str]) -> None:
         self.user = user
         self.collections = collections
         self.threads = [f"{user}-thread"]
@@ -116,6 +117,9 @@ def _seed(mem: AgentMem, world: World) -> None:
             MemoryRecord("likes jazz", {"score": 3, "tags": ["a"]}, id="j", vector=[0.1, 0.2]),
             MemoryRecord("pref", id="p", vector=[0.3, 0.4], namespace=("prefs",), expires_at=4e9),
         ]
+    )
+    AgentMemStore(mem, tenant=user, collection=world.collections[2]).put(
+        ("profile",), "name", {"name": user, "langs": ["en", "fr"]}, index=False
     )
     gone = LongTermMemory(mem, tenant=user, collection=world.collections[1])
     gone.add([MemoryRecord("deleted before the export", id="gone", vector=[0.5, 0.5])])
@@ -180,8 +184,9 @@ def _check_seeded(state: dict[str, Any]) -> None:
     assert thread["tuple"].pending_writes and len(thread["list"]) >= 3
     assert state["run"].data == b'{"step": 2, "bytes": "\\u0000"}' and state["user_runs"]
     counts = [len(m) for m in state["memories"].values()]
-    assert counts == [2, 2]
-    assert all(v is not None for m in state["memories"].values() for _, v in m.values())
+    assert counts == [2, 2, 1]
+    vectors, direct, _ = state["memories"].values()
+    assert all(v is not None for m in (vectors, direct) for _, v in m.values())
 
 
 def _lines(path: Path) -> list[dict[str, Any]]:
@@ -190,7 +195,8 @@ def _lines(path: Path) -> list[dict[str, Any]]:
 
 @pytest.fixture
 def world(unique_collection: str) -> World:
-    return World(f"ada-{uuid.uuid4().hex[:8]}", (f"{unique_collection}V", f"{unique_collection}L"))
+    names = (f"{unique_collection}V", f"{unique_collection}L", f"{unique_collection}S")
+    return World(f"ada-{uuid.uuid4().hex[:8]}", names)
 
 
 @pytest.fixture
@@ -217,7 +223,7 @@ def _export_and_forget(mem: AgentMem, world: World, path: Path, **kw: Any) -> di
     before = _state(mem, world)
     _check_seeded(before)
     report = export_user(world.user, path, memory=mem, **kw)
-    assert report.counts() == {"session": 2, "thread": 1, "run": 1, "memory": 4}
+    assert report.counts() == {"session": 2, "thread": 1, "run": 1, "memory": 5}
     assert report.messages == 4 and sorted(report.collections) == sorted(world.collections)
     text = path.read_text()
     assert other.user not in text  # nothing of another user
@@ -234,12 +240,12 @@ def test_a_round_trip_into_another_deployment_keeps_everything(
     lines = _lines(path)
     assert lines[0]["agentmem_export"] == 1 and lines[0]["user_id"] == world.user
     assert lines[0]["vectors"] is True
-    assert [line.get("kind") for line in lines[1:-1]].count("memory") == 4
+    assert [line.get("kind") for line in lines[1:-1]].count("memory") == 5
     assert lines[-1]["end"] is True and lines[-1]["counts"]["session"] == 2
     assert full_mem.key_prefix not in path.read_text()  # nothing depends on key names
 
     report = import_user(path, memory=target)
-    assert report.counts() == {"session": 2, "thread": 1, "run": 1, "memory": 4}
+    assert report.counts() == {"session": 2, "thread": 1, "run": 1, "memory": 5}
     assert "imported 2 chat sessions (4 messages), 1 LangGraph thread" in report.summary()
     after = _state(target, world)
     assert after == before
@@ -279,6 +285,21 @@ def test_an_import_overwrites_different_data_under_the_same_ids(
     assert _state(target, world) == before
 
 
+def test_another_users_thread_under_an_exported_id_refuses_before_anything_is_written(
+    full_mem: AgentMem, target: AgentMem, world: World, dropped: None, tmp_path: Path
+) -> None:
+    path = tmp_path / "ada.jsonl"
+    _export_and_forget(full_mem, world, path)
+    _graph(AgentMemCheckpointSaver(target)).invoke(
+        {"question": "mine"}, _config(world.threads[0], "eve")
+    )
+    keys = sorted(redis_keys(target))
+    with pytest.raises(OwnershipError):
+        import_user(path, memory=target)
+    assert sorted(redis_keys(target)) == keys
+    assert _state(target, world)["memories"] == {c: {} for c in world.collections}
+
+
 def test_without_vectors_the_import_embeds_again_and_search_finds_it(
     full_mem: AgentMem, target: AgentMem, world: World, dropped: None, tmp_path: Path
 ) -> None:
@@ -288,7 +309,7 @@ def test_without_vectors_the_import_embeds_again_and_search_finds_it(
     assert lines[0]["vectors"] is False
     assert all("vector" not in line for line in lines if line.get("kind") == "memory")
     report = import_user(path, memory=target, embedder=HashingEmbedder())
-    assert report.embedded == 4
+    assert report.embedded == 5
     memory = LongTermMemory(
         target, tenant=world.user, collection=world.collections[0], embedder=HashingEmbedder()
     )
@@ -349,7 +370,7 @@ def test_the_async_twins_round_trip(
             return await aexport_user(world.user, path, memory=amem)
 
     report = asyncio.run(export())
-    assert report.counts() == {"session": 2, "thread": 1, "run": 1, "memory": 4}
+    assert report.counts() == {"session": 2, "thread": 1, "run": 1, "memory": 5}
     with AgentMem(full_settings) as mem:
         forget_user(world.user, memory=mem)
     target_settings = target.settings
