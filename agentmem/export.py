@@ -48,6 +48,7 @@ import binascii
 import hashlib
 import json
 import os
+import time
 from collections.abc import Generator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -289,6 +290,7 @@ def _thread_line(thread_id: str, d: checkpoint_plans.ThreadDump) -> dict[str, An
         "values": [_b64(b) for b in d.values],
         "ns_members": [_b64(b) for b in d.ns_members],
         "id_members": [_b64(b) for b in d.id_members],
+        "expires_at_ms": d.expires_at_ms,
     }
 
 
@@ -672,12 +674,14 @@ def _record(p: _Parsed, obj: dict[str, Any], line: int) -> None:
             )
             _checked(session_plans.restore(cfg, p.sessions[-1]))
         elif kind == "thread":
+            parts = [
+                _bytes(obj.get(k), k, line)
+                for k in ("records", "writes", "values", "ns_members", "id_members")
+            ]
             dump = checkpoint_plans.ThreadDump(
-                *(
-                    _bytes(obj.get(k), k, line)
-                    for k in ("records", "writes", "values", "ns_members", "id_members")
-                )
-            )
+                parts[0], parts[1], parts[2], parts[3], parts[4],
+                expires_at_ms=_opt(obj, "expires_at_ms", int, line),
+            )  # fmt: skip
             p.threads.append((_get(obj, "thread_id", str, line), dump))
             store = checkpoint_plans.StoreConfig(prefix=_CHECK_PREFIX)
             _checked(checkpoint_plans.load_thread(store, p.threads[-1][0], dump, p.user_id))
@@ -741,7 +745,8 @@ def _import(
         yield from _redis(checkpoint_plans.get(checkpoints.config, thread_id, "", None, user))
     for run in p.runs:
         item = owners.Owned("run", run.run.run_id, run.run.workflow)
-        yield from _redis(owners.link(prefix, user, [item], 0))  # link first, as saves do
+        # Linked first, as saves do, for as long as the run lives (or for good).
+        yield from _redis(owners.link(prefix, user, [item], _left(run.expires_at_ms)))
         yield from _redis(run_plans.restore(runs._cfg, run))
         report.runs += 1
         tick()
@@ -772,6 +777,13 @@ def _import(
         report.collections.append(name)
         tick()
     return report
+
+
+def _left(expires_at_ms: int | None) -> int:
+    """Milliseconds until ``expires_at_ms`` (at least 1), or 0 for no expiry."""
+    if expires_at_ms is None:
+        return 0
+    return max(1, expires_at_ms - int(time.time() * 1000))
 
 
 def _load(file: File) -> _Parsed:

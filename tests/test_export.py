@@ -300,6 +300,36 @@ def test_another_users_thread_under_an_exported_id_refuses_before_anything_is_wr
     assert _state(target, world)["memories"] == {c: {} for c in world.collections}
 
 
+def _expiry(mem: AgentMem) -> dict[str, bool]:
+    """Every key under the prefix (the prefix taken off) and whether it has a TTL."""
+    client = mem.redis()
+    return {k[len(mem.key_prefix) :]: client.pttl(k) > 0 for k in redis_keys(mem)}
+
+
+def test_expiring_sessions_threads_and_runs_expire_after_the_import_too(
+    full_mem: AgentMem, target: AgentMem, world: World, dropped: None, tmp_path: Path
+) -> None:
+    user, day = world.user, 86400
+    store = SessionStore(full_mem, user_id=user, ttl=day)
+    store.append("chat-a", [{"role": "user", "content": "soon gone"}], ids=["m1"])
+    SessionStore(full_mem, user_id=user).append("chat-b", [{"role": "user", "content": "kept"}])
+    _graph(AgentMemCheckpointSaver(full_mem, ttl=day)).invoke(
+        {"question": "q"}, _config(world.threads[0], user)
+    )
+    RunStore(full_mem, ttl=day).save(*world.run, b"{}", status="paused", user_id=user)
+    source = _expiry(full_mem)
+    assert any(source.values()) and not all(source.values())
+    path = tmp_path / "ada.jsonl"
+    export_user(user, path, memory=full_mem)
+    run = next(line for line in _lines(path) if line.get("kind") == "run")
+    assert run["expires_at_ms"] is not None
+    import_user(path, memory=target)
+    # The same keys (under the other prefix), and the same ones expire.
+    assert _expiry(target) == source
+    client = target.redis()
+    assert all(0 < client.pttl(k) <= day * 1000 for k in redis_keys(target) if client.pttl(k) > 0)
+
+
 def test_without_vectors_the_import_embeds_again_and_search_finds_it(
     full_mem: AgentMem, target: AgentMem, world: World, dropped: None, tmp_path: Path
 ) -> None:

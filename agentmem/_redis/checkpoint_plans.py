@@ -13,8 +13,9 @@ unscoped call (maintenance, ``forget_user``, a single-user app) and is never ref
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from agentmem._plan import Call, Plan
@@ -379,6 +380,7 @@ class ThreadDump:
         values: field/value pairs of the channel values.
         ns_members: the per-namespace chain members.
         id_members: the newest-first order members.
+        expires_at_ms: when the thread expires (epoch ms, server clock), None if it has no TTL.
     """
 
     records: list[bytes]
@@ -386,6 +388,7 @@ class ThreadDump:
     values: list[bytes]
     ns_members: list[bytes]
     id_members: list[bytes]
+    expires_at_ms: int | None = None
 
 
 def _raw(items: Sequence[Any]) -> list[bytes]:
@@ -401,24 +404,31 @@ def dump_thread(
         OwnershipError: ``user_id`` is given and the thread belongs to another user.
     """
     keys = cfg.keys(thread_id).all()
-    raw = yield _script("checkpoint.copy_out", scripts.COPY_OUT, keys, [_user(user_id)])
+    raw = yield _script("checkpoint.dump", scripts.DUMP, keys, [_user(user_id)])
     if _refused(raw):
         raise _foreign(thread_id)
-    records, writes, values, ns_members, id_members, _owner = raw
+    records, writes, values, ns_members, id_members, now, left = raw
     if not ns_members:
         return None
-    return ThreadDump(_raw(records), _raw(writes), _raw(values), _raw(ns_members), _raw(id_members))
+    expires = int(now) + int(left) if int(left) >= 0 else None
+    return ThreadDump(
+        _raw(records), _raw(writes), _raw(values), _raw(ns_members), _raw(id_members), expires
+    )
 
 
 def load_thread(
     cfg: StoreConfig, thread_id: str, dump: ThreadDump, user_id: str | None = None
 ) -> Plan[None]:
     """Replace the thread with ``dump``: what it holds now is deleted, then the dump is written
-    in one step, for ``user_id`` (linked in the user's owner index first, as every write is).
+    in one step, for ``user_id`` (linked in the user's owner index first, as every write is),
+    expiring when the dump says (else with ``cfg``'s TTL).
 
     Raises:
         OwnershipError: the thread belongs to another user; nothing was written.
     """
+    if dump.expires_at_ms is not None:
+        left = max(1, dump.expires_at_ms - int(time.time() * 1000))
+        cfg = replace(cfg, ttl_ms=left)
     yield from delete_thread(cfg, thread_id, user_id)
     head = [utf8(thread_id, "thread_id"), cfg.ttl_ms, _user(user_id)]
     parts = (dump.records, dump.writes, dump.values, dump.ns_members, dump.id_members)
