@@ -13,14 +13,21 @@ as JSON Lines:
      order), title, running summary, timestamps and expiry, as :class:`~agentmem.SessionStore`
      keeps them;
    - ``thread``: a LangGraph thread, every checkpoint with its metadata, parent, pending writes
-     and channel values, in the checkpoint store's own stored form (bytes as base64);
-   - ``run``: a saved workflow run (snapshot as base64, status, label, error, saves, times);
+     and channel values, in the checkpoint store's own stored form (bytes as base64), and its
+     expiry;
+   - ``run``: a saved workflow run (snapshot as base64, status, label, error, saves, time of the
+     last save, expiry);
    - ``memory``: one long-term memory object of one collection (formed facts included: they live
      in a collection), with its id, text, metadata, namespace, expiry, creation time and, unless
      ``vectors=False``, its vector;
 
 3. a closing line: ``{"end": true, "counts": {...}, "lines": [...], "sha256": ...}``: the records
-   counted by kind, a short digest of every line before it and the SHA-256 of all of them.
+   counted by kind, a short digest of every line before it (so an edited line can be named) and
+   the SHA-256 of all of them. An export that fails part way leaves a file without it, which no
+   import takes.
+
+Expiry is kept as a point in time (server clock): what expires in an hour at the export expires at
+that time after the import (what expired in between goes at once), what had no TTL gets none.
 
 Nothing in the file names a Redis key, so it imports into any deployment: another key prefix,
 a Redis Cluster, a Weaviate cluster. Batches of turns still queued for consolidation are **not**
@@ -34,7 +41,10 @@ of the closing line, the closing line present. Any problem raises
 record is written with its ids: a session, thread or run of the same id is replaced by the
 exported one, a memory of the same id is overwritten, and nothing that is not in the file is
 deleted. Importing the same file twice leaves the stores as the first import left them. Imported
-threads and runs are linked to the user in the owner index, so ``forget_user`` finds them.
+threads and runs are linked to the user in the owner index, so ``forget_user`` finds them; a
+thread id that belongs to another user in the target refuses the import before anything is
+written (``OwnershipError``). Memories exported without vectors are embedded by the ``embedder``
+given to the import (without one they are stored for BM25 search only).
 
 Example:
     >>> export_user("ada", "ada.jsonl").summary()
