@@ -112,6 +112,8 @@ def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:
                         help="the file to write (default: stdout)")  # fmt: skip
     export.add_argument("--no-vectors", action="store_true",
                         help="leave the memories' vectors out (an import embeds again)")  # fmt: skip
+    export.add_argument("--redis-only", action="store_true",
+                        help="leave Weaviate alone (deployments without long-term memory)")  # fmt: skip
     load = commands.add_parser(
         "import", help="write the data of an export file (checked first) into memory"
     )
@@ -326,14 +328,15 @@ def _readable(value: Typed) -> Any:
 def _export(mem: AgentMem, args: argparse.Namespace) -> int:
     """To ``-o FILE`` (progress and summary on stderr and stdout), or to stdout: then the summary
     goes to stderr, and progress too if stderr is a terminal."""
-    vectors = not args.no_vectors
+    vectors, longterm = not args.no_vectors, not args.redis_only
     if args.output:
         report = export_user(args.user, args.output, memory=mem, vectors=vectors,
-                             progress=Progress())  # fmt: skip
+                             longterm=longterm, progress=Progress())  # fmt: skip
         print(report.summary())
         return 0
     progress = Progress() if sys.stderr.isatty() else None
-    report = export_user(args.user, sys.stdout, memory=mem, vectors=vectors, progress=progress)
+    report = export_user(args.user, sys.stdout, memory=mem, vectors=vectors, longterm=longterm,
+                         progress=progress)  # fmt: skip
     print(report.summary(), file=sys.stderr)
     return 0
 

@@ -267,11 +267,24 @@ class _Writer:
 
 @contextmanager
 def _opened(file: File, mode: str) -> Iterator[IO[str]]:
-    if isinstance(file, (str, os.PathLike)):
-        with open(file, mode, encoding="utf-8", newline="\n") as f:
-            yield f
-    else:
+    """``file`` opened (a path) or as given (a file object). A path written is written beside
+    it first (``<name>.partial``) and renamed into place only when the export ends, so an
+    export that fails leaves any earlier file at that path as it was."""
+    if not isinstance(file, (str, os.PathLike)):
         yield file
+        return
+    if mode == "r":
+        with open(file, encoding="utf-8", newline="\n") as f:
+            yield f
+        return
+    partial = f"{os.fspath(file)}.partial"
+    try:
+        with open(partial, mode, encoding="utf-8", newline="\n") as f:
+            yield f
+        os.replace(partial, file)
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
 
 
 # -- export --------------------------------------------------------------------------------------
@@ -361,7 +374,7 @@ def _memory_page(
 
 
 def _export(
-    mem: AgentMem, user_id: str, w: _Writer, vectors: bool, progress: Progress
+    mem: AgentMem, user_id: str, w: _Writer, vectors: bool, longterm: bool, progress: Progress
 ) -> Generator[Step, Any, ExportReport]:
     report = ExportReport(user_id, vectors=vectors)
     prefix = check_prefix(mem.key_prefix)
@@ -397,7 +410,7 @@ def _export(
             report.sessions += 1
             report.messages += len(session.messages) + len(session.archived)
         tick()
-    names = yield from _weaviate(_holding(user_id))
+    names = (yield from _weaviate(_holding(user_id))) if longterm else []
     for name in names:
         target = LongTermMemory(mem, tenant=user_id, collection=name)._target
         cursor: str | None = None
@@ -432,6 +445,7 @@ def export_user(
     *,
     memory: AgentMem | None = None,
     vectors: bool = True,
+    longterm: bool = True,
     progress: Progress | None = None,
 ) -> ExportReport:
     """Write everything agentmem keeps about ``user_id`` to ``file`` (JSON Lines).
@@ -443,6 +457,8 @@ def export_user(
         memory: the :class:`AgentMem` to use (``None``: one from ``AGENTMEM_*`` variables).
         vectors: write the memories' vectors (``False``: a smaller file; an import embeds again
             with the embedder it is given).
+        longterm: also export the user's long-term memories; ``False`` leaves Weaviate alone
+            (deployments that use only the Redis memories), as in ``forget_user``.
         progress: where to show progress (``None``: nowhere).
 
     Returns:
@@ -456,7 +472,7 @@ def export_user(
             shown.begin(f"exporting the data of user {user_id!r}")
             w = _Writer(out)
             w.line(_header(user_id, vectors))
-            report: ExportReport = _drive(mem, _export(mem, user_id, w, vectors, shown))
+            report: ExportReport = _drive(mem, _export(mem, user_id, w, vectors, longterm, shown))
             shown.end(report.summary())
             return report
     finally:
@@ -470,6 +486,7 @@ async def aexport_user(
     *,
     memory: AgentMem | None = None,
     vectors: bool = True,
+    longterm: bool = True,
     progress: Progress | None = None,
 ) -> ExportReport:
     """Async twin of :func:`export_user` (the async clients; the file is written as it goes)."""
@@ -481,7 +498,7 @@ async def aexport_user(
             shown.begin(f"exporting the data of user {user_id!r}")
             w = _Writer(out)
             w.line(_header(user_id, vectors))
-            report: ExportReport = await _adrive(mem, _export(mem, user_id, w, vectors, shown))
+            report: ExportReport = await _adrive(mem, _export(mem, user_id, w, vectors, longterm, shown))
             shown.end(report.summary())
             return report
     finally:

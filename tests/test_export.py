@@ -18,6 +18,7 @@ from langgraph.types import interrupt
 from agentmem import (
     AgentMem,
     AgentMemSettings,
+    BackendUnavailable,
     ExportFileError,
     LongTermMemory,
     MemoryRecord,
@@ -448,3 +449,20 @@ def test_the_cli_exports_and_imports_and_refuses_a_bad_file(
     assert loaded.returncode == 0, loaded.stderr
     assert loaded.stdout.strip().startswith("imported 2 chat sessions (4 messages)")
     assert _state(target, world) == before
+
+
+def test_a_redis_only_export_leaves_weaviate_alone_and_a_failed_one_keeps_the_old_file(
+    mem: AgentMem, tmp_path: Path
+) -> None:
+    # mem's Weaviate is an address nothing listens on: only longterm=False can export.
+    SessionStore(mem, user_id="ada").append("s1", [{"role": "user", "content": "hi"}])
+    path = tmp_path / "ada.jsonl"
+    report = export_user("ada", path, memory=mem, longterm=False)
+    assert report.counts() == {"session": 1, "thread": 0, "run": 0, "memory": 0}
+    good = path.read_text()
+    assert '"content":"hi"' in good
+
+    with pytest.raises(BackendUnavailable):
+        export_user("ada", path, memory=mem)  # the Weaviate part fails after the sessions
+    assert path.read_text() == good  # the earlier export is untouched
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ada.jsonl"]  # no .partial left
