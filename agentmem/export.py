@@ -498,7 +498,9 @@ async def aexport_user(
             shown.begin(f"exporting the data of user {user_id!r}")
             w = _Writer(out)
             w.line(_header(user_id, vectors))
-            report: ExportReport = await _adrive(mem, _export(mem, user_id, w, vectors, longterm, shown))
+            report: ExportReport = await _adrive(
+                mem, _export(mem, user_id, w, vectors, longterm, shown)
+            )
             shown.end(report.summary())
             return report
     finally:
