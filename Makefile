@@ -41,11 +41,11 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 # The Redis memories' suites run a second time, unchanged, against a 3-master Redis Cluster.
-CLUSTER_SUITES = $(wildcard tests/test_loops_and_forks.py tests/test_telemetry.py tests/test_sessions*.py tests/test_*chat*.py tests/test_checkpoint*.py tests/test_workflow*.py tests/test_forget.py tests/test_consolidation.py tests/test_*_memory.py tests/test_doctor.py)
+CLUSTER_SUITES = $(wildcard tests/test_loops_and_forks.py tests/test_telemetry.py tests/test_sessions*.py tests/test_*chat*.py tests/test_checkpoint*.py tests/test_workflow*.py tests/test_forget.py tests/test_export.py tests/test_consolidation.py tests/test_*_memory.py tests/test_doctor.py)
 
 # The long-term memory suites run a third time on a 3-node Weaviate cluster (replication factor 3,
 # consistency ALL, so searches read their own writes; QUORUM with a node down has its own test).
-WEAVIATE_CLUSTER_SUITES = $(wildcard tests/test_longterm*.py tests/test_*vector*.py tests/test_langgraph_store*.py tests/test_cross_framework.py tests/test_consolidation.py tests/test_*_memory.py tests/test_doctor.py)
+WEAVIATE_CLUSTER_SUITES = $(wildcard tests/test_longterm*.py tests/test_*vector*.py tests/test_langgraph_store*.py tests/test_cross_framework.py tests/test_export.py tests/test_consolidation.py tests/test_*_memory.py tests/test_doctor.py)
 
 # The long-term memory suites also run once more, single node, on the oldest supported Weaviate
 # (agentmem.local.OLDEST_WEAVIATE_VERSION), built once with Go into its own cache folder like the pin.

@@ -32,6 +32,7 @@ with warnings.catch_warnings():
         ClosedError,
         ConfigurationError,
         ConflictError,
+        ExportFileError,
         ExtractionError,
         ForgetIncomplete,
         InvalidInputError,
@@ -42,6 +43,14 @@ with warnings.catch_warnings():
         SerializationError,
         ServerBinaryNotFound,
         UnsupportedFilterError,
+    )
+    from agentmem.export import (
+        ExportReport,
+        ImportReport,
+        aexport_user,
+        aimport_user,
+        export_user,
+        import_user,
     )
     from agentmem.facts import Fact, FactExtractor, FactMemory, FactOp, Turn
     from agentmem.forget import ForgetReport, aforget_user, forget_user
@@ -69,6 +78,8 @@ __all__ = [
     "ConflictError",
     "ConsolidationReport",
     "Consolidator",
+    "ExportFileError",
+    "ExportReport",
     "ExtractionError",
     "Fact",
     "FactExtractor",
@@ -76,6 +87,7 @@ __all__ = [
     "FactOp",
     "ForgetIncomplete",
     "ForgetReport",
+    "ImportReport",
     "InvalidInputError",
     "LocalSettings",
     "LongTermMemory",
@@ -96,6 +108,10 @@ __all__ = [
     "UnsupportedFilterError",
     "WeaviateSettings",
     "__version__",
+    "aexport_user",
     "aforget_user",
+    "aimport_user",
+    "export_user",
     "forget_user",
+    "import_user",
 ]

@@ -11,17 +11,20 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import sys
 import time
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from agentmem._progress import Progress
 from agentmem.checkpoints import CheckpointStore, Typed
 from agentmem.config import AgentMemSettings
 from agentmem.consolidation import Consolidator
 from agentmem.core import AgentMem
 from agentmem.doctor import diagnose, report
 from agentmem.errors import AuthenticationFailed, BackendUnavailable, InvalidInputError, NotFound
+from agentmem.export import export_user, import_user
 from agentmem.facts import DEFAULT_FACTS_COLLECTION
 from agentmem.forget import forget_user
 from agentmem.longterm import DEFAULT_COLLECTION, LongTermMemory
@@ -32,7 +35,7 @@ __all__ = ["COMMANDS", "add_commands", "run"]
 
 COMMANDS = (
     "sessions", "session", "threads", "checkpoints", "checkpoint", "runs", "search", "facts",
-    "worker", "forget", "doctor",
+    "worker", "forget", "export", "import", "doctor",
 )  # fmt: skip
 
 
@@ -101,12 +104,28 @@ def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:
     forget.add_argument("--redis-only", action="store_true",
                         help="leave Weaviate alone (deployments without long-term memory)")  # fmt: skip
     forget.add_argument("--yes", action="store_true", help="do it (without it: say what would go)")
+    export = commands.add_parser(
+        "export", help="write a user's data in every memory to a JSON Lines file"
+    )
+    export.add_argument("--user", required=True)
+    export.add_argument("-o", "--output", metavar="FILE",
+                        help="the file to write (default: stdout)")  # fmt: skip
+    export.add_argument("--no-vectors", action="store_true",
+                        help="leave the memories' vectors out (an import embeds again)")  # fmt: skip
+    export.add_argument("--redis-only", action="store_true",
+                        help="leave Weaviate alone (deployments without long-term memory)")  # fmt: skip
+    load = commands.add_parser(
+        "import", help="write the data of an export file (checked first) into memory"
+    )
+    load.add_argument("file", help="a file written by 'agentmem export'")
+    load.add_argument("--embedder", metavar="MODULE:NAME",
+                      help="embeds memories exported without vectors")  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
     """Run one memory subcommand; return the exit code.
 
-    Only ``forget`` may start the local default: a command that only reads never starts a
+    Only ``forget`` and ``import`` may start the local default: a command that only reads never starts a
     server (nor creates a tenant or collection); against a stopped local default it says how to
     start it instead.
     """
@@ -116,14 +135,15 @@ def run(args: argparse.Namespace) -> int:
         weaviate_port=args.weaviate_port, weaviate_grpc_port=args.grpc_port,
     ))  # fmt: skip
     local = settings.redis.url is None or settings.weaviate.url is None
-    if args.command != "forget":
+    writes = args.command in ("forget", "import")
+    if not writes:
         settings = replace(settings, local=replace(settings.local, autostart=False))
     if args.command == "doctor":
         return report(diagnose(settings))
     try:
         return _run(args, settings)
     except BackendUnavailable as exc:
-        if not local or args.command == "forget" or isinstance(exc, AuthenticationFailed):
+        if not local or writes or isinstance(exc, AuthenticationFailed):
             raise
         raise BackendUnavailable(
             f"{exc} Reads never start the local default: `agentmem up` starts it.",
@@ -186,6 +206,12 @@ def _run(args: argparse.Namespace, settings: AgentMemSettings) -> int:
             _facts(mem, args)
         elif args.command == "worker":
             return _worker(mem, args)
+        elif args.command == "export":
+            return _export(mem, args)
+        elif args.command == "import":
+            embedder = _load(args.embedder, "embedder") if args.embedder else None
+            loaded = import_user(args.file, memory=mem, progress=Progress(), embedder=embedder)
+            print(loaded.summary())
         else:
             return _forget(mem, args)
     return 0
@@ -297,6 +323,22 @@ def _readable(value: Typed) -> Any:
     except Exception:  # not decodable here: fall through to the tag and size
         pass
     return f"<{value.tag}, {len(value.data)} bytes>"
+
+
+def _export(mem: AgentMem, args: argparse.Namespace) -> int:
+    """To ``-o FILE`` (progress and summary on stderr and stdout), or to stdout: then the summary
+    goes to stderr, and progress too if stderr is a terminal."""
+    vectors, longterm = not args.no_vectors, not args.redis_only
+    if args.output:
+        report = export_user(args.user, args.output, memory=mem, vectors=vectors,
+                             longterm=longterm, progress=Progress())  # fmt: skip
+        print(report.summary())
+        return 0
+    progress = Progress() if sys.stderr.isatty() else None
+    report = export_user(args.user, sys.stdout, memory=mem, vectors=vectors, longterm=longterm,
+                         progress=progress)  # fmt: skip
+    print(report.summary(), file=sys.stderr)
+    return 0
 
 
 def _forget(mem: AgentMem, args: argparse.Namespace) -> int:

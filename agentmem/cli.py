@@ -1,7 +1,7 @@
 """The ``agentmem`` command: ``up``, ``status``, ``down`` and ``install`` for the local default
-servers; ``sessions``, ``session``, ``threads``, ``checkpoints``, ``search``, ``facts`` and ``forget``
-to look inside memory, and ``worker`` to consolidate queued turns into facts (see
-``agentmem._cli_memory``)."""
+servers; ``sessions``, ``session``, ``threads``, ``checkpoints``, ``search`` and ``facts`` to look
+inside memory; ``forget``, ``export`` and ``import`` for a user's data; ``worker`` to consolidate
+queued turns into facts (see ``agentmem._cli_memory``)."""
 
 from __future__ import annotations
 
@@ -30,8 +30,8 @@ __all__ = ["main"]
 _DESCRIPTION = (
     "Long-term, session and workflow memory for agents. The local default servers: up, status, "
     "down, install. Inside memory: sessions, session, threads, checkpoints, checkpoint, runs, "
-    "search, facts. Memory that forms itself: worker. A user's data: forget. What to fix: "
-    "doctor. Connection settings come from AGENTMEM_* environment variables (or the local "
+    "search, facts. Memory that forms itself: worker. A user's data: forget, export, import. "
+    "What to fix: doctor. Connection settings come from AGENTMEM_* environment variables (or the local "
     "default, with the same --home and port options as 'up')."
 )
 

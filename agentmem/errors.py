@@ -15,6 +15,7 @@ always chained with ``raise ... from exc`` so the original stays visible in trac
     ├── ClosedError                   the object was closed and cannot be used again
     ├── InvalidInputError (ValueError)  an argument is malformed: a bad id, an oversized message
     │   ├── SerializationError        a value cannot be serialized
+    │   ├── ExportFileError           an export file is truncated, edited or not an export
     │   └── UnsupportedFilterError    a filter the backend cannot express
     ├── NotFound (KeyError)           the named item does not exist
     ├── OwnershipError (PermissionError)  the item belongs to another user
@@ -44,6 +45,7 @@ __all__ = [
     "ClosedError",
     "ConfigurationError",
     "ConflictError",
+    "ExportFileError",
     "ExtractionError",
     "ForgetIncomplete",
     "InvalidInputError",
@@ -127,6 +129,21 @@ class InvalidInputError(AgentMemError, ValueError):
 
 class SerializationError(InvalidInputError):
     """A value could not be serialized (or stored bytes could not be read back)."""
+
+
+class ExportFileError(InvalidInputError):
+    """An export file cannot be imported: truncated, edited, or not an agentmem export.
+
+    Raised by :func:`agentmem.import_user` after checking the whole file and before writing
+    anything, so nothing was written. The message names the line and says what to do.
+
+    Attributes:
+        line: the number (from 1) of the line at fault, or None when it is the whole file.
+    """
+
+    def __init__(self, message: str, *, line: int | None) -> None:
+        super().__init__(message)
+        self.line = line
 
 
 class UnsupportedFilterError(InvalidInputError):

@@ -7,8 +7,8 @@ Off and API-only are measured in alternating rounds on the same servers and obje
 is the module flag ``AGENTMEM_OTEL=0`` sets), so drift of the machine falls on both alike. The
 issue's target: API-only at most 3% over off on both. On a busy machine rounds drift by more
 than that, so the verdict is on the instrumentation's own cost per call (timed alone) times the
-calls per operation (counted), with the measured ratio and its rounds' spread beside it. The SDK is set last: OpenTelemetry allows a
-provider to be set once per process.
+calls per operation (counted), with the measured ratio and its rounds' spread beside it. The SDK
+is set last: OpenTelemetry allows a provider to be set once per process.
 """
 
 from __future__ import annotations

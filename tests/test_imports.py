@@ -24,6 +24,8 @@ def test_public_exports_are_pinned() -> None:
             "ForgetReport", "ForgetIncomplete", "forget_user", "aforget_user",
             "Consolidator", "ConsolidationReport", "ExtractionError", "Fact", "FactExtractor",
             "FactMemory", "FactOp", "Turn",
+            "ExportFileError", "ExportReport", "ImportReport", "export_user", "aexport_user",
+            "import_user", "aimport_user",
         ]
     )  # fmt: skip
     for name in agentmem.__all__:
@@ -68,4 +70,5 @@ def test_errors_derive_from_one_root_and_from_builtins_callers_catch() -> None:
     assert issubclass(errors.InvalidInputError, ValueError)
     assert issubclass(errors.UnsupportedFilterError, ValueError)
     assert issubclass(errors.NotFound, KeyError)
+    assert issubclass(errors.ExportFileError, errors.InvalidInputError)
     assert issubclass(errors.BackendTimeout, errors.BackendUnavailable)

@@ -19,8 +19,10 @@ __all__ = [
     "CLEAR",
     "COMPACT",
     "DELETE_ONE",
+    "DUMP",
     "LIST_META",
     "POP_OLDEST",
+    "RESTORE",
     "SET_TITLE",
     "SNAPSHOT",
 ]
@@ -236,3 +238,55 @@ for i = 2, #KEYS do
 end
 return rows
 """
+
+DUMP = (
+    SERVER_TIME
+    + r"""
+-- Same KEYS as above. Everything of one session, in one atomic read, for an export: active and
+-- archived messages, the metadata hash, the server time and the metadata's PTTL (-1: persistent,
+-- -2: no such session).
+return {redis.call('LRANGE', KEYS[1], 0, -1), redis.call('LRANGE', KEYS[3], 0, -1),
+        redis.call('HGETALL', KEYS[2]), now_ms(), redis.call('PTTL', KEYS[2])}
+"""
+)
+
+RESTORE = (
+    SERVER_TIME
+    + r"""
+-- Same KEYS as above. Put a session back exactly as exported (an import), replacing what is
+-- there: ARGV[1] the session id, ARGV[2] created (ms), ARGV[3] last active (ms), ARGV[4] '1' if
+-- a title follows in ARGV[5], ARGV[6] '1' if a summary follows in ARGV[7], ARGV[8] absolute
+-- expiry (ms; '0': persistent), ARGV[9] the number of active messages, then the active messages
+-- and the archived ones (encoded envelopes).
+local sid = ARGV[1]
+local nact = tonumber(ARGV[9])
+local function push(key, first, last)
+  local i = first
+  while i <= last do
+    local stop = math.min(i + 999, last)
+    redis.call('RPUSH', key, unpack(ARGV, i, stop))
+    i = stop + 1
+  end
+end
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+push(KEYS[1], 10, 9 + nact)
+push(KEYS[3], 10 + nact, #ARGV)
+local narch = #ARGV - 9 - nact
+redis.call('HSET', KEYS[2], 'sid', sid, 'created', ARGV[2], 'last_active', ARGV[3],
+           'count', nact, 'archived', narch)
+if ARGV[4] == '1' then redis.call('HSET', KEYS[2], 'title', ARGV[5]) end
+if ARGV[6] == '1' then redis.call('HSET', KEYS[2], 'summary', ARGV[7]) end
+local left = redis.call('PTTL', KEYS[4])
+redis.call('ZADD', KEYS[4], ARGV[3], sid)
+local expires = tonumber(ARGV[8])
+if expires > 0 then
+  local ttl = expires - tonumber(now_ms())
+  if ttl < 1 then ttl = 1 end  -- expired since the export: it goes now, as it would have
+  for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ttl) end
+  if left == -2 or (left >= 0 and left < ttl) then redis.call('PEXPIRE', KEYS[4], ttl) end
+else
+  redis.call('PERSIST', KEYS[4])
+end
+return nact
+"""
+)

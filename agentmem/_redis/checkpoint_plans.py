@@ -13,8 +13,9 @@ unscoped call (maintenance, ``forget_user``, a single-user app) and is never ref
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from agentmem._plan import Call, Plan
@@ -41,15 +42,18 @@ __all__ = [
     "NewCheckpoint",
     "Page",
     "StoreConfig",
+    "ThreadDump",
     "Typed",
     "WriteRecord",
     "copy_thread",
     "delete_runs",
     "delete_thread",
+    "dump_thread",
     "first_bound",
     "get",
     "link_user",
     "list_page",
+    "load_thread",
     "prune",
     "put",
     "put_writes",
@@ -361,3 +365,73 @@ def copy_thread(
     call = _script("checkpoint.copy_in", scripts.COPY_IN, dst, args)
     yield from _owned_write(cfg, None, heir, target, call)
     return True
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadDump:
+    """Every checkpoint, pending write and channel value of one thread, in the store's own
+    stored form (field/value pairs and sorted-set members, bytes as stored). Nothing in it
+    names a key, so it loads into any deployment (another prefix, a Redis Cluster).
+
+    Attributes:
+        records: field/value pairs of the records (checkpoints, metadata, parents, run ids,
+            put times).
+        writes: field/value pairs of the pending writes.
+        values: field/value pairs of the channel values.
+        ns_members: the per-namespace chain members.
+        id_members: the newest-first order members.
+        expires_at_ms: when the thread expires (epoch ms, server clock), None if it has no TTL.
+    """
+
+    records: list[bytes]
+    writes: list[bytes]
+    values: list[bytes]
+    ns_members: list[bytes]
+    id_members: list[bytes]
+    expires_at_ms: int | None = None
+
+
+def _raw(items: Sequence[Any]) -> list[bytes]:
+    return [i if isinstance(i, bytes) else str(i).encode() for i in items]
+
+
+def dump_thread(
+    cfg: StoreConfig, thread_id: str, user_id: str | None = None
+) -> Plan[ThreadDump | None]:
+    """The whole thread read in one consistent step; None if it holds no checkpoint.
+
+    Raises:
+        OwnershipError: ``user_id`` is given and the thread belongs to another user.
+    """
+    keys = cfg.keys(thread_id).all()
+    raw = yield _script("checkpoint.dump", scripts.DUMP, keys, [_user(user_id)])
+    if _refused(raw):
+        raise _foreign(thread_id)
+    records, writes, values, ns_members, id_members, now, left = raw
+    if not ns_members:
+        return None
+    expires = int(now) + int(left) if int(left) >= 0 else None
+    return ThreadDump(
+        _raw(records), _raw(writes), _raw(values), _raw(ns_members), _raw(id_members), expires
+    )
+
+
+def load_thread(
+    cfg: StoreConfig, thread_id: str, dump: ThreadDump, user_id: str | None = None
+) -> Plan[None]:
+    """Replace the thread with ``dump``: what it holds now is deleted, then the dump is written
+    in one step, for ``user_id`` (linked in the user's owner index first, as every write is),
+    expiring when the dump says (else with ``cfg``'s TTL).
+
+    Raises:
+        OwnershipError: the thread belongs to another user; nothing was written.
+    """
+    if dump.expires_at_ms is not None:
+        left = max(1, dump.expires_at_ms - int(time.time() * 1000))
+        cfg = replace(cfg, ttl_ms=left)
+    yield from delete_thread(cfg, thread_id, user_id)
+    head = [utf8(thread_id, "thread_id"), cfg.ttl_ms, _user(user_id)]
+    parts = (dump.records, dump.writes, dump.values, dump.ns_members, dump.id_members)
+    args: list[Any] = [*head, *(len(p) for p in parts), *(i for p in parts for i in p)]
+    call = _script("checkpoint.copy_in", scripts.COPY_IN, cfg.write_keys(thread_id), args)
+    yield from _owned_write(cfg, None, user_id, thread_id, call)

@@ -26,6 +26,7 @@ __all__ = [
     "COPY_OUT",
     "DROP",
     "DROP_RUNS",
+    "DUMP",
     "GET",
     "LIST",
     "PRUNE",
@@ -377,6 +378,18 @@ if foreign(ARGV[1]) then return REFUSED end
 return {redis.call('HGETALL', KEYS[4]), redis.call('HGETALL', KEYS[5]),
         redis.call('HGETALL', KEYS[6]), redis.call('ZRANGE', KEYS[2], 0, -1),
         redis.call('ZRANGE', KEYS[3], 0, -1), redis.call('HGET', KEYS[1], 'owner') or ''}
+"""
+)
+
+DUMP = (
+    SERVER_TIME
+    + _OWNER
+    + r"""
+-- What COPY_OUT reads, and the server time and the meta key's PTTL (-1: no TTL), for an export.
+if foreign(ARGV[1]) then return REFUSED end
+return {redis.call('HGETALL', KEYS[4]), redis.call('HGETALL', KEYS[5]),
+        redis.call('HGETALL', KEYS[6]), redis.call('ZRANGE', KEYS[2], 0, -1),
+        redis.call('ZRANGE', KEYS[3], 0, -1), now_ms(), redis.call('PTTL', KEYS[1])}
 """
 )
 

@@ -36,8 +36,10 @@ __all__ = [
     "SavedRun",
     "claim",
     "delete",
+    "dump",
     "get",
     "list_runs",
+    "restore",
     "save",
 ]
 
@@ -336,3 +338,83 @@ def delete(cfg: RunConfig, workflow: str, run_id: str) -> Plan[bool]:
         idempotent=True,
     )
     return bool(deleted)
+
+
+_DUMP = (
+    SERVER_TIME
+    + r"""
+-- KEYS[1] the run. Its fields, the server time and the run's PTTL (-1: persistent), one step.
+return {redis.call('HMGET', KEYS[1], 'data', 'status', 'label', 'saved_at', 'saves', 'error'),
+        now_ms(), redis.call('PTTL', KEYS[1])}
+"""
+)
+
+_RESTORE = (
+    SERVER_TIME
+    + OUTLIVE
+    + r"""
+-- KEYS[1] the run, KEYS[2] the index. Put a run back as exported (an import), replacing it:
+-- ARGV rid, data, status, label, error, saved_at (ms), saves, absolute expiry (ms; 0: none).
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'rid', ARGV[1], 'data', ARGV[2], 'status', ARGV[3],
+           'label', ARGV[4], 'error', ARGV[5], 'saved_at', ARGV[6], 'saves', ARGV[7])
+local fresh = redis.call('EXISTS', KEYS[2]) == 0
+redis.call('ZADD', KEYS[2], ARGV[6], ARGV[1])
+local ttl = 0
+local expires = tonumber(ARGV[8])
+if expires > 0 then
+  ttl = expires - tonumber(now_ms())
+  if ttl < 1 then ttl = 1 end  -- expired since the export: it goes now, as it would have
+  redis.call('PEXPIRE', KEYS[1], ttl)
+end
+outlive(KEYS[2], ttl, fresh)
+return 1
+"""
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RunDump:
+    """A saved run as an export holds it: :class:`SavedRun` (with its snapshot) and its expiry
+    (epoch ms, None: kept until deleted)."""
+
+    run: SavedRun
+    expires_at_ms: int | None
+
+
+def dump(cfg: RunConfig, workflow: str, run_id: str) -> Plan[RunDump | None]:
+    """The saved run with its snapshot and expiry, read in one step; None if there is none."""
+    keys = [cfg.run(workflow, run_id)]
+    raw = yield Call("runs.dump", lambda r: evalsha(r, _DUMP, keys, []), idempotent=True)
+    (data, status, label, saved_at, saves, error), now, left = raw
+    if data is None or saved_at is None:
+        return None
+    run = SavedRun(
+        workflow,
+        run_id,
+        _text(status),
+        _text(label),
+        _when(saved_at),
+        int(saves or 0),
+        _text(error),
+        bytes(data),
+    )
+    return RunDump(run, int(now) + int(left) if int(left) >= 0 else None)
+
+
+def restore(cfg: RunConfig, dumped: RunDump) -> Plan[None]:
+    """Write a run exactly as dumped (status, label, error, snapshot, saved_at, saves and
+    expiry), replacing the run of that id; checked before the first step."""
+    run = dumped.run
+    keys = [cfg.run(run.workflow, run.run_id), cfg.index(run.workflow)]
+    args = [
+        encode_id(run.run_id, "run id"),
+        bytes(run.data or b""),
+        encode_text(run.status, "a run's status"),
+        encode_text(run.label, "a run's label"),
+        encode_text(run.error, "a run's error"),
+        round(run.saved_at.timestamp() * 1000),
+        int(run.saves),
+        int(dumped.expires_at_ms or 0),
+    ]
+    yield Call("runs.restore", lambda r: evalsha(r, _RESTORE, keys, args), idempotent=True)

@@ -29,6 +29,7 @@ from agentmem.errors import InvalidInputError
 
 __all__ = [
     "SessionConfig",
+    "SessionDump",
     "SessionInfo",
     "SessionMessage",
     "SessionSnapshot",
@@ -38,12 +39,14 @@ __all__ = [
     "count",
     "delete_at",
     "delete_id",
+    "dump",
     "info",
     "list_sessions",
     "pop_oldest",
     "read",
     "read_raw",
     "replace",
+    "restore",
     "set_title",
     "snapshot",
 ]
@@ -379,3 +382,75 @@ def compact(
     ]
     result = yield _script("session.compact", chat_scripts.COMPACT, keys, args)
     return int(result) >= 0
+
+
+@dataclass(frozen=True, slots=True)
+class SessionDump:
+    """Everything of one session, as an export holds it and an import puts it back.
+
+    Attributes:
+        session_id: the session id.
+        created_ms: first write (server clock, epoch ms).
+        last_active_ms: latest write (server clock, epoch ms).
+        title: the title, if any.
+        summary: the running summary of the archived messages, if any.
+        expires_at_ms: when the session expires (epoch ms), or None if it is persistent.
+        messages: active messages, oldest first.
+        archived: archived messages, oldest first.
+    """
+
+    session_id: str
+    created_ms: int
+    last_active_ms: int
+    title: str | None
+    summary: str | None
+    expires_at_ms: int | None
+    messages: list[SessionMessage]
+    archived: list[SessionMessage]
+
+
+def dump(cfg: SessionConfig, session_id: str) -> Plan[SessionDump | None]:
+    """The whole session read in one atomic step; None if it does not exist (or expired)."""
+    keys = cfg.keys(session_id)
+    active, archived, flat, now, left = yield _script(
+        "session.dump", chat_scripts.DUMP, keys, [keys.sid], idempotent=True
+    )
+    meta = {_text(flat[i]): flat[i + 1] for i in range(0, len(flat), 2)}
+    if "created" not in meta or "last_active" not in meta:
+        return None
+    return SessionDump(
+        session_id=session_id,
+        created_ms=int(meta["created"]),
+        last_active_ms=int(meta["last_active"]),
+        title=_text(meta["title"]) if "title" in meta else None,
+        summary=_text(meta["summary"]) if "summary" in meta else None,
+        expires_at_ms=int(now) + int(left) if int(left) >= 0 else None,
+        messages=_decode_all(active),
+        archived=_decode_all(archived),
+    )
+
+
+def restore(cfg: SessionConfig, session: SessionDump) -> Plan[int]:
+    """Put ``session`` back as it was dumped, replacing whatever the session holds now, in one
+    atomic step (ids, order, archive, title, summary, timestamps and expiry kept)."""
+    keys = cfg.keys(session.session_id)
+    envelopes = [
+        id_needle(m.id)[:-1] + b',"data":' + m.data_json + b"}"
+        for m in (*session.messages, *session.archived)
+    ]
+    for m in (*session.messages, *session.archived):
+        encode_id(m.id, "message id")
+    args: list[Any] = [
+        keys.sid,
+        int(session.created_ms),
+        int(session.last_active_ms),
+        "1" if session.title is not None else "0",
+        encode_text(session.title or "", "title"),
+        "1" if session.summary is not None else "0",
+        encode_text(session.summary or "", "summary"),
+        int(session.expires_at_ms or 0),
+        len(session.messages),
+        *envelopes,
+    ]
+    call = _script("session.restore", chat_scripts.RESTORE, keys, args, idempotent=True)
+    return int((yield call))
