@@ -724,20 +724,29 @@ class LocalWeaviateCluster:
         return [node.weaviate_url for node in self.nodes]
 
     def up(self, *, timeout: float = 120.0) -> None:
-        """Start every node that is not answering, then wait until all answer."""
+        """Start every node that is not answering, then wait until all answer.
+
+        If a node cannot be started or the cluster does not answer in time, the nodes this call
+        started are stopped again before the error propagates (nodes that already ran are left
+        alone), so a failed ``up`` leaves no half cluster holding ports.
+        """
         # Node 1 first, until its gossip port listens (a node that cannot join exits); then the
         # others. Nobody is "ready" before the Raft quorum exists, so readiness is awaited last.
         started: list[tuple[LocalStack, subprocess.Popen[bytes]]] = []
-        for index, node in enumerate(self.nodes):
-            if node._answers("weaviate"):
-                continue
-            started.append((node, node._start("weaviate")))
-            if index == 0:
-                _wait_listening(self.ports[0].gossip, time.monotonic() + timeout)
-        deadline = time.monotonic() + timeout
         try:
+            for index, node in enumerate(self.nodes):
+                if node._answers("weaviate"):
+                    continue
+                started.append((node, node._start("weaviate")))
+                if index == 0:
+                    _wait_listening(self.ports[0].gossip, time.monotonic() + timeout)
+            deadline = time.monotonic() + timeout
             for node, process in started:
                 node._wait("weaviate", process, deadline)
+        except BaseException:
+            for node, _ in started:
+                node.down()
+            raise
         finally:
             for _, process in started:
                 process.returncode = process.poll() or 0

@@ -3,6 +3,7 @@ reads and writes at QUORUM go on, and what was written before is still there."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,7 +11,13 @@ import pytest
 from weaviate.classes.config import Configure
 from weaviate.classes.config import ConsistencyLevel as Consistency
 
-from agentmem import AgentMem, AgentMemSettings, LocalSettings, WeaviateSettings
+from agentmem import (
+    AgentMem,
+    AgentMemSettings,
+    BackendUnavailable,
+    LocalSettings,
+    WeaviateSettings,
+)
 from agentmem.local import LocalWeaviateCluster
 
 pytestmark = pytest.mark.slow
@@ -89,3 +96,22 @@ def test_long_term_memory_keeps_working_at_quorum_with_a_node_down(
             assert [r.text for r in memory.get(["tea"])] == ["Ada prefers green tea"]
         finally:
             cluster.up()
+
+
+def test_a_cluster_that_cannot_start_stops_the_nodes_it_started(tmp_path: Path) -> None:
+    nodes = LocalWeaviateCluster(tmp_path, size=3)
+    blocker = socket.socket()  # node 3's REST port is taken: node 3 exits, no quorum forms
+    blocker.bind(("127.0.0.1", nodes.ports[2].http))
+    blocker.listen()
+    try:
+        with pytest.raises(BackendUnavailable, match="did not come up"):
+            nodes.up(timeout=15)
+        assert [node.status()[1].pid for node in nodes.nodes] == [None, None, None]
+        for ports in nodes.ports[:2]:  # nothing listens on the ports of the nodes it started
+            with socket.socket() as probe:  # (SO_REUSEADDR: closed connections may linger)
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                probe.bind(("127.0.0.1", ports.http))
+                probe.listen()
+    finally:
+        blocker.close()
+        nodes.down()
