@@ -34,6 +34,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
@@ -237,19 +238,28 @@ def _ephemeral_low() -> int:
         return 32768
 
 
+_HANDED_OUT: set[int] = set()  # ports free_port gave this process: never given twice
+_HANDED_OUT_LOCK = threading.Lock()
+
+
 def free_port(*, span: int = 1, below: int | None = None) -> int:
     """A port on 127.0.0.1 such that it and the ``span - 1`` ports above it are free now.
 
     Ports are drawn below the kernel's ephemeral range (or ``below``), where the kernel never
-    hands a port to an outgoing connection between this check and the server's bind.
+    hands a port to an outgoing connection between this check and the server's bind, and none is
+    handed out twice in a process: ports picked for servers that are not started yet (the six of a
+    Weaviate, the nodes of a cluster) are free now but must not collide with each other.
     """
     import random
 
     top = (below if below is not None else _ephemeral_low()) - span
     while True:
         port = random.randint(10000, top)
-        if all(_port_free(port + i) for i in range(span)):
-            return port
+        block = range(port, port + span)
+        with _HANDED_OUT_LOCK:
+            if _HANDED_OUT.isdisjoint(block) and all(_port_free(p) for p in block):
+                _HANDED_OUT.update(block)
+                return port
 
 
 def free_cluster_ports(count: int) -> list[int]:
@@ -257,8 +267,11 @@ def free_cluster_ports(count: int) -> list[int]:
     ports: list[int] = []
     while len(ports) < count:
         port = free_port(below=_ephemeral_low() - 10000)
-        if port not in ports and _port_free(port + 10000):
-            ports.append(port)
+        with _HANDED_OUT_LOCK:
+            if port + 10000 in _HANDED_OUT or not _port_free(port + 10000):
+                continue
+            _HANDED_OUT.add(port + 10000)
+        ports.append(port)
     return ports
 
 

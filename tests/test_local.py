@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -26,6 +27,7 @@ from agentmem.local import (
     OLDEST_WEAVIATE_VERSION,
     WEAVIATE_VERSION,
     LocalStack,
+    LocalWeaviateCluster,
     WeaviatePorts,
     default_stack,
     find_redis_binary,
@@ -265,3 +267,15 @@ def test_tombstones_written_on_the_oldest_weaviate_go_once_the_pin_serves_the_da
             assert _stored(alice) == {}
     finally:
         stack.down()
+
+
+def test_ports_picked_for_servers_not_started_yet_never_collide(tmp_path: Path) -> None:
+    # Nothing binds these ports, so only free_port's own bookkeeping keeps them apart.
+    def used(ports: WeaviatePorts) -> list[int]:
+        return [*dataclasses.astuple(ports), ports.raft + 1]  # Raft's RPC port sits above it
+
+    picked = [p for _ in range(100) for p in used(WeaviatePorts.free())]
+    picked += [free_port() for _ in range(100)]
+    picked += [p for _ in range(10) for ports in LocalWeaviateCluster(tmp_path, 3).ports
+               for p in used(ports)]  # fmt: skip
+    assert len(picked) == len(set(picked)) == 100 * 7 + 100 + 10 * 3 * 7
