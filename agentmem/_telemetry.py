@@ -34,7 +34,15 @@ from urllib.parse import urlsplit
 
 from agentmem._envparse import EnvReader
 
-__all__ = ["NO_SERVER", "Server", "attempt", "enabled", "record_queue_depth", "server_of"]
+__all__ = [
+    "NO_SERVER",
+    "Server",
+    "attempt",
+    "enabled",
+    "record_queue_depth",
+    "recording",
+    "server_of",
+]
 
 try:
     if not EnvReader(os.environ).boolean("AGENTMEM_OTEL", True):
@@ -66,6 +74,12 @@ _seen_configured = False
 _next_look = 0.0
 
 
+def recording() -> bool:
+    """Whether spans and measurements are made now: the API is there, not turned off, and a
+    program has set a provider. Work done only to be recorded (a queue's depth) asks this first."""
+    return enabled and _configured()
+
+
 def _configured() -> bool:
     """Whether a program has set a tracer or meter provider (an SDK) that records anything.
 
@@ -94,34 +108,29 @@ _DURATION_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0)  # the 
 class Server:
     """The server a driver talks to, as span and metric attributes (built once per client)."""
 
-    system: str
-    address: str | None = None
-    port: int | None = None
-    attributes: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    attributes: Mapping[str, Any] = field(default_factory=dict)
 
 
-NO_SERVER = Server("")
+NO_SERVER = Server()
 
 
 def server_of(system: str, url: str | None) -> Server:
     """The :class:`Server` of ``system`` (``redis`` or ``weaviate``) at ``url`` (no address when
     ``url`` is None, e.g. a borrowed client). Credentials in the URL are never kept."""
-    address = port = None
+    attributes: dict[str, Any] = {"db.system.name": system}
     if url:
         parts = urlsplit(url)
-        address = parts.hostname
         try:
             port = parts.port
         except ValueError:
             port = None
         if port is None:
             port = {"redis": 6379, "rediss": 6379, "http": 80, "https": 443}.get(parts.scheme)
-    attributes: dict[str, Any] = {"db.system.name": system}
-    if address:
-        attributes["server.address"] = address
-    if port is not None:
-        attributes["server.port"] = port
-    return Server(system, address, port, attributes)
+        if parts.hostname:
+            attributes["server.address"] = parts.hostname
+        if port is not None:
+            attributes["server.port"] = port
+    return Server(attributes)
 
 
 class _Instruments:
@@ -204,12 +213,12 @@ _OFF: AbstractContextManager[None] = nullcontext()
 
 def attempt(label: str, where: Server) -> AbstractContextManager[None]:
     """A context manager around one attempt at the call ``label`` against ``where``."""
-    if not enabled or where is NO_SERVER or not _configured():
+    if where is NO_SERVER or not recording():
         return _OFF
     return _Attempt(label, where)
 
 
 def record_queue_depth(batches: int, where: Server) -> None:
     """Record the consolidation queue's depth, as a worker saw it."""
-    if enabled and where is not NO_SERVER and _configured():
+    if where is not NO_SERVER and recording():
         _get().queue_depth.set(batches, dict(where.attributes))

@@ -312,7 +312,7 @@ class Consolidator(Store):
         report = ConsolidationReport()
         self._extractor()
         users = self._run(q.queued_users(self._cfg, _USERS_PER_PASS))
-        if _telemetry.enabled:
+        if _telemetry.recording():  # the backlog is read only to be recorded
             depth = self._run(q.backlog(self._cfg, users))
             _telemetry.record_queue_depth(depth, self._memory._server("redis"))
         for user in users:
@@ -333,7 +333,7 @@ class Consolidator(Store):
         report = ConsolidationReport()
         self._extractor()
         users = await self._arun(q.queued_users(self._cfg, _USERS_PER_PASS))
-        if _telemetry.enabled:
+        if _telemetry.recording():  # the backlog is read only to be recorded
             depth = await self._arun(q.backlog(self._cfg, users))
             _telemetry.record_queue_depth(depth, self._memory._server("redis"))
         for user in users:
